@@ -1,0 +1,594 @@
+package core
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Locking: the Aggregator's state is split into shards chosen by the xxhash
+// of holder_id; each shard has one mutex that guards its holders, its token
+// intern table and its metric counters. A batch is grouped by shard first and
+// each shard's lock is taken once per batch (per-event locking does not scale
+// on two cores). No operation holds two shard locks at once, so there is no
+// lock order to get wrong. Reads (Snapshot, TopN) visit the shards one after
+// another: each holder's row is consistent, the whole is not a point-in-time
+// cut across shards. a.mu guards only the lifecycle (closed flag, GC loop).
+
+// ErrClosed is returned by every method of an Aggregator after Close.
+var ErrClosed = errors.New("aggregator is closed")
+
+// ErrNoOpenHold is returned by CloseHold when the pair has no open hold.
+var ErrNoOpenHold = errors.New("no open hold")
+
+// Options configures New. The zero value is valid.
+type Options struct {
+	// Shards is the number of shards, rounded up to a power of two
+	// (default 64).
+	Shards int
+	// TTL drops, on GC, a holder idle for longer than TTL that has no open
+	// hold. Zero keeps every holder forever. Whole seconds are used.
+	TTL time.Duration
+	// Registerer receives the aggregator's collectors. Nil means the
+	// aggregator creates and owns a fresh registry (see Gatherer). It is
+	// never prometheus.DefaultRegisterer unless the caller passes it.
+	Registerer prometheus.Registerer
+	// ConstLabels are added to every metric, e.g. to tell two aggregators
+	// registered on one registry apart. Never put holder or token ids here.
+	ConstLabels prometheus.Labels
+	// Clock returns the current Unix time in seconds; it stamps updated_at
+	// for Record and CloseHold. Default: the wall clock.
+	Clock func() int64
+}
+
+// HolderStat is one holder's row in a snapshot or ranking. With a token
+// filter (TopN), the fields describe that one (holder, token) pair.
+type HolderStat struct {
+	HolderID     string
+	Score        float64 // closed score + open holds up to now
+	TotalSeconds int64   // closed seconds + open seconds up to now (unweighted)
+	Events       int64   // events recorded
+	OpenHolds    int64   // holds without an end
+	Tokens       int     // distinct tokens held (1 with a token filter)
+	UpdatedAt    int64   // clock time of the last record / close
+}
+
+// Aggregator accumulates hold scores per holder and per (holder, token).
+// It is safe for concurrent use by any number of goroutines.
+type Aggregator struct {
+	shards  []shard
+	mask    uint64
+	ttl     int64
+	clock   func() int64
+	metrics *collector
+	reg     prometheus.Registerer
+	gather  prometheus.Gatherer
+
+	closed atomic.Bool
+	mu     sync.Mutex // lifecycle only
+	stopGC chan struct{}
+	gcDone chan struct{}
+
+	scratch sync.Pool // *batchScratch
+}
+
+type shard struct {
+	mu      sync.Mutex
+	holders map[string]*holder
+	tokens  map[string]string // interned token ids: one copy per shard
+	open    int64             // open holds in this shard
+	stats   shardStats        // metric counters, guarded by mu
+	_       [64]byte          // keep neighbouring shard locks off one cache line
+}
+
+// holder is ~112 bytes: most holders hold one token, kept inline.
+type holder struct {
+	updated int64
+	first   tokenState
+	more    []tokenState
+}
+
+type tokenState struct {
+	token   string // interned
+	closed  neumaier
+	seconds int64
+	events  int64
+	updated int64
+	open    []openHold
+}
+
+type openHold struct {
+	start  int64
+	weight float64
+}
+
+// New returns an empty Aggregator. It starts no goroutine.
+func New(opts Options) (*Aggregator, error) {
+	n := 64
+	if opts.Shards > 0 {
+		n = 1
+		for n < opts.Shards {
+			n <<= 1
+		}
+	}
+	if opts.TTL < 0 {
+		return nil, fmt.Errorf("core.New: ttl %v must be >= 0", opts.TTL)
+	}
+	a := &Aggregator{
+		shards: make([]shard, n),
+		mask:   uint64(n - 1),
+		ttl:    int64(opts.TTL / time.Second),
+		clock:  opts.Clock,
+	}
+	if opts.TTL > 0 && a.ttl == 0 {
+		a.ttl = 1
+	}
+	if a.clock == nil {
+		a.clock = func() int64 { return time.Now().Unix() }
+	}
+	for i := range a.shards {
+		a.shards[i].holders = make(map[string]*holder)
+		a.shards[i].tokens = make(map[string]string)
+	}
+	a.metrics = newCollector(a, opts.ConstLabels)
+	a.reg = opts.Registerer
+	if a.reg == nil {
+		r := prometheus.NewRegistry()
+		a.reg, a.gather = r, r
+	} else if g, ok := a.reg.(prometheus.Gatherer); ok {
+		a.gather = g
+	}
+	if err := a.reg.Register(a.metrics); err != nil {
+		return nil, fmt.Errorf("core.New: registering metrics: %w", err)
+	}
+	return a, nil
+}
+
+// Gatherer is the registry the aggregator's metrics can be read from: its own
+// registry, or the caller's Registerer when that is also a Gatherer (as a
+// *prometheus.Registry is). Nil otherwise.
+func (a *Aggregator) Gatherer() prometheus.Gatherer { return a.gather }
+
+// Now is the aggregator's clock.
+func (a *Aggregator) Now() int64 { return a.clock() }
+
+func (a *Aggregator) shardOf(holderID string) *shard {
+	return &a.shards[xxhash.Sum64String(holderID)&a.mask]
+}
+
+type batchScratch struct {
+	shardOf []uint32
+	order   []int32
+	counts  []int32
+}
+
+// Record adds a batch all-or-nothing: if any event is invalid, nothing is
+// recorded and the first invalid event's *ValidationError is returned.
+func (a *Aggregator) Record(events ...HoldEvent) error {
+	_, err := a.RecordAt(a.clock(), events, false)
+	return err
+}
+
+// RecordAt records a batch with updated_at = now. In strict mode (partial ==
+// false) an invalid event rejects the whole batch: nothing changes and the
+// error is that event's *ValidationError. In partial mode the valid events
+// are recorded and the error, if any, is a *BatchError listing the rest. It
+// returns how many events were recorded.
+func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int, error) {
+	if a.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := ValidateTime(-1, "now", now); err != nil {
+		return 0, err
+	}
+	var bad []*ValidationError
+	var skip []bool
+	for i := range events {
+		if err := events[i].Validate(i); err != nil {
+			if !partial {
+				a.metrics.rejected.Add(uint64(len(events)))
+				return 0, err
+			}
+			if skip == nil {
+				skip = make([]bool, len(events))
+			}
+			skip[i] = true
+			bad = append(bad, err)
+		}
+	}
+	a.metrics.rejected.Add(uint64(len(bad)))
+	accepted := len(events) - len(bad)
+	if accepted > 0 {
+		a.apply(now, events, skip)
+	}
+	if bad != nil {
+		return accepted, &BatchError{Errors: bad}
+	}
+	return accepted, nil
+}
+
+// apply groups the batch by shard (a counting sort) and takes each shard's
+// lock once.
+func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
+	sc, _ := a.scratch.Get().(*batchScratch)
+	if sc == nil {
+		sc = &batchScratch{counts: make([]int32, len(a.shards)+1)}
+	}
+	n := len(events)
+	sc.shardOf = slices.Grow(sc.shardOf[:0], n)[:n]
+	sc.order = slices.Grow(sc.order[:0], n)[:n]
+	counts := sc.counts
+	clear(counts)
+	for i := range events {
+		if skip != nil && skip[i] {
+			sc.shardOf[i] = uint32(len(a.shards)) // sorts past the last shard
+			counts[len(a.shards)]++
+			continue
+		}
+		s := uint32(xxhash.Sum64String(events[i].HolderID) & a.mask)
+		sc.shardOf[i] = s
+		counts[s]++
+	}
+	// counts -> start offsets
+	sum := int32(0)
+	for i, c := range counts {
+		counts[i] = sum
+		sum += c
+	}
+	for i, s := range sc.shardOf {
+		sc.order[counts[s]] = int32(i)
+		counts[s]++
+	}
+	lo := int32(0)
+	for si := range a.shards {
+		hi := counts[si]
+		if hi == lo {
+			continue
+		}
+		sh := &a.shards[si]
+		sh.mu.Lock()
+		for _, ix := range sc.order[lo:hi] {
+			sh.add(now, &events[ix])
+		}
+		sh.mu.Unlock()
+		lo = hi
+	}
+	if cap(sc.order) <= 1<<20 { // do not pin huge scratch buffers
+		a.scratch.Put(sc)
+	}
+}
+
+// add applies one valid event. Caller holds sh.mu.
+func (sh *shard) add(now int64, e *HoldEvent) {
+	h := sh.holders[e.HolderID]
+	if h == nil {
+		h = &holder{}
+		sh.holders[strings.Clone(e.HolderID)] = h
+	}
+	ts := h.token(e.TokenID)
+	if ts == nil {
+		ts = h.addToken(sh.intern(e.TokenID))
+	}
+	if e.HasEnd {
+		d := e.End - e.Start
+		score := float64(d) * e.Weight
+		ts.closed.add(score)
+		ts.seconds += d
+		sh.stats.observe(d, score)
+	} else {
+		ts.open = append(ts.open, openHold{e.Start, e.Weight})
+		sh.open++
+	}
+	ts.events++
+	ts.updated = now
+	h.updated = now
+	sh.stats.accepted++
+}
+
+func (sh *shard) intern(token string) string {
+	if t, ok := sh.tokens[token]; ok {
+		return t
+	}
+	t := strings.Clone(token)
+	sh.tokens[t] = t
+	return t
+}
+
+func (h *holder) token(id string) *tokenState {
+	if h.first.token == id {
+		return &h.first
+	}
+	for i := range h.more {
+		if h.more[i].token == id {
+			return &h.more[i]
+		}
+	}
+	return nil
+}
+
+func (h *holder) addToken(id string) *tokenState {
+	if h.first.token == "" {
+		h.first.token = id
+		return &h.first
+	}
+	h.more = append(h.more, tokenState{token: id})
+	return &h.more[len(h.more)-1]
+}
+
+// each calls f for every token state of h.
+func (h *holder) each(f func(*tokenState)) {
+	f(&h.first)
+	for i := range h.more {
+		f(&h.more[i])
+	}
+}
+
+func (h *holder) openHolds() int64 {
+	n := int64(len(h.first.open))
+	for i := range h.more {
+		n += int64(len(h.more[i].open))
+	}
+	return n
+}
+
+// stat is the row of one token state at now (Tokens = 1).
+func (ts *tokenState) stat(now int64, acc *neumaier) (seconds int64) {
+	acc.add(ts.closed.sum)
+	acc.add(ts.closed.comp)
+	seconds = ts.seconds
+	for _, o := range ts.open {
+		d := heldSeconds(o.start, 0, false, now)
+		acc.add(float64(d) * o.weight)
+		seconds += d
+	}
+	return seconds
+}
+
+func (h *holder) stat(id string, now int64) HolderStat {
+	var acc neumaier
+	st := HolderStat{HolderID: id, UpdatedAt: h.updated}
+	h.each(func(ts *tokenState) {
+		st.TotalSeconds += ts.stat(now, &acc)
+		st.Events += ts.events
+		st.OpenHolds += int64(len(ts.open))
+		st.Tokens++
+	})
+	st.Score = acc.value()
+	return st
+}
+
+func tokenStat(id string, ts *tokenState, now int64) HolderStat {
+	var acc neumaier
+	st := HolderStat{HolderID: id, UpdatedAt: ts.updated, Events: ts.events,
+		OpenHolds: int64(len(ts.open)), Tokens: 1}
+	st.TotalSeconds = ts.stat(now, &acc)
+	st.Score = acc.value()
+	return st
+}
+
+// CloseHold ends every open hold of (token, holder) at time at, crediting
+// max(0, at − start) × weight for each, and returns how many it closed.
+// ErrNoOpenHold (wrapped) if there is none; a *ValidationError if at is out of
+// range or before the start of one of the holds (then nothing changes).
+func (a *Aggregator) CloseHold(token, holder string, at int64) (int, error) {
+	return a.CloseHoldAt(a.clock(), token, holder, at)
+}
+
+// CloseHoldAt is CloseHold with updated_at = now.
+func (a *Aggregator) CloseHoldAt(now int64, token, holderID string, at int64) (int, error) {
+	if a.closed.Load() {
+		return 0, ErrClosed
+	}
+	for _, err := range []*ValidationError{
+		ValidateID(-1, "token_id", token), ValidateID(-1, "holder_id", holderID),
+		ValidateTime(-1, "at", at), ValidateTime(-1, "now", now),
+	} {
+		if err != nil {
+			return 0, err
+		}
+	}
+	sh := a.shardOf(holderID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	h := sh.holders[holderID]
+	var ts *tokenState
+	if h != nil {
+		ts = h.token(token)
+	}
+	if ts == nil || len(ts.open) == 0 {
+		return 0, fmt.Errorf("close %s/%s: %w", quoteID(token), quoteID(holderID), ErrNoOpenHold)
+	}
+	for _, o := range ts.open {
+		if at < o.start {
+			return 0, &ValidationError{-1, "at", itoa64(at), ReasonEndBeforeStart,
+				fmt.Sprintf("is before start %d of an open hold", o.start)}
+		}
+	}
+	n := len(ts.open)
+	for _, o := range ts.open {
+		d := at - o.start
+		score := float64(d) * o.weight
+		ts.closed.add(score)
+		ts.seconds += d
+		sh.stats.observe(d, score)
+	}
+	ts.open = nil
+	sh.open -= int64(n)
+	ts.updated, h.updated = now, now
+	return n, nil
+}
+
+func statLess(x, y *HolderStat) int {
+	if c := cmp.Compare(y.Score, x.Score); c != 0 {
+		return c
+	}
+	return strings.Compare(x.HolderID, y.HolderID)
+}
+
+// Snapshot returns one row per holder at time now, sorted by score
+// descending, then holder_id ascending.
+func (a *Aggregator) Snapshot(now int64) ([]HolderStat, error) {
+	if a.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ValidateTime(-1, "now", now); err != nil {
+		return nil, err
+	}
+	out := make([]HolderStat, 0, a.Len())
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for id, h := range sh.holders {
+			out = append(out, h.stat(id, now))
+		}
+		sh.mu.Unlock()
+	}
+	slices.SortFunc(out, func(x, y HolderStat) int { return statLess(&x, &y) })
+	return out, nil
+}
+
+// TopN returns the first n rows of Snapshot's order without sorting every
+// holder (a bounded heap, O(holders · log n)). With token != "", rows are the
+// (holder, token) pairs of that token only.
+func (a *Aggregator) TopN(n int, now int64, token string) ([]HolderStat, error) {
+	if a.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := ValidateTime(-1, "now", now); err != nil {
+		return nil, err
+	}
+	if n < 0 {
+		return nil, &ValidationError{-1, "n", itoa(n), ReasonOutOfRange, "must be >= 0"}
+	}
+	if token != "" {
+		if err := ValidateID(-1, "token_id", token); err != nil {
+			return nil, err
+		}
+	}
+	if n == 0 {
+		return []HolderStat{}, nil
+	}
+	top := topHeap{rows: make([]HolderStat, 0, min(n, 1<<16)), n: n}
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for id, h := range sh.holders {
+			if token == "" {
+				top.offer(h.stat(id, now))
+			} else if ts := h.token(token); ts != nil {
+				top.offer(tokenStat(id, ts, now))
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return top.sorted(), nil
+}
+
+// GC drops every holder idle for longer than the TTL (now − updated_at >
+// TTL) that has no open hold, and returns how many it dropped. Without a TTL
+// it drops nothing.
+func (a *Aggregator) GC(now int64) (int, error) {
+	if a.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := ValidateTime(-1, "now", now); err != nil {
+		return 0, err
+	}
+	if a.ttl == 0 {
+		return 0, nil
+	}
+	dropped := 0
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for id, h := range sh.holders {
+			if now-h.updated > a.ttl && h.openHolds() == 0 {
+				delete(sh.holders, id)
+				dropped++
+				sh.stats.evicted++
+			}
+		}
+		if len(sh.holders) == 0 {
+			sh.tokens = make(map[string]string) // let unused token ids go
+		}
+		sh.mu.Unlock()
+	}
+	return dropped, nil
+}
+
+// StartGC runs GC(clock()) every interval on one goroutine until Close (or
+// StopGC). It is an error to start it twice or without a TTL.
+func (a *Aggregator) StartGC(interval time.Duration) error {
+	if interval <= 0 {
+		return fmt.Errorf("gc interval %v must be > 0", interval)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	switch {
+	case a.closed.Load():
+		return ErrClosed
+	case a.ttl == 0:
+		return errors.New("background gc needs a ttl > 0")
+	case a.stopGC != nil:
+		return errors.New("background gc is already running")
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	a.stopGC, a.gcDone = stop, done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_, _ = a.GC(a.clock())
+			}
+		}
+	}()
+	return nil
+}
+
+// StopGC stops the background GC, if running, and waits for it to exit.
+func (a *Aggregator) StopGC() {
+	a.mu.Lock()
+	stop, done := a.stopGC, a.gcDone
+	a.stopGC, a.gcDone = nil, nil
+	a.mu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+}
+
+// Close stops the background GC and unregisters the metrics. Every later
+// call returns ErrClosed; Close itself is idempotent.
+func (a *Aggregator) Close() error {
+	a.StopGC()
+	if a.closed.Swap(true) {
+		return nil
+	}
+	a.reg.Unregister(a.metrics)
+	return nil
+}
+
+// Len is the number of holders.
+func (a *Aggregator) Len() int {
+	n := 0
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		n += len(sh.holders)
+		sh.mu.Unlock()
+	}
+	return n
+}

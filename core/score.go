@@ -1,0 +1,250 @@
+package core
+
+// neumaier is a compensated (Neumaier / improved Kahan–Babuška) running sum.
+// Terms are added in input order; the result is within about one ulp of the
+// exact sum for the non-negative terms scores are made of. The Python
+// fallback implements the same recurrence, so both give identical bits.
+type neumaier struct {
+	sum, comp float64
+}
+
+func (k *neumaier) add(x float64) {
+	t := k.sum + x
+	if k.sum >= x || k.sum <= -x { // |sum| >= |x| without math.Abs calls
+		k.comp += (k.sum - t) + x
+	} else {
+		k.comp += (x - t) + k.sum
+	}
+	k.sum = t
+}
+
+func (k *neumaier) value() float64 { return k.sum + k.comp }
+
+// heldSeconds is the contract's max(0, min(end ?? now, now) − start) in int64:
+// all operands lie in [MinTime, MaxTime], so nothing can overflow.
+func heldSeconds(start, end int64, hasEnd bool, now int64) int64 {
+	stop := now
+	if hasEnd && end < now {
+		stop = end
+	}
+	if d := stop - start; d > 0 {
+		return d
+	}
+	return 0
+}
+
+// Score is the hold score of a batch at time now:
+//
+//	Σ max(0, min(end ?? now, now) − start) × weight
+//
+// summed in input order with compensated summation; an empty batch scores 0.
+// Every event and now are validated first; the first invalid one is returned
+// as a *ValidationError.
+func Score(events []HoldEvent, now int64) (float64, error) {
+	if err := ValidateTime(-1, "now", now); err != nil {
+		return 0, err
+	}
+	var acc neumaier
+	for i := range events {
+		e := &events[i]
+		if err := e.Validate(i); err != nil {
+			return 0, err
+		}
+		acc.add(float64(heldSeconds(e.Start, e.End, e.HasEnd, now)) * e.Weight)
+	}
+	return acc.value(), nil
+}
+
+// Columns is a batch in columnar (Arrow-like) form: the layout the C API and
+// the Python package pass across the boundary without copying.
+//
+// Start is required. End and HasEnd go together: HasEnd[i] == 0 means event i
+// is still open (End[i] is ignored); a nil HasEnd means every event has an
+// end, and a nil End means every event is open. A nil Weight means 1.0 for
+// every event. Ids are optional for scoring and required for recording.
+type Columns struct {
+	Start  []int64
+	End    []int64
+	HasEnd []uint8
+	Weight []float64
+	Token  IDColumn
+	Holder IDColumn
+}
+
+// IDColumn is a column of UTF-8 strings in Arrow's layout: string i is
+// Data[Offsets[i]:Offsets[i+1]], so Offsets has one more entry than rows.
+type IDColumn struct {
+	Data    []byte
+	Offsets []int64
+}
+
+// Len is the number of strings in the column (0 for an absent column).
+func (c IDColumn) Len() int {
+	if len(c.Offsets) == 0 {
+		return 0
+	}
+	return len(c.Offsets) - 1
+}
+
+// Len is the number of rows.
+func (c *Columns) Len() int { return len(c.Start) }
+
+// check verifies that the column lengths agree; it does not look at values.
+func (c *Columns) check(needIDs bool) error {
+	n := len(c.Start)
+	bad := func(name string, got int) error {
+		return &ValidationError{-1, name, itoa(got), ReasonOutOfRange,
+			"column length differs from start's " + itoa(n)}
+	}
+	if c.End != nil && len(c.End) != n {
+		return bad("end", len(c.End))
+	}
+	if c.HasEnd != nil && len(c.HasEnd) != n {
+		return bad("has_end", len(c.HasEnd))
+	}
+	if c.HasEnd != nil && c.End == nil {
+		return bad("end", 0)
+	}
+	if c.Weight != nil && len(c.Weight) != n {
+		return bad("weight", len(c.Weight))
+	}
+	for _, col := range []struct {
+		name string
+		c    IDColumn
+	}{{"token_id", c.Token}, {"holder_id", c.Holder}} {
+		if col.c.Offsets == nil {
+			if needIDs {
+				return &ValidationError{-1, col.name, "absent", ReasonEmpty, "column is required"}
+			}
+			continue
+		}
+		if col.c.Len() != n {
+			return bad(col.name+" offsets", len(col.c.Offsets))
+		}
+		if err := checkOffsets(col.name, col.c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkOffsets(name string, c IDColumn) error {
+	prev := int64(0)
+	if c.Offsets[0] != 0 {
+		return &ValidationError{-1, name + " offsets", itoa64(c.Offsets[0]), ReasonOutOfRange, "must start at 0"}
+	}
+	for i, o := range c.Offsets[1:] {
+		if o < prev || o > int64(len(c.Data)) {
+			return &ValidationError{i, name + " offsets", itoa64(o), ReasonOutOfRange,
+				"must be non-decreasing and within the data buffer of " + itoa(len(c.Data)) + " bytes"}
+		}
+		prev = o
+	}
+	return nil
+}
+
+// ScoreColumns is Score over columns. It validates start, end and weight (and
+// the ids, when present) in the same single pass that sums.
+func ScoreColumns(c *Columns, now int64) (float64, error) {
+	if err := ValidateTime(-1, "now", now); err != nil {
+		return 0, err
+	}
+	if err := c.check(false); err != nil {
+		return 0, err
+	}
+	if c.Token.Offsets != nil || c.Holder.Offsets != nil {
+		// With ids present, validate whole rows first so that the error is
+		// the lowest-index bad event, fields in contract order, as in Score.
+		for i := range c.Start {
+			if err := c.validateRow(i); err != nil {
+				return 0, err
+			}
+		}
+	}
+	var acc neumaier
+	start, end, hasEnd, weight := c.Start, c.End, c.HasEnd, c.Weight
+	for i, s := range start {
+		if s < MinTime || s > MaxTime {
+			return 0, ValidateTime(i, "start", s)
+		}
+		stop := now
+		if end != nil && (hasEnd == nil || hasEnd[i] != 0) {
+			e := end[i]
+			if e < s || e > MaxTime {
+				return 0, validateSpan(i, s, e, true)
+			}
+			if e < now {
+				stop = e
+			}
+		}
+		w := 1.0
+		if weight != nil {
+			w = weight[i]
+			if !(w >= 0 && w <= MaxWeight) { // also catches NaN
+				return 0, ValidateWeight(i, w)
+			}
+		}
+		if d := stop - s; d > 0 {
+			acc.add(float64(d) * w)
+		}
+	}
+	return acc.value(), nil
+}
+
+// at returns string i without copying: the result aliases Data and must not
+// be retained past the caller's use of the buffer.
+func (c IDColumn) at(i int) string {
+	b := c.Data[c.Offsets[i]:c.Offsets[i+1]]
+	return unsafeString(b)
+}
+
+// Events converts a validated-length columnar batch into HoldEvents whose id
+// strings alias the column buffers (see HoldEvent on why that is safe for the
+// aggregator). It returns an error if the columns are inconsistent or the
+// ids are absent; values are validated later by the aggregator.
+func (c *Columns) Events(dst []HoldEvent) ([]HoldEvent, error) {
+	if err := c.check(true); err != nil {
+		return dst, err
+	}
+	for i := range c.Start {
+		dst = append(dst, c.row(i))
+	}
+	return dst, nil
+}
+
+// row builds event i; absent id columns give empty ids.
+func (c *Columns) row(i int) HoldEvent {
+	e := HoldEvent{Start: c.Start[i], Weight: 1}
+	if c.Token.Offsets != nil {
+		e.TokenID = c.Token.at(i)
+	}
+	if c.Holder.Offsets != nil {
+		e.HolderID = c.Holder.at(i)
+	}
+	if c.End != nil && (c.HasEnd == nil || c.HasEnd[i] != 0) {
+		e.End, e.HasEnd = c.End[i], true
+	}
+	if c.Weight != nil {
+		e.Weight = c.Weight[i]
+	}
+	return e
+}
+
+// validateRow checks row i like HoldEvent.Validate, skipping absent id columns.
+func (c *Columns) validateRow(i int) *ValidationError {
+	e := c.row(i)
+	if c.Token.Offsets != nil {
+		if err := ValidateID(i, "token_id", e.TokenID); err != nil {
+			return err
+		}
+	}
+	if c.Holder.Offsets != nil {
+		if err := ValidateID(i, "holder_id", e.HolderID); err != nil {
+			return err
+		}
+	}
+	if err := validateSpan(i, e.Start, e.End, e.HasEnd); err != nil {
+		return err
+	}
+	return ValidateWeight(i, e.Weight)
+}
