@@ -1,0 +1,213 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Export / Import give a durable store (the daemon's, or one behind the C
+// API) the aggregator's exact state, so that a snapshot plus the log written
+// after it rebuilds an aggregator that answers every query with the same
+// bits as the one that wrote them: Neumaier sums are exported with their
+// compensation terms, and tokens and open holds keep their order (summation
+// order is part of the result).
+
+// OpenHoldState is one open hold.
+type OpenHoldState struct {
+	Start  int64
+	Weight float64
+}
+
+// TokenState is one (holder, token) pair's state.
+type TokenState struct {
+	TokenID    string
+	ClosedSum  float64 // Neumaier running sum of the closed holds' scores
+	ClosedComp float64 // and its compensation term
+	Seconds    int64   // closed seconds
+	Events     int64
+	UpdatedAt  int64
+	Open       []OpenHoldState
+}
+
+// HolderState is one holder's state: its tokens in the order they were first
+// recorded.
+type HolderState struct {
+	HolderID  string
+	UpdatedAt int64
+	Tokens    []TokenState
+}
+
+// MetricsState is the aggregator's cumulative metric counters (summed over
+// shards), so that counters survive a snapshot/restore like the state does.
+// The rejected counter is not included: rejected events are never stored.
+type MetricsState struct {
+	Accepted       uint64
+	Evicted        uint64
+	DurationCounts []uint64 // per bucket (not cumulative), +Inf last; nil if none observed
+	DurationSum    float64
+	ScoreCounts    []uint64
+	ScoreSum       float64
+}
+
+// Export copies the whole state. Each shard is copied under its lock; for a
+// point-in-time copy the caller must keep writers out while it runs (the
+// daemon's store holds its append lock). Holders come in no particular order.
+func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
+	if a.closed.Load() {
+		return nil, MetricsState{}, ErrClosed
+	}
+	out := make([]HolderState, 0, a.Len())
+	var m MetricsState
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for id, h := range sh.holders {
+			hs := HolderState{HolderID: id, UpdatedAt: h.updated}
+			h.each(func(ts *tokenState) {
+				t := TokenState{TokenID: ts.token, ClosedSum: ts.closed.sum, ClosedComp: ts.closed.comp,
+					Seconds: ts.seconds, Events: ts.events, UpdatedAt: ts.updated}
+				if len(ts.open) > 0 {
+					t.Open = make([]OpenHoldState, len(ts.open))
+					for j, o := range ts.open {
+						t.Open[j] = OpenHoldState{o.start, o.weight}
+					}
+				}
+				hs.Tokens = append(hs.Tokens, t)
+			})
+			out = append(out, hs)
+		}
+		st := &sh.stats
+		m.Accepted += st.accepted
+		m.Evicted += st.evicted
+		if st.durCount != nil {
+			if m.DurationCounts == nil {
+				m.DurationCounts = make([]uint64, len(durationBuckets)+1)
+				m.ScoreCounts = make([]uint64, len(scoreBuckets)+1)
+			}
+			for j, v := range st.durCount {
+				m.DurationCounts[j] += v
+			}
+			for j, v := range st.scoCount {
+				m.ScoreCounts[j] += v
+			}
+			m.DurationSum += st.durSum
+			m.ScoreSum += st.scoSum
+		}
+		sh.mu.Unlock()
+	}
+	return out, m, nil
+}
+
+// Import adds exported holders (and adds m to the metric counters). A holder
+// that already exists, an invalid id or time, a duplicate token of one
+// holder, or an invalid open-hold weight is an error; Import checks every
+// holder before it changes anything.
+func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
+	if a.closed.Load() {
+		return ErrClosed
+	}
+	if m.DurationCounts != nil && (len(m.DurationCounts) != len(durationBuckets)+1 ||
+		len(m.ScoreCounts) != len(scoreBuckets)+1) {
+		return fmt.Errorf("import: histogram buckets differ (%d, %d; want %d, %d)",
+			len(m.DurationCounts), len(m.ScoreCounts), len(durationBuckets)+1, len(scoreBuckets)+1)
+	}
+	seen := make(map[string]struct{}, len(holders))
+	for i := range holders {
+		if err := checkHolderState(&holders[i]); err != nil {
+			return fmt.Errorf("import: holder %d: %w", i, err)
+		}
+		if _, dup := seen[holders[i].HolderID]; dup {
+			return fmt.Errorf("import: holder %d: %s appears twice", i, quoteID(holders[i].HolderID))
+		}
+		seen[holders[i].HolderID] = struct{}{}
+	}
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		for id := range seen {
+			if a.shardOf(id) == sh && sh.holders[id] != nil {
+				sh.mu.Unlock()
+				return fmt.Errorf("import: holder %s already exists", quoteID(id))
+			}
+		}
+		sh.mu.Unlock()
+	}
+	for i := range holders {
+		hs := &holders[i]
+		sh := a.shardOf(hs.HolderID)
+		sh.mu.Lock()
+		h := &holder{updated: hs.UpdatedAt}
+		for _, t := range hs.Tokens {
+			ts := h.addToken(sh.intern(t.TokenID))
+			ts.closed = neumaier{t.ClosedSum, t.ClosedComp}
+			ts.seconds, ts.events, ts.updated = t.Seconds, t.Events, t.UpdatedAt
+			if len(t.Open) > 0 {
+				ts.open = make([]openHold, len(t.Open))
+				for j, o := range t.Open {
+					ts.open[j] = openHold{o.Start, o.Weight}
+				}
+				sh.open += int64(len(t.Open))
+			}
+		}
+		sh.holders[strings.Clone(hs.HolderID)] = h
+		sh.mu.Unlock()
+	}
+	sh := &a.shards[0]
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	st := &sh.stats
+	st.accepted += m.Accepted
+	st.evicted += m.Evicted
+	if m.DurationCounts != nil {
+		if st.durCount == nil {
+			st.durCount = make([]uint64, len(durationBuckets)+1)
+			st.scoCount = make([]uint64, len(scoreBuckets)+1)
+		}
+		for j, v := range m.DurationCounts {
+			st.durCount[j] += v
+		}
+		for j, v := range m.ScoreCounts {
+			st.scoCount[j] += v
+		}
+		st.durSum += m.DurationSum
+		st.scoSum += m.ScoreSum
+	}
+	return nil
+}
+
+func checkHolderState(hs *HolderState) error {
+	if err := ValidateID(-1, "holder_id", hs.HolderID); err != nil {
+		return err
+	}
+	if err := ValidateTime(-1, "updated_at", hs.UpdatedAt); err != nil {
+		return err
+	}
+	if len(hs.Tokens) == 0 {
+		return fmt.Errorf("holder %s has no token", quoteID(hs.HolderID))
+	}
+	tokens := make(map[string]struct{}, len(hs.Tokens))
+	for _, t := range hs.Tokens {
+		if err := ValidateID(-1, "token_id", t.TokenID); err != nil {
+			return err
+		}
+		if _, dup := tokens[t.TokenID]; dup {
+			return fmt.Errorf("token %s appears twice", quoteID(t.TokenID))
+		}
+		tokens[t.TokenID] = struct{}{}
+		if err := ValidateTime(-1, "updated_at", t.UpdatedAt); err != nil {
+			return err
+		}
+		if t.Seconds < 0 || t.Events < 0 {
+			return fmt.Errorf("token %s: negative seconds or events", quoteID(t.TokenID))
+		}
+		for _, o := range t.Open {
+			if err := ValidateTime(-1, "start", o.Start); err != nil {
+				return err
+			}
+			if err := ValidateWeight(-1, o.Weight); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
