@@ -1,0 +1,161 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+)
+
+// recover loads the newest snapshot and replays the log after it into the
+// aggregator. A torn or corrupt record ends the log: the segment is cut
+// there, later segments are renamed *.corrupt, and it is logged. It returns
+// the number of the segment to write next.
+func (s *Store) recover() (*Recovery, uint64, error) {
+	t0 := time.Now()
+	rec := &Recovery{}
+	if tmps, _ := filepath.Glob(filepath.Join(s.dir, "*.tmp")); len(tmps) > 0 {
+		for _, t := range tmps {
+			_ = os.Remove(t) // an interrupted snapshot
+		}
+	}
+	l, err := list(s.dir)
+	if err != nil {
+		return nil, 0, err
+	}
+	k := uint64(1)
+	if n := len(l.snaps); n > 0 {
+		k = l.snaps[n-1]
+		path := filepath.Join(s.dir, snapName(k))
+		holders, m, err := readSnapshot(path, k)
+		if err != nil {
+			return nil, 0, fmt.Errorf("snapshot %s is unreadable (%w); the log before it was compacted "+
+				"away, so starting without it would lose data: restore it, or move it aside to start "+
+				"from the remaining log only", path, err)
+		}
+		if err := s.agg.Import(holders, m); err != nil {
+			return nil, 0, fmt.Errorf("snapshot %s: %w", path, err)
+		}
+		rec.Snapshot, rec.Holders = snapName(k), len(holders)
+		for _, i := range l.snaps[:n-1] {
+			_ = os.Remove(filepath.Join(s.dir, snapName(i)))
+		}
+	}
+	var segs []uint64
+	for _, i := range l.segs {
+		if i < k {
+			_ = os.Remove(filepath.Join(s.dir, segName(i))) // compacted, deletion was interrupted
+			continue
+		}
+		segs = append(segs, i)
+	}
+	next := k
+	if len(segs) > 0 {
+		if rec.Snapshot == "" && segs[0] != 1 {
+			return nil, 0, fmt.Errorf("log starts at %s with no snapshot: earlier segments are missing", segName(segs[0]))
+		}
+		next = segs[len(segs)-1] + 1
+	}
+	var scratch []core.HoldEvent
+	for j, i := range segs {
+		if j > 0 && i != segs[j-1]+1 {
+			return nil, 0, fmt.Errorf("log segment %s is missing", segName(segs[j-1]+1))
+		}
+		path := filepath.Join(s.dir, segName(i))
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, 0, fmt.Errorf("read log: %w", err)
+		}
+		rec.Segments++
+		off, bad := len(walMagic), error(nil)
+		if !strings.HasPrefix(string(data[:min(len(data), len(walMagic))]), walMagic) {
+			off, bad = 0, fmt.Errorf("%w: bad segment magic", errCorrupt)
+		}
+		for bad == nil && off < len(data) {
+			p, n, err := nextRecord(data[off:])
+			if err != nil {
+				bad = err
+				break
+			}
+			if scratch, err = s.replay(p, scratch); err != nil {
+				if errors.Is(err, errCorrupt) {
+					bad = err
+					break
+				}
+				return nil, 0, fmt.Errorf("%s at offset %d: replaying a logged write failed: %w", path, off, err)
+			}
+			rec.Records++
+			if p[0] == kindEvents {
+				rec.Events += int64(len(scratch))
+			}
+			off += n
+			rec.SnapshotBytes += int64(n)
+		}
+		if bad == nil {
+			continue
+		}
+		// Everything before off is recovered; cut the rest off.
+		rec.TruncatedAt = fmt.Sprintf("%s:%d", segName(i), off)
+		rec.DroppedBytes = int64(len(data) - off)
+		var later []string
+		for _, x := range segs[j+1:] {
+			p := filepath.Join(s.dir, segName(x))
+			if st, err := os.Stat(p); err == nil {
+				rec.DroppedBytes += st.Size()
+			}
+			_ = os.Rename(p, p+".corrupt")
+			later = append(later, segName(x)+".corrupt")
+		}
+		level := s.log.Warn
+		if len(later) > 0 || off < len(walMagic) {
+			level = s.log.Error
+		}
+		level("log tail is torn or corrupt: recovered everything before it and cut it off",
+			"file", path, "offset", off, "dropped_bytes", rec.DroppedBytes, "reason", bad.Error(),
+			"renamed", later)
+		if off < len(walMagic) {
+			if err := os.Remove(path); err != nil {
+				return nil, 0, fmt.Errorf("remove unreadable segment: %w", err)
+			}
+		} else if err := os.Truncate(path, int64(off)); err != nil {
+			return nil, 0, fmt.Errorf("truncate torn tail: %w", err)
+		}
+		next = i + 1
+		break
+	}
+	rec.Duration = time.Since(t0)
+	return rec, next, nil
+}
+
+// replay applies one logged record with its original "now".
+func (s *Store) replay(p []byte, scratch []core.HoldEvent) ([]core.HoldEvent, error) {
+	body := p[1:]
+	switch p[0] {
+	case kindEvents:
+		now, evs, err := decodeEvents(body, scratch)
+		if err != nil {
+			return evs, err
+		}
+		_, err = s.agg.RecordAt(now, evs, false)
+		return evs, err
+	case kindClose:
+		now, token, holder, at, err := decodeClose(body)
+		if err != nil {
+			return scratch, err
+		}
+		_, err = s.agg.CloseHoldAt(now, token, holder, at)
+		return scratch[:0], err
+	case kindGC:
+		now, err := decodeGC(body)
+		if err != nil {
+			return scratch, err
+		}
+		_, err = s.agg.GC(now)
+		return scratch[:0], err
+	}
+	return scratch, fmt.Errorf("%w: unknown record kind %d", errCorrupt, p[0])
+}

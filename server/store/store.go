@@ -1,0 +1,573 @@
+// Package store is holdmetricsd's durable embedded store: a checksummed,
+// append-only log of accepted writes with group commit, plus periodic
+// snapshots of the aggregator's exact state that bound restart time.
+//
+// Layout of a data dir:
+//
+//	LOCK                   flock'd by the owning process (ErrLocked for a second one)
+//	wal-<016d>.log         log segments, "POHWAL01" then records (see codec.go)
+//	snap-<016d>.snap       the state after every segment numbered below it
+//
+// Order is the whole trick: Store applies a write to the aggregator and
+// appends its record under one mutex, so the log order is the apply order,
+// and replaying the log with each record's original "now" rebuilds the
+// aggregator bit for bit (updated_at included). A write is acknowledged only
+// after its record reached the OS (policies interval and none) or the disk
+// (always). Store is safe for concurrent use; its one flusher goroutine and
+// its snapshot goroutine stop in Close.
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+)
+
+// Fsync is the durability policy; see README "Daemon / durability".
+type Fsync string
+
+// The fsync policies.
+const (
+	// FsyncAlways acknowledges a write after fdatasync covered it
+	// (concurrent writers share one sync: group commit).
+	FsyncAlways Fsync = "always"
+	// FsyncInterval acknowledges after write(2) (survives a process crash)
+	// and syncs every Options.FsyncInterval (an OS crash or power loss may
+	// lose the last interval of acknowledged writes).
+	FsyncInterval Fsync = "interval"
+	// FsyncNone acknowledges after write(2) and leaves syncing to the OS.
+	FsyncNone Fsync = "none"
+)
+
+// ParseFsync checks a policy name.
+func ParseFsync(s string) (Fsync, error) {
+	switch f := Fsync(s); f {
+	case FsyncAlways, FsyncInterval, FsyncNone:
+		return f, nil
+	}
+	return "", fmt.Errorf("fsync %q: want always, interval or none", s)
+}
+
+// ErrClosed is returned by every write after Close.
+var ErrClosed = errors.New("store is closed")
+
+// ErrFailed wraps the I/O error that stopped the log; the store refuses
+// writes after it (restart the process to recover from the log).
+var ErrFailed = errors.New("store failed")
+
+// Options configures Open. The zero value means the defaults.
+type Options struct {
+	Fsync         Fsync         // default interval
+	FsyncInterval time.Duration // default 5ms
+	// SegmentBytes rotates the log to a new segment past this size
+	// (default 64 MiB).
+	SegmentBytes int64
+	// SnapshotBytes starts a background snapshot once this many log bytes
+	// were written since the last one (default 256 MiB; < 0: never).
+	SnapshotBytes int64
+	Logger        *slog.Logger
+}
+
+// Recovery describes what Open found.
+type Recovery struct {
+	Snapshot      string // snapshot file loaded, "" if none
+	Holders       int    // holders restored from it
+	Segments      int    // log segments replayed
+	Records       int64  // log records replayed
+	Events        int64  // events in them
+	TruncatedAt   string // "file:offset" of a torn/corrupt tail cut off, "" if none
+	DroppedBytes  int64  // bytes cut off there
+	Duration      time.Duration
+	SnapshotBytes int64 // log bytes replayed (a snapshot follows when large)
+}
+
+// Ticket identifies an appended record; Wait(t) blocks until it is durable
+// under the store's policy.
+type Ticket uint64
+
+// Store is a durable front for one core.Aggregator. Every write goes
+// through it; reads go to the aggregator directly.
+type Store struct {
+	dir  string
+	agg  *core.Aggregator
+	opts Options
+	log  *slog.Logger
+	lock *os.File
+
+	// mu orders writes: apply to the aggregator, then append the record,
+	// both under mu. It also guards the log state below and is the lock of
+	// cond, which wakes Wait when written / synced advance.
+	mu        sync.Mutex
+	cond      *sync.Cond
+	chunks    []chunk // records not yet handed to write(2), per segment file
+	appended  uint64  // logical end of the log (bytes, across segments)
+	written   uint64  // bytes handed to write(2)
+	synced    uint64  // bytes covered by fdatasync
+	segIndex  uint64  // current segment number
+	segBytes  int64   // bytes in the current segment
+	sinceSnap int64   // log bytes since the last snapshot
+	snapping  bool
+	err       error // sticky I/O error
+	closed    bool
+
+	kick     chan struct{}
+	snapKick chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	bufPool  sync.Pool
+}
+
+// chunk is pending bytes for one segment file; closeAfter marks the last
+// chunk of a rotated-out segment (synced and closed once written).
+type chunk struct {
+	f          *os.File
+	data       []byte
+	end        uint64 // logical offset after data
+	closeAfter bool
+}
+
+const (
+	walMagic  = "POHWAL01"
+	snapMagic = "POHSNAP1"
+)
+
+func segName(i uint64) string  { return fmt.Sprintf("wal-%016d.log", i) }
+func snapName(i uint64) string { return fmt.Sprintf("snap-%016d.snap", i) }
+
+// Open locks dir (creating it), rebuilds agg (which must be empty) from the
+// newest snapshot and the log after it, and starts the flusher. A second
+// Open of the same dir, in any process, fails with ErrLocked.
+func Open(dir string, agg *core.Aggregator, opts Options) (*Store, *Recovery, error) {
+	if opts.Fsync == "" {
+		opts.Fsync = FsyncInterval
+	}
+	if _, err := ParseFsync(string(opts.Fsync)); err != nil {
+		return nil, nil, err
+	}
+	if opts.FsyncInterval <= 0 {
+		opts.FsyncInterval = 5 * time.Millisecond
+	}
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = 64 << 20
+	}
+	if opts.SnapshotBytes == 0 {
+		opts.SnapshotBytes = 256 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if agg.Len() != 0 {
+		return nil, nil, errors.New("store.Open: the aggregator must be empty")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &Store{dir: dir, agg: agg, opts: opts, log: opts.Logger, lock: lock,
+		kick: make(chan struct{}, 1), snapKick: make(chan struct{}, 1), stop: make(chan struct{})}
+	s.cond = sync.NewCond(&s.mu)
+	rec, next, err := s.recover()
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	f, err := s.createSegment(next)
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	s.segIndex = next
+	s.chunks = []chunk{{f: f}}
+	s.sinceSnap = rec.SnapshotBytes
+	s.wg.Add(2)
+	go s.flusher()
+	go s.snapshotter()
+	if opts.SnapshotBytes > 0 && s.sinceSnap >= opts.SnapshotBytes {
+		s.snapKick <- struct{}{}
+	}
+	return s, rec, nil
+}
+
+// createSegment creates segment i with its magic, synced, and syncs the dir
+// so the file itself survives a crash.
+func (s *Store) createSegment(i uint64) (*os.File, error) {
+	path := filepath.Join(s.dir, segName(i))
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create log segment: %w", err)
+	}
+	if _, err := f.WriteString(walMagic); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Dir is the data dir.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) getBuf() []byte {
+	if b, ok := s.bufPool.Get().(*[]byte); ok {
+		return (*b)[:0]
+	}
+	return make([]byte, 0, 4096)
+}
+
+func (s *Store) putBuf(b []byte) {
+	if cap(b) <= 1<<20 {
+		s.bufPool.Put(&b)
+	}
+}
+
+// Record applies events (all-or-nothing, or partial) with updated_at = now,
+// appends them to the log, and waits until they are durable. The error is
+// the aggregator's (a *core.ValidationError or *core.BatchError) or a store
+// failure.
+func (s *Store) Record(now int64, events []core.HoldEvent, partial bool) (int, error) {
+	n, t, err := s.RecordAsync(now, events, partial)
+	if n > 0 {
+		if werr := s.Wait(t); werr != nil {
+			return 0, werr
+		}
+	}
+	return n, err
+}
+
+// RecordAsync is Record without the wait: the events are applied and queued
+// for the log; Wait(ticket) before acknowledging them. Pipelining streams
+// use it to keep reading while earlier records are written.
+func (s *Store) RecordAsync(now int64, events []core.HoldEvent, partial bool) (int, Ticket, error) {
+	var ok []bool
+	if partial {
+		for i := range events {
+			if events[i].Validate(i) != nil {
+				if ok == nil {
+					ok = make([]bool, len(events))
+					for j := range ok {
+						ok[j] = true
+					}
+				}
+				ok[i] = false
+			}
+		}
+	}
+	// Encode outside the lock; an invalid batch wastes the encoding only.
+	buf := appendEvents(s.getBuf(), now, events, ok)
+	s.mu.Lock()
+	if err := s.writable(); err != nil {
+		s.mu.Unlock()
+		s.putBuf(buf)
+		return 0, 0, err
+	}
+	n, err := s.agg.RecordAt(now, events, partial)
+	var t Ticket
+	if n > 0 {
+		t = s.appendLocked(buf)
+	}
+	s.mu.Unlock()
+	s.putBuf(buf)
+	return n, t, err
+}
+
+// CloseHold closes every open hold of (token, holder) at `at`, logs it and
+// waits until it is durable.
+func (s *Store) CloseHold(now int64, token, holder string, at int64) (int, error) {
+	buf := appendClose(s.getBuf(), now, token, holder, at)
+	defer s.putBuf(buf)
+	s.mu.Lock()
+	if err := s.writable(); err != nil {
+		s.mu.Unlock()
+		return 0, err
+	}
+	n, err := s.agg.CloseHoldAt(now, token, holder, at)
+	var t Ticket
+	if err == nil {
+		t = s.appendLocked(buf)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return n, s.Wait(t)
+}
+
+// GC runs the aggregator's TTL GC at now and logs it when it dropped
+// anything (GC is deterministic given the state and now, so replay repeats
+// it exactly). Not waited for: losing it on a crash only delays eviction.
+func (s *Store) GC(now int64) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	n, err := s.agg.GC(now)
+	if n > 0 {
+		s.appendLocked(appendGC(nil, now))
+	}
+	return n, err
+}
+
+func (s *Store) writable() error {
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.err != nil:
+		return s.err
+	}
+	return nil
+}
+
+// appendLocked queues rec (copied) for the log. Caller holds s.mu.
+func (s *Store) appendLocked(rec []byte) Ticket {
+	c := &s.chunks[len(s.chunks)-1]
+	c.data = append(c.data, rec...)
+	s.appended += uint64(len(rec))
+	c.end = s.appended
+	s.segBytes += int64(len(rec))
+	s.sinceSnap += int64(len(rec))
+	t := Ticket(s.appended)
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	if s.segBytes >= s.opts.SegmentBytes {
+		if err := s.rotateLocked(); err != nil {
+			s.failLocked(err)
+		}
+	}
+	if s.opts.SnapshotBytes > 0 && s.sinceSnap >= s.opts.SnapshotBytes && !s.snapping {
+		select {
+		case s.snapKick <- struct{}{}:
+		default:
+		}
+	}
+	return t
+}
+
+// rotateLocked starts a new segment; the flusher syncs and closes the old
+// one after writing its last bytes. Caller holds s.mu.
+func (s *Store) rotateLocked() error {
+	f, err := s.createSegment(s.segIndex + 1)
+	if err != nil {
+		return err
+	}
+	s.chunks[len(s.chunks)-1].closeAfter = true
+	s.chunks[len(s.chunks)-1].end = s.appended
+	s.chunks = append(s.chunks, chunk{f: f, end: s.appended})
+	s.segIndex++
+	s.segBytes = 0
+	return nil
+}
+
+func (s *Store) failLocked(err error) {
+	if s.err == nil {
+		s.err = fmt.Errorf("%w: %w", ErrFailed, err)
+		s.log.Error("store failed; writes are refused until restart", "err", err)
+	}
+	s.cond.Broadcast()
+}
+
+// Wait blocks until the record of t is durable under the policy: written
+// to the OS (interval, none) or synced (always).
+func (s *Store) Wait(t Ticket) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		done := s.written
+		if s.opts.Fsync == FsyncAlways {
+			done = s.synced
+		}
+		if uint64(t) <= done {
+			return nil
+		}
+		if s.err != nil {
+			return s.err
+		}
+		if s.closed && len(s.chunks) == 0 {
+			return ErrClosed
+		}
+		s.cond.Wait()
+	}
+}
+
+// flusher is the group commit: it takes every queued record at once, writes
+// them with one write(2) per segment, syncs per policy, and wakes waiters.
+// After stop (Close has already refused new writes) it flushes and syncs
+// what is left and returns.
+func (s *Store) flusher() {
+	defer s.wg.Done()
+	var tick <-chan time.Time
+	if s.opts.Fsync == FsyncInterval {
+		t := time.NewTicker(s.opts.FsyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	var spare []byte
+	for {
+		stopping := false
+		syncNow := s.opts.Fsync == FsyncAlways
+		select {
+		case <-s.kick:
+		case <-tick:
+			syncNow = true
+		case <-s.stop:
+			stopping, syncNow = true, true
+		}
+		s.mu.Lock()
+		work := s.chunks
+		cur := work[len(work)-1]
+		// The current segment keeps a fresh chunk for new appends.
+		s.chunks = []chunk{{f: cur.f, data: spare[:0], end: cur.end}}
+		spare = nil
+		target, written, synced := s.appended, s.written, s.synced
+		s.mu.Unlock()
+
+		var err error
+		syncedTo := synced
+		for _, c := range work {
+			if len(c.data) > 0 && err == nil {
+				_, err = c.f.Write(c.data)
+			}
+			if c.closeAfter && err == nil {
+				if err = c.f.Sync(); err == nil {
+					syncedTo = c.end
+					err = c.f.Close()
+				}
+			}
+			if cap(c.data) > cap(spare) && cap(c.data) <= 16<<20 {
+				spare = c.data
+			}
+		}
+		if err == nil && syncNow && target > syncedTo {
+			if err = cur.f.Sync(); err == nil {
+				syncedTo = target
+			}
+		}
+		s.mu.Lock()
+		if err != nil {
+			s.failLocked(err)
+		} else {
+			if target > written {
+				s.written = target
+			}
+			if syncedTo > s.synced {
+				s.synced = syncedTo
+			}
+		}
+		s.cond.Broadcast()
+		s.mu.Unlock()
+		if stopping {
+			return
+		}
+	}
+}
+
+// Close refuses new writes, flushes and syncs the log, takes a final
+// snapshot when the log has grown since the last one (so the next start is
+// fast), and releases the lock. Idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait() // flusher and snapshotter are done
+	s.mu.Lock()
+	err := s.err
+	since := s.sinceSnap
+	s.mu.Unlock()
+	if err == nil && since > 0 && s.opts.SnapshotBytes > 0 {
+		err = s.snapshot()
+	}
+	s.mu.Lock()
+	for _, c := range s.chunks {
+		if cerr := c.f.Close(); cerr != nil && err == nil && !errors.Is(cerr, os.ErrClosed) {
+			err = cerr
+		}
+	}
+	s.chunks = nil
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	if lerr := s.lock.Close(); lerr != nil && err == nil {
+		err = lerr
+	}
+	return err
+}
+
+// waitWritten blocks until the log is written up to t (or failed).
+func (s *Store) waitWritten(t uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.written < t {
+		if s.err != nil {
+			return s.err
+		}
+		s.cond.Wait()
+	}
+	return nil
+}
+
+// listing is what a data dir holds.
+type listing struct {
+	segs  []uint64
+	snaps []uint64
+}
+
+func list(dir string) (listing, error) {
+	var l listing
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return l, fmt.Errorf("read data dir: %w", err)
+	}
+	for _, e := range ents {
+		var i uint64
+		name := e.Name()
+		switch {
+		case strings.HasPrefix(name, "wal-") && strings.HasSuffix(name, ".log"):
+			if _, err := fmt.Sscanf(name, "wal-%016d.log", &i); err == nil {
+				l.segs = append(l.segs, i)
+			}
+		case strings.HasPrefix(name, "snap-") && strings.HasSuffix(name, ".snap"):
+			if _, err := fmt.Sscanf(name, "snap-%016d.snap", &i); err == nil {
+				l.snaps = append(l.snaps, i)
+			}
+		}
+	}
+	sort.Slice(l.segs, func(a, b int) bool { return l.segs[a] < l.segs[b] })
+	sort.Slice(l.snaps, func(a, b int) bool { return l.snaps[a] < l.snaps[b] })
+	return l, nil
+}

@@ -1,0 +1,295 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+)
+
+func newAgg(t *testing.T) *core.Aggregator {
+	t.Helper()
+	a, err := core.New(core.Options{Shards: 8, TTL: 1000 * 1e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func open(t *testing.T, dir string, opts Options) (*Store, *core.Aggregator, *Recovery) {
+	t.Helper()
+	a := newAgg(t)
+	s, rec, err := Open(dir, a, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, a, rec
+}
+
+// workload drives a store and a plain in-memory twin with the same writes.
+func workload(t *testing.T, s *Store, twin *core.Aggregator, seed uint64, n int) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(seed, 1))
+	for i := 0; i < n; i++ {
+		now := int64(1000 + i)
+		switch r.IntN(10) {
+		case 0: // close
+			tok, h := fmt.Sprintf("T%d", r.IntN(3)), fmt.Sprintf("h%d", r.IntN(20))
+			_, err1 := s.CloseHold(now, tok, h, now)
+			_, err2 := twin.CloseHoldAt(now, tok, h, now)
+			if (err1 == nil) != (err2 == nil) {
+				t.Fatalf("close: store %v, twin %v", err1, err2)
+			}
+		case 1:
+			_, err1 := s.GC(now + 500)
+			_, err2 := twin.GC(now + 500)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+		default:
+			evs := make([]core.HoldEvent, 1+r.IntN(5))
+			for j := range evs {
+				st := int64(r.IntN(1000))
+				evs[j] = core.HoldEvent{TokenID: fmt.Sprintf("T%d", r.IntN(3)), HolderID: fmt.Sprintf("h%d", r.IntN(20)),
+					Start: st, Weight: r.Float64() * 10}
+				if r.IntN(2) == 0 {
+					evs[j].End, evs[j].HasEnd = st+int64(r.IntN(500)), true
+				}
+				if r.IntN(30) == 0 {
+					evs[j].Weight = -1 // invalid
+				}
+			}
+			partial := r.IntN(2) == 0
+			n1, err1 := s.Record(now, evs, partial)
+			n2, err2 := twin.RecordAt(now, evs, partial)
+			if n1 != n2 || (err1 == nil) != (err2 == nil) {
+				t.Fatalf("record: store %d %v, twin %d %v", n1, err1, n2, err2)
+			}
+		}
+	}
+}
+
+func sameState(t *testing.T, got, want *core.Aggregator) {
+	t.Helper()
+	for _, now := range []int64{0, 500, 5000, 1e9} {
+		g, _ := got.Snapshot(now)
+		w, _ := want.Snapshot(now)
+		if !reflect.DeepEqual(g, w) {
+			t.Fatalf("now %d: recovered state differs\n got %+v\nwant %+v", now, g, w)
+		}
+		for _, tok := range []string{"T0", "T1"} {
+			g, _ := got.TopN(5, now, tok)
+			w, _ := want.TopN(5, now, tok)
+			if !reflect.DeepEqual(g, w) {
+				t.Fatalf("top %s differs", tok)
+			}
+		}
+	}
+}
+
+func TestReopenRebuildsExactly(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		opts Options
+	}{
+		{"log only", Options{SnapshotBytes: -1}},
+		{"always", Options{Fsync: FsyncAlways, SnapshotBytes: -1}},
+		{"none", Options{Fsync: FsyncNone, SnapshotBytes: -1}},
+		{"tiny segments and snapshots", Options{SegmentBytes: 300, SnapshotBytes: 2000}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			twin := newAgg(t)
+			s, _, _ := open(t, dir, tc.opts)
+			workload(t, s, twin, 1, 400)
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2, a2, rec := open(t, dir, tc.opts)
+			sameState(t, a2, twin)
+			// And it keeps going: more writes, another restart.
+			workload(t, s2, twin, 2, 200)
+			if err := s2.Close(); err != nil {
+				t.Fatal(err)
+			}
+			_, a3, rec3 := open(t, dir, tc.opts)
+			sameState(t, a3, twin)
+			t.Logf("recoveries: %+v / %+v", rec, rec3)
+		})
+	}
+}
+
+// crash simulates kill -9: the files stay as written, nothing is closed
+// cleanly (the flusher is stopped without the final snapshot), the lock is
+// released.
+func crash(s *Store) {
+	s.mu.Lock()
+	s.closed = true
+	s.opts.SnapshotBytes = -1
+	s.mu.Unlock()
+	close(s.stop)
+	s.wg.Wait()
+	for _, c := range s.chunks {
+		c.f.Close()
+	}
+	s.lock.Close()
+}
+
+func TestCrashKeepsAcknowledged(t *testing.T) {
+	dir := t.TempDir()
+	twin := newAgg(t)
+	s, _, _ := open(t, dir, Options{SegmentBytes: 1000, SnapshotBytes: 5000})
+	workload(t, s, twin, 3, 300)
+	crash(s)
+	_, a2, _ := open(t, dir, Options{})
+	sameState(t, a2, twin)
+}
+
+func lastSegment(t *testing.T, dir string) string {
+	l, err := list(dir)
+	if err != nil || len(l.segs) == 0 {
+		t.Fatal(err, l)
+	}
+	return filepath.Join(dir, segName(l.segs[len(l.segs)-1]))
+}
+
+func TestTornAndCorruptTail(t *testing.T) {
+	ev := func(h string) []core.HoldEvent {
+		return []core.HoldEvent{{TokenID: "T", HolderID: h, Start: 1, End: 5, HasEnd: true, Weight: 1}}
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(path string)
+	}{
+		{"torn record", func(p string) {
+			st, _ := os.Stat(p)
+			os.Truncate(p, st.Size()-3)
+		}},
+		{"flipped byte", func(p string) {
+			b, _ := os.ReadFile(p)
+			b[len(b)-2] ^= 0xff
+			os.WriteFile(p, b, 0o644)
+		}},
+		{"zero tail", func(p string) {
+			f, _ := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+			f.Write(make([]byte, 4096))
+			f.Close()
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s, _, _ := open(t, dir, Options{SnapshotBytes: -1})
+			for _, h := range []string{"a", "b", "c"} {
+				if _, err := s.Record(10, ev(h), false); err != nil {
+					t.Fatal(err)
+				}
+			}
+			crash(s)
+			tc.damage(lastSegment(t, dir))
+			s2, a2, rec := open(t, dir, Options{SnapshotBytes: -1})
+			want := 3
+			if tc.name != "zero tail" {
+				want = 2
+			}
+			if a2.Len() != want || rec.TruncatedAt == "" {
+				t.Fatalf("recovered %d holders (want %d), recovery %+v", a2.Len(), want, rec)
+			}
+			// The cut-off log is clean: a third start sees no damage.
+			if _, err := s2.Record(20, ev("d"), false); err != nil {
+				t.Fatal(err)
+			}
+			s2.Close()
+			_, a3, rec3 := open(t, dir, Options{SnapshotBytes: -1})
+			if a3.Len() != want+1 || rec3.TruncatedAt != "" {
+				t.Fatalf("third start: %d holders, %+v", a3.Len(), rec3)
+			}
+		})
+	}
+}
+
+func TestCorruptSnapshotRefusesToStart(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := open(t, dir, Options{})
+	s.Record(1, []core.HoldEvent{{TokenID: "T", HolderID: "h", Start: 1, Weight: 1}}, false)
+	s.Close()
+	snaps, _ := filepath.Glob(filepath.Join(dir, "snap-*.snap"))
+	if len(snaps) != 1 {
+		t.Fatalf("snapshots after close: %v", snaps)
+	}
+	b, _ := os.ReadFile(snaps[0])
+	b[len(b)/2] ^= 1
+	os.WriteFile(snaps[0], b, 0o644)
+	if _, _, err := Open(dir, newAgg(t), Options{}); err == nil {
+		t.Fatal("opened with a corrupt snapshot")
+	}
+}
+
+func TestLocked(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := open(t, dir, Options{})
+	defer s.Close()
+	_, _, err := Open(dir, newAgg(t), Options{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+}
+
+func TestConcurrentWritersAndClose(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := open(t, dir, Options{Fsync: FsyncAlways, SegmentBytes: 4096, SnapshotBytes: 20000})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	acked := 0
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 300; i++ {
+				_, err := s.Record(5, []core.HoldEvent{{TokenID: "T", HolderID: fmt.Sprintf("w%d-%d", w, i),
+					Start: 1, End: 2, HasEnd: true, Weight: 1}}, false)
+				if err == nil {
+					mu.Lock()
+					acked++
+					mu.Unlock()
+				} else if !errors.Is(err, ErrClosed) {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, a, _ := open(t, dir, Options{})
+	if a.Len() != acked {
+		t.Fatalf("recovered %d holders, acknowledged %d", a.Len(), acked)
+	}
+}
+
+func FuzzReplayRecord(f *testing.F) {
+	f.Add(appendEvents(nil, 5, []core.HoldEvent{{TokenID: "T", HolderID: "h", Start: 1, End: 3, HasEnd: true, Weight: 2}}, nil))
+	f.Add(appendClose(nil, 5, "T", "h", 9))
+	f.Add(appendGC(nil, 5))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		a, _ := core.New(core.Options{Shards: 1, TTL: 1e9})
+		s := &Store{agg: a}
+		for len(data) > 0 {
+			p, n, err := nextRecord(data)
+			if err != nil {
+				return
+			}
+			_, _ = s.replay(p, nil)
+			data = data[n:]
+		}
+	})
+}
