@@ -46,7 +46,7 @@ bench-go:
 ## fuzz: run each Go fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	for f in FuzzValidate FuzzScore FuzzScoreColumns; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./core || exit 1; done
+	for f in FuzzValidate FuzzScore FuzzColumns; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./core || exit 1; done
 
 ## run: the main job (the daemon once it is built)
 run: $(if $(RUN_TARGET),$(RUN_TARGET),run-placeholder)

@@ -165,7 +165,7 @@ func validateSpan(index int, start, end int64, hasEnd bool) *ValidationError {
 // Validate checks every rule of the contract, in field order (token_id,
 // holder_id, start, end, weight), and reports the first failure. index is the
 // event's position in its batch (-1 for none).
-func (e *HoldEvent) Validate(index int) *ValidationError {
+func (e HoldEvent) Validate(index int) *ValidationError {
 	if err := ValidateID(index, "token_id", e.TokenID); err != nil {
 		return err
 	}

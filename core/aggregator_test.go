@@ -1,0 +1,321 @@
+package core
+
+import (
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
+)
+
+func newAgg(t *testing.T, opts Options) *Aggregator {
+	t.Helper()
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a
+}
+
+func TestOpenHoldGrowsUntilClosed(t *testing.T) {
+	a := newAgg(t, Options{})
+	if err := a.Record(ev("T", "a", 100, 0, false, 2)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		now  int64
+		want float64
+	}{{50, 0}, {100, 0}, {150, 100}, {200, 200}} {
+		rows, _ := a.Snapshot(tc.now)
+		if len(rows) != 1 || rows[0].Score != tc.want || rows[0].OpenHolds != 1 {
+			t.Fatalf("now=%d: %+v, want score %v", tc.now, rows, tc.want)
+		}
+	}
+	if _, err := a.CloseHold("T", "a", 99); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("close before start: %v", err)
+	}
+	if n, err := a.CloseHold("T", "a", 130); err != nil || n != 1 {
+		t.Fatalf("close: %d %v", n, err)
+	}
+	rows, _ := a.Snapshot(1000)
+	if rows[0].Score != 60 || rows[0].OpenHolds != 0 || rows[0].TotalSeconds != 30 {
+		t.Fatalf("after close: %+v", rows[0])
+	}
+	if _, err := a.CloseHold("T", "a", 200); !errors.Is(err, ErrNoOpenHold) {
+		t.Fatalf("second close: %v", err)
+	}
+	if _, err := a.CloseHold("T", "nobody", 200); !errors.Is(err, ErrNoOpenHold) {
+		t.Fatalf("unknown holder: %v", err)
+	}
+}
+
+func TestRecordAllOrNothingAndPartial(t *testing.T) {
+	a := newAgg(t, Options{})
+	batch := []HoldEvent{ev("T", "a", 0, 10, true, 1), ev("T", "b", 0, 10, true, -1), ev("T", "c", 5, 1, true, 1)}
+	_, err := a.RecordAt(100, batch, false)
+	var ve *ValidationError
+	if !errors.As(err, &ve) || ve.Index != 1 || ve.Field != "weight" {
+		t.Fatalf("strict: %v", err)
+	}
+	if a.Len() != 0 {
+		t.Fatal("a rejected batch changed the state")
+	}
+	n, err := a.RecordAt(100, batch, true)
+	var be *BatchError
+	if n != 1 || !errors.As(err, &be) || len(be.Errors) != 2 || be.Errors[0].Index != 1 || be.Errors[1].Index != 2 {
+		t.Fatalf("partial: %d %v", n, err)
+	}
+	if a.Len() != 1 {
+		t.Fatalf("partial recorded %d holders", a.Len())
+	}
+	txt, _ := a.MetricsText()
+	for _, want := range []string{`poh_hold_events_total{result="accepted"} 1`, `poh_hold_events_total{result="rejected"} 5`} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+// The aggregator must copy the ids it keeps: the C API passes strings that
+// alias buffers the caller reuses.
+func TestRecordDoesNotRetainIDs(t *testing.T) {
+	a := newAgg(t, Options{})
+	buf := []byte("holder-1token-1")
+	c := &Columns{Start: []int64{0}, End: []int64{10}, Holder: IDColumn{buf, []int64{0, 8}}, Token: IDColumn{buf[8:], []int64{0, 7}}}
+	events, err := c.Events(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Record(events...); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, "XXXXXXXXXXXXXXX")
+	rows, _ := a.Snapshot(100)
+	if rows[0].HolderID != "holder-1" {
+		t.Fatalf("holder id changed with the caller's buffer: %q", rows[0].HolderID)
+	}
+	top, _ := a.TopN(1, 100, "token-1")
+	if len(top) != 1 {
+		t.Fatal("token id changed with the caller's buffer")
+	}
+}
+
+func TestTopNToken(t *testing.T) {
+	a := newAgg(t, Options{})
+	_ = a.Record(ev("A", "x", 0, 10, true, 1), ev("B", "x", 0, 100, true, 1), ev("A", "y", 0, 20, true, 1), ev("B", "z", 0, 5, true, 1))
+	rows, _ := a.TopN(10, 100, "A")
+	if len(rows) != 2 || rows[0].HolderID != "y" || rows[0].Score != 20 || rows[1].Score != 10 || rows[1].Tokens != 1 {
+		t.Fatalf("token A: %+v", rows)
+	}
+	rows, _ = a.TopN(2, 100, "")
+	if len(rows) != 2 || rows[0].HolderID != "x" || rows[0].Score != 110 || rows[0].Tokens != 2 {
+		t.Fatalf("all: %+v", rows)
+	}
+	if rows, _ := a.TopN(5, 100, "nope"); len(rows) != 0 {
+		t.Fatalf("unknown token: %+v", rows)
+	}
+	if _, err := a.TopN(-1, 100, ""); err == nil {
+		t.Fatal("negative n accepted")
+	}
+	if _, err := a.TopN(1, 100, "\xff"); err == nil {
+		t.Fatal("invalid token accepted")
+	}
+}
+
+func TestGCKeepsOpenHolds(t *testing.T) {
+	clock := int64(1000)
+	a := newAgg(t, Options{TTL: 60 * time.Second, Clock: func() int64 { return clock }})
+	_ = a.Record(ev("T", "closed", 0, 10, true, 1), ev("T", "open", 0, 0, false, 1))
+	if n, _ := a.GC(1060); n != 0 {
+		t.Fatalf("dropped %d at exactly ttl", n)
+	}
+	if n, _ := a.GC(1061); n != 1 || a.Len() != 1 {
+		t.Fatalf("dropped %d, %d left", n, a.Len())
+	}
+	rows, _ := a.Snapshot(2000)
+	if rows[0].HolderID != "open" {
+		t.Fatalf("kept %+v", rows)
+	}
+	txt, _ := a.MetricsText()
+	if !strings.Contains(txt, "poh_gc_evictions_total 1") || !strings.Contains(txt, "poh_holders 1") || !strings.Contains(txt, "poh_open_holds 1") {
+		t.Fatalf("metrics:\n%s", txt)
+	}
+}
+
+func TestNoTTLNeverDrops(t *testing.T) {
+	a := newAgg(t, Options{})
+	_, _ = a.RecordAt(0, []HoldEvent{ev("T", "a", 0, 1, true, 1)}, false)
+	if n, _ := a.GC(MaxTime); n != 0 {
+		t.Fatal("dropped without a TTL")
+	}
+	if err := a.StartGC(time.Second); err == nil {
+		t.Fatal("background GC started without a TTL")
+	}
+}
+
+func TestBackgroundGCStopsWithAggregator(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	var clock atomic.Int64
+	clock.Store(1000)
+	a, err := New(Options{TTL: time.Second, Clock: clock.Load})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = a.Record(ev("T", "a", 0, 1, true, 1))
+	if err := a.StartGC(time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.StartGC(time.Millisecond); err == nil {
+		t.Fatal("started twice")
+	}
+	clock.Store(5000)
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Len() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond) // polling a condition, bounded
+	}
+	if a.Len() != 0 {
+		t.Fatal("background GC never ran")
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal("second Close:", err)
+	}
+	// goleak.VerifyNone (deferred) fails the test if the GC goroutine survived.
+}
+
+func TestClosedAggregator(t *testing.T) {
+	a := newAgg(t, Options{TTL: time.Second})
+	_ = a.Close()
+	checks := map[string]error{}
+	checks["record"] = a.Record(ev("T", "a", 0, 1, true, 1))
+	_, checks["close"] = a.CloseHold("T", "a", 1)
+	_, checks["snapshot"] = a.Snapshot(1)
+	_, checks["top"] = a.TopN(1, 1, "")
+	_, checks["gc"] = a.GC(1)
+	checks["startgc"] = a.StartGC(time.Second)
+	for op, err := range checks {
+		if !errors.Is(err, ErrClosed) {
+			t.Errorf("%s after Close: %v", op, err)
+		}
+	}
+}
+
+func TestMetricsRegistries(t *testing.T) {
+	// Two aggregators with their own registries never clash.
+	a, b := newAgg(t, Options{}), newAgg(t, Options{})
+	_ = a.Record(ev("T", "a", 0, 10, true, 1))
+	if got := testutil.ToFloat64(gaugeOf(t, a, "poh_holders")); got != 1 {
+		t.Fatalf("a holders %v", got)
+	}
+	if got := testutil.ToFloat64(gaugeOf(t, b, "poh_holders")); got != 0 {
+		t.Fatalf("b holders %v", got)
+	}
+	// On one shared registry, aggregators are told apart by a const label
+	// (same label names, different values); a duplicate is an error.
+	reg := prometheus.NewRegistry()
+	newAgg(t, Options{Registerer: reg, ConstLabels: prometheus.Labels{"aggregator": "first"}})
+	if _, err := New(Options{Registerer: reg, ConstLabels: prometheus.Labels{"aggregator": "first"}}); err == nil {
+		t.Fatal("duplicate registration not reported")
+	}
+	c := newAgg(t, Options{Registerer: reg, ConstLabels: prometheus.Labels{"aggregator": "second"}})
+	_ = c.Record(ev("T", "a", 0, 10, true, 1))
+	txt, err := GatherText(reg)
+	if err != nil || !strings.Contains(txt, `poh_holders{aggregator="second"} 1`) {
+		t.Fatalf("shared registry: %v\n%s", err, txt)
+	}
+	// Exposition passes client_golang's linter.
+	problems, err := testutil.GatherAndLint(a.Gatherer())
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+	// A Registerer that is not a Gatherer: MetricsText explains.
+	d := newAgg(t, Options{Registerer: registererOnly{prometheus.NewRegistry()}})
+	if _, err := d.MetricsText(); err == nil {
+		t.Fatal("MetricsText without a Gatherer")
+	}
+}
+
+type registererOnly struct{ r *prometheus.Registry }
+
+func (r registererOnly) Register(c prometheus.Collector) error  { return r.r.Register(c) }
+func (r registererOnly) MustRegister(c ...prometheus.Collector) { r.r.MustRegister(c...) }
+func (r registererOnly) Unregister(c prometheus.Collector) bool { return r.r.Unregister(c) }
+
+// gaugeOf wraps the aggregator's collector, filtered to one metric name.
+func gaugeOf(t *testing.T, a *Aggregator, name string) prometheus.Collector {
+	t.Helper()
+	return filtered{a.metrics, name}
+}
+
+type filtered struct {
+	c    prometheus.Collector
+	name string
+}
+
+func (f filtered) Describe(ch chan<- *prometheus.Desc) { f.c.Describe(ch) }
+func (f filtered) Collect(ch chan<- prometheus.Metric) {
+	all := make(chan prometheus.Metric, 64)
+	f.c.Collect(all)
+	close(all)
+	for m := range all {
+		if strings.Contains(m.Desc().String(), `"`+f.name+`"`) {
+			ch <- m
+		}
+	}
+}
+
+func TestHistogramsObserveClosedHolds(t *testing.T) {
+	a := newAgg(t, Options{})
+	_ = a.Record(ev("T", "a", 0, 30, true, 2), ev("T", "b", 0, 0, false, 1))
+	_, _ = a.CloseHoldAt(1, "T", "b", 7200)
+	txt, _ := a.MetricsText()
+	for _, want := range []string{
+		"poh_hold_event_duration_seconds_count 2", "poh_hold_event_duration_seconds_sum 7230",
+		`poh_hold_event_duration_seconds_bucket{le="60"} 1`, `poh_hold_event_duration_seconds_bucket{le="21600"} 2`,
+		"poh_hold_event_score_sum 7260", `poh_hold_event_score_bucket{le="100"} 1`,
+	} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+}
+
+func TestParallelRecordLosesNothing(t *testing.T) {
+	a := newAgg(t, Options{})
+	const goroutines, batches, per = 8, 50, 100
+	var wg sync.WaitGroup
+	for g := 0; g < goroutines; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			b := make([]HoldEvent, per)
+			for i := 0; i < batches; i++ {
+				for j := range b {
+					b[j] = ev("T", string(rune('a'+j%26)), 0, 1, true, 1)
+				}
+				if err := a.Record(b...); err != nil {
+					t.Error(err)
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	rows, _ := a.Snapshot(10)
+	var events int64
+	var score float64
+	for _, r := range rows {
+		events += r.Events
+		score += r.Score
+	}
+	if events != goroutines*batches*per || score != goroutines*batches*per {
+		t.Fatalf("events %d score %v, want %d", events, score, goroutines*batches*per)
+	}
+}
