@@ -1,0 +1,83 @@
+package main
+
+/*
+#include "poh_holdmetrics.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"unsafe"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+)
+
+// Status codes, mirrored from the header.
+const (
+	statusOK              = C.POH_OK
+	statusInvalidEvent    = C.POH_ERR_INVALID_EVENT
+	statusInvalidArgument = C.POH_ERR_INVALID_ARGUMENT
+	statusBadHandle       = C.POH_ERR_BAD_HANDLE
+	statusNoOpenHold      = C.POH_ERR_NO_OPEN_HOLD
+	statusBufferTooSmall  = C.POH_ERR_BUFFER_TOO_SMALL
+	statusState           = C.POH_ERR_STATE
+	statusInternal        = C.POH_ERR_INTERNAL
+)
+
+// statusError is an error with its status code, for failures found here
+// rather than in core.
+type statusError struct {
+	code C.int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func argError(format string, args ...any) error {
+	return &statusError{statusInvalidArgument, fmt.Sprintf(format, args...)}
+}
+
+var errBadHandle = &statusError{statusBadHandle, "invalid handle: zero, unknown, freed or of the wrong kind"}
+
+// fail fills *e (when non-NULL) from err and returns the status code.
+func fail(e *C.poh_error, err error) C.int {
+	code := C.int(statusInternal)
+	index, field, reason := int64(-1), "", ""
+	var ve *core.ValidationError
+	var se *statusError
+	switch {
+	case errors.As(err, &ve):
+		code = statusInvalidEvent
+		index, field, reason = int64(ve.Index), ve.Field, string(ve.Reason)
+	case errors.As(err, &se):
+		code = se.code
+	case errors.Is(err, core.ErrNoOpenHold):
+		code = statusNoOpenHold
+	case errors.Is(err, core.ErrClosed):
+		code = statusBadHandle
+	}
+	if e != nil {
+		e.index = C.int64_t(index)
+		putString(e.field[:], field)
+		putString(e.reason[:], reason)
+		putString(e.message[:], err.Error())
+	}
+	return code
+}
+
+// putString copies s into a fixed C char array, truncated, NUL-terminated.
+func putString(dst []C.char, s string) {
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&dst[0])), len(dst))
+	n := copy(b[:len(b)-1], s)
+	b[n] = 0
+}
+
+// recoverInto is deferred by every export: a panic becomes
+// POH_ERR_INTERNAL with the panic value and stack in the message.
+func recoverInto(e *C.poh_error, rc *C.int) {
+	if r := recover(); r != nil {
+		*rc = fail(e, fmt.Errorf("internal error (please report): %v\n%s", r, debug.Stack()))
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestHeaderMatchesExports: every //export has exactly one prototype in the
+// hand-written header, every prototype has an export, and each prototype has
+// a doc comment right above it. (Types are checked by the compiler: cgo
+// builds each export against the header's prototype.)
+func TestHeaderMatchesExports(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	exportRE := regexp.MustCompile(`(?m)^//export (\w+)\s*$`)
+	var exports []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range exportRE.FindAllStringSubmatch(string(src), -1) {
+			exports = append(exports, m[1])
+		}
+	}
+	hdr, err := os.ReadFile("poh_holdmetrics.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(hdr), "\n")
+	protoRE := regexp.MustCompile(`^(?:int|int64_t)\s+(poh_\w+)\(`)
+	var protos []string
+	for i, l := range lines {
+		m := protoRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		protos = append(protos, m[1])
+		if i == 0 || strings.TrimSpace(lines[i-1]) != "*/" {
+			t.Errorf("header: %s has no doc comment right above it", m[1])
+		}
+	}
+	slices.Sort(exports)
+	slices.Sort(protos)
+	if len(exports) == 0 {
+		t.Fatal("no //export found")
+	}
+	if !slices.Equal(exports, protos) {
+		t.Errorf("header and //export list differ:\nexports: %v\nheader:  %v", exports, protos)
+	}
+	if c := slices.Compact(slices.Clone(protos)); len(c) != len(protos) {
+		t.Errorf("header declares a function twice: %v", protos)
+	}
+}

@@ -1,0 +1,257 @@
+/*
+ * poh_holdmetrics.h — the C API of poh-holdmetrics (libpoh_holdmetrics.so).
+ *
+ * Hand-written (cffi cannot parse the header cgo generates); capi/header_test.go
+ * fails when it and the //export list disagree, and cgo compiles every export
+ * against these prototypes, so a type mismatch does not build.
+ *
+ * Conventions, for every function below:
+ *  - The return value is a status: POH_OK (0) or one of POH_ERR_*.
+ *  - err may be NULL. Otherwise, on failure, *err is filled in (index, field,
+ *    reason, NUL-terminated message); on success it is left untouched. There is
+ *    no global "last error": the caller owns the poh_error it passes.
+ *  - Handles (aggregators, results) are opaque non-zero integers. A zero,
+ *    unknown, already-freed or wrong-kind handle gives POH_ERR_BAD_HANDLE, never
+ *    a crash. Handle values are never reused. poh_free is the one way to release
+ *    any handle.
+ *  - Input pointers are read-only and only read during the call; the library
+ *    keeps no pointer to caller memory and gives out no pointer to its own.
+ *    A NULL pointer where data is required, or a negative length, gives
+ *    POH_ERR_INVALID_ARGUMENT.
+ *  - Times are Unix seconds in [0, 253402300799]. Passing POH_NOW for a "now"
+ *    (or "at") argument means the library's wall clock.
+ *  - Every function recovers internal panics into POH_ERR_INTERNAL.
+ *  - The Go runtime inside this library does not survive fork(): after fork,
+ *    a child must not call any function here (it would hang). Use spawn.
+ */
+#ifndef POH_HOLDMETRICS_H
+#define POH_HOLDMETRICS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. */
+#define POH_OK 0
+#define POH_ERR_INVALID_EVENT 1    /* an event or value breaks the contract; see err->index/field/reason */
+#define POH_ERR_INVALID_ARGUMENT 2 /* NULL pointer, negative length, inconsistent columns, bad option */
+#define POH_ERR_BAD_HANDLE 3       /* zero, unknown, freed or wrong-kind handle */
+#define POH_ERR_NO_OPEN_HOLD 4     /* poh_aggregator_close_hold: the pair has no open hold */
+#define POH_ERR_BUFFER_TOO_SMALL 5 /* a caller buffer cannot hold the result; nothing was written */
+#define POH_ERR_STATE 6            /* not possible now, e.g. background GC already running or no TTL */
+#define POH_ERR_INTERNAL 7         /* a recovered panic: a bug, please report the message */
+
+/* The "use the wall clock" value for now / at arguments. */
+#define POH_NOW INT64_MIN
+
+/* A handle: an aggregator or a result. 0 is never a valid handle. */
+typedef uint64_t poh_handle;
+
+/* A structured error, owned by the caller. */
+typedef struct poh_error {
+    int64_t index;      /* the event's index in its batch; -1 when not about one event */
+    char field[32];     /* "token_id", "holder_id", "start", "end", "weight", "now", "at", ... or "" */
+    char reason[32];    /* "empty", "too_long", "invalid_utf8", "out_of_range", "end_before_start",
+                           "not_finite", "negative"; "" when not a validation error */
+    char message[1024]; /* human-readable, NUL-terminated, truncated to fit */
+} poh_error;
+
+/*
+ * A batch in columnar (Arrow) layout. Row i is
+ *   start[i], end[i] (when has_end is NULL or has_end[i] != 0), weight[i],
+ *   token_data[token_offsets[i] .. token_offsets[i+1]], same for holder.
+ * start is required when n > 0. end NULL = every hold open; has_end NULL =
+ * every row has an end; weight NULL = 1.0 for every row; *_offsets NULL = no
+ * ids (allowed for scoring, not for recording). Offsets have n+1 entries,
+ * start at 0, never decrease and stay within *_data_len.
+ */
+typedef struct poh_columns {
+    int64_t n;
+    int64_t *start;
+    int64_t *end;
+    uint8_t *has_end;
+    double *weight;
+    char *token_data;
+    int64_t token_data_len;
+    int64_t *token_offsets;
+    char *holder_data;
+    int64_t holder_data_len;
+    int64_t *holder_offsets;
+} poh_columns;
+
+/* A packed event without ids (the ids were validated elsewhere): end < 0 means open. */
+typedef struct poh_event {
+    int64_t start;
+    int64_t end;
+    double weight;
+} poh_event;
+
+/* One snapshot / top-n row. The holder id is ids[id_offset .. id_offset+id_len]
+ * of the ids buffer filled by poh_result_stats. */
+typedef struct poh_stat {
+    double score;
+    int64_t total_seconds;
+    int64_t events;
+    int64_t open_holds;
+    int64_t tokens;
+    int64_t updated_at;
+    int64_t id_offset;
+    int64_t id_len;
+} poh_stat;
+
+/*
+ * poh_version writes the library version ("0.1.0"), NUL-terminated, into
+ * buf[0..cap). Returns POH_OK, or POH_ERR_BUFFER_TOO_SMALL when cap is not
+ * larger than the version's length (16 bytes always suffice).
+ */
+int poh_version(char* buf, int64_t cap, poh_error* err);
+
+/*
+ * poh_live_handles returns how many handles are currently allocated (for
+ * leak checks). It cannot fail.
+ */
+int64_t poh_live_handles(void);
+
+/*
+ * poh_score_columns computes the hold score of a columnar batch at now
+ * (POH_NOW = wall clock) into *score:
+ *   sum of max(0, min(end or now, now) - start) * weight, in row order, with
+ *   Neumaier compensated summation.
+ * Ids, when present, are validated too. Returns POH_OK; POH_ERR_INVALID_EVENT
+ * for the lowest-index bad row (or a bad now, index -1, or columns of the wrong
+ * length); POH_ERR_INVALID_ARGUMENT for NULL cols/score or NULL/negative arrays.
+ */
+int poh_score_columns(poh_columns* cols, int64_t now, double* score, poh_error* err);
+
+/*
+ * poh_score_events is poh_score_columns over n packed events (no ids).
+ * Same return codes.
+ */
+int poh_score_events(poh_event* events, int64_t n, int64_t now, double* score, poh_error* err);
+
+/*
+ * poh_aggregator_new creates an aggregator and stores its handle in *out.
+ * ttl_seconds > 0 enables TTL garbage collection (0 = keep every holder);
+ * shards <= 0 means the default (64). Release it with poh_free.
+ * Returns POH_OK or POH_ERR_INVALID_ARGUMENT (NULL out, negative ttl).
+ */
+int poh_aggregator_new(int64_t ttl_seconds, int64_t shards, poh_handle* out, poh_error* err);
+
+/*
+ * poh_aggregator_record records one event, stamping updated_at with now
+ * (POH_NOW = wall clock). has_end = 0 opens a hold (end is ignored). The ids
+ * are token[0..token_len) and holder[0..holder_len), UTF-8, copied.
+ * Returns POH_OK, POH_ERR_INVALID_EVENT (nothing recorded),
+ * POH_ERR_INVALID_ARGUMENT or POH_ERR_BAD_HANDLE.
+ */
+int poh_aggregator_record(poh_handle h, char* token, int64_t token_len, char* holder, int64_t holder_len,
+                          int64_t start, int64_t end, int has_end, double weight, int64_t now, poh_error* err);
+
+/*
+ * poh_aggregator_record_columns records a columnar batch (ids required).
+ * partial = 0: all-or-nothing; a bad row rejects the batch (POH_ERR_INVALID_EVENT,
+ * *accepted = 0). partial != 0: valid rows are recorded, *accepted says how many,
+ * and POH_ERR_INVALID_EVENT describes the first rejected row (its message
+ * counts them all). accepted may be NULL.
+ */
+int poh_aggregator_record_columns(poh_handle h, poh_columns* cols, int64_t now, int partial, int64_t* accepted,
+                                  poh_error* err);
+
+/*
+ * poh_aggregator_close_hold ends every open hold of (token, holder) at time at
+ * (POH_NOW = wall clock), stamping updated_at with now, and stores how many it
+ * closed in *closed (may be NULL). Returns POH_OK, POH_ERR_NO_OPEN_HOLD,
+ * POH_ERR_INVALID_EVENT (bad id, at out of range or before a hold's start:
+ * nothing changes), POH_ERR_INVALID_ARGUMENT or POH_ERR_BAD_HANDLE.
+ */
+int poh_aggregator_close_hold(poh_handle h, char* token, int64_t token_len, char* holder, int64_t holder_len,
+                              int64_t at, int64_t now, int64_t* closed, poh_error* err);
+
+/*
+ * poh_aggregator_gc drops every holder idle for longer than the TTL with no
+ * open hold, at now (POH_NOW = wall clock), and stores the count in *dropped
+ * (may be NULL). Without a TTL it drops nothing.
+ */
+int poh_aggregator_gc(poh_handle h, int64_t now, int64_t* dropped, poh_error* err);
+
+/*
+ * poh_aggregator_start_gc runs GC on the wall clock every interval_ms
+ * milliseconds on one background goroutine, until poh_aggregator_stop_gc or
+ * poh_free. Returns POH_ERR_STATE when already running or without a TTL,
+ * POH_ERR_INVALID_ARGUMENT for interval_ms <= 0.
+ */
+int poh_aggregator_start_gc(poh_handle h, int64_t interval_ms, poh_error* err);
+
+/*
+ * poh_aggregator_stop_gc stops the background GC, if running, and waits for it.
+ */
+int poh_aggregator_stop_gc(poh_handle h, poh_error* err);
+
+/*
+ * poh_aggregator_len stores the number of holders tracked in *holders.
+ */
+int poh_aggregator_len(poh_handle h, int64_t* holders, poh_error* err);
+
+/*
+ * poh_aggregator_snapshot takes one row per holder at now (POH_NOW = wall
+ * clock), sorted by score descending then holder_id ascending, and stores a
+ * result handle in *result. Read it with poh_result_size / poh_result_stats;
+ * release it with poh_free.
+ */
+int poh_aggregator_snapshot(poh_handle h, int64_t now, poh_handle* result, poh_error* err);
+
+/*
+ * poh_aggregator_top_n is the first n rows of the snapshot order, computed
+ * with a bounded heap. token_len = 0 (token may then be NULL) means every
+ * token; otherwise rows are the (holder, token) pairs of that token. Stores a
+ * result handle in *result (release with poh_free). n < 0 is
+ * POH_ERR_INVALID_EVENT (field "n").
+ */
+int poh_aggregator_top_n(poh_handle h, int64_t n, int64_t now, char* token, int64_t token_len, poh_handle* result,
+                         poh_error* err);
+
+/*
+ * poh_aggregator_metrics_text renders the aggregator's Prometheus metrics in
+ * the text exposition format (0.0.4) into a result handle stored in *result.
+ * Read it with poh_result_size / poh_result_text; release it with poh_free.
+ */
+int poh_aggregator_metrics_text(poh_handle h, poh_handle* result, poh_error* err);
+
+/*
+ * poh_result_size stores a result's row count in *rows and its byte count in
+ * *bytes (total holder-id bytes for a stats result, text length without the
+ * NUL for a text result; rows is 0 for text). Either pointer may be NULL.
+ */
+int poh_result_size(poh_handle r, int64_t* rows, int64_t* bytes, poh_error* err);
+
+/*
+ * poh_result_stats copies a stats result (snapshot / top-n) into rows[0..rows_cap)
+ * and the concatenated holder ids into ids[0..ids_cap) (not NUL-terminated).
+ * Returns POH_ERR_BUFFER_TOO_SMALL (nothing written) when rows_cap or ids_cap is
+ * below poh_result_size's counts, POH_ERR_BAD_HANDLE for a text result.
+ * The result stays valid until poh_free.
+ */
+int poh_result_stats(poh_handle r, poh_stat* rows, int64_t rows_cap, char* ids, int64_t ids_cap, poh_error* err);
+
+/*
+ * poh_result_text copies a text result into buf[0..cap), NUL-terminated.
+ * Returns POH_ERR_BUFFER_TOO_SMALL (nothing written) when cap <= the size from
+ * poh_result_size, POH_ERR_BAD_HANDLE for a stats result.
+ */
+int poh_result_text(poh_handle r, char* buf, int64_t cap, poh_error* err);
+
+/*
+ * poh_free releases any handle. For an aggregator it stops its background GC
+ * and unregisters its metrics; every later use of the handle gives
+ * POH_ERR_BAD_HANDLE. For a result it frees its memory. Freeing 0 or an
+ * unknown or already-freed handle returns POH_ERR_BAD_HANDLE and does nothing.
+ */
+int poh_free(poh_handle h, poh_error* err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* POH_HOLDMETRICS_H */

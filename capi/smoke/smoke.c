@@ -1,0 +1,90 @@
+/* smoke.c: links libpoh_holdmetrics.so the way any C user would and runs the
+ * README example through the C API. Built and run by `make test-capi`. */
+#include <stdio.h>
+#include <string.h>
+
+#include "poh_holdmetrics.h"
+
+static int failures = 0;
+
+#define CHECK(cond, ...)                          \
+    do {                                          \
+        if (!(cond)) {                            \
+            fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+            fprintf(stderr, __VA_ARGS__);         \
+            fputc('\n', stderr);                  \
+            failures++;                           \
+        }                                         \
+    } while (0)
+
+int main(void) {
+    poh_error err;
+    char version[16];
+    CHECK(poh_version(version, sizeof version, &err) == POH_OK, "version: %s", err.message);
+    printf("libpoh_holdmetrics %s\n", version);
+
+    /* README worked example, columnar: score 80 at now = 100. */
+    int64_t start[] = {0, 50, 90, 120};
+    int64_t end[] = {10, 0, 150, 0};
+    uint8_t has_end[] = {1, 0, 1, 0};
+    double weight[] = {2.0, 1.0, 1.0, 3.0};
+    char tokens[] = "TTTT";
+    int64_t token_off[] = {0, 1, 2, 3, 4};
+    char holders[] = "alicebobbobcarol";
+    int64_t holder_off[] = {0, 5, 8, 11, 16};
+    poh_columns cols = {4, start, end, has_end, weight, tokens, 4, token_off, holders, 16, holder_off};
+    double score = -1;
+    CHECK(poh_score_columns(&cols, 100, &score, &err) == POH_OK, "score: %s", err.message);
+    CHECK(score == 80.0, "score %g, want 80", score);
+
+    /* A bad event: status, index, field and reason come back. */
+    end[2] = 5;
+    int rc = poh_score_columns(&cols, 100, &score, &err);
+    CHECK(rc == POH_ERR_INVALID_EVENT && err.index == 2 && strcmp(err.field, "end") == 0 &&
+              strcmp(err.reason, "end_before_start") == 0,
+          "bad event: rc %d index %lld field %s reason %s", rc, (long long)err.index, err.field, err.reason);
+    printf("rejected as expected: %s\n", err.message);
+    end[2] = 150;
+
+    poh_handle agg = 0;
+    CHECK(poh_aggregator_new(0, 0, &agg, &err) == POH_OK && agg != 0, "new: %s", err.message);
+    int64_t accepted = 0;
+    CHECK(poh_aggregator_record_columns(agg, &cols, 100, 0, &accepted, &err) == POH_OK && accepted == 4,
+          "record: %s", err.message);
+    CHECK(poh_aggregator_record(agg, "T", 1, "dave", 4, 0, 100, 1, 0.5, POH_NOW, &err) == POH_OK, "record one: %s",
+          err.message);
+
+    poh_handle res = 0;
+    CHECK(poh_aggregator_top_n(agg, 2, 100, NULL, 0, &res, &err) == POH_OK, "top_n: %s", err.message);
+    int64_t rows = 0, bytes = 0;
+    CHECK(poh_result_size(res, &rows, &bytes, &err) == POH_OK && rows == 2, "size: rows %lld", (long long)rows);
+    poh_stat stats[2];
+    char ids[64];
+    CHECK(poh_result_stats(res, stats, 2, ids, sizeof ids, &err) == POH_OK, "stats: %s", err.message);
+    for (int i = 0; i < rows; i++) {
+        printf("top %d: %.*s score %g\n", i + 1, (int)stats[i].id_len, ids + stats[i].id_offset, stats[i].score);
+    }
+    /* Closed holds count in full: bob has 50 (open to 100) + 60 = 110. */
+    CHECK(rows == 2 && stats[0].score == 110.0 && memcmp(ids + stats[0].id_offset, "bob", 3) == 0, "top row");
+    CHECK(poh_free(res, &err) == POH_OK, "free result");
+
+    poh_handle m = 0;
+    CHECK(poh_aggregator_metrics_text(agg, &m, &err) == POH_OK, "metrics: %s", err.message);
+    CHECK(poh_result_size(m, NULL, &bytes, &err) == POH_OK && bytes > 0, "metrics size");
+    char text[16384];
+    CHECK(bytes < (int64_t)sizeof text && poh_result_text(m, text, sizeof text, &err) == POH_OK, "metrics text");
+    CHECK(strstr(text, "poh_hold_events_total{result=\"accepted\"} 5") != NULL, "metrics content:\n%s", text);
+    CHECK(poh_free(m, &err) == POH_OK, "free metrics");
+
+    CHECK(poh_free(agg, &err) == POH_OK, "free aggregator");
+    CHECK(poh_free(agg, &err) == POH_ERR_BAD_HANDLE, "double free must be POH_ERR_BAD_HANDLE");
+    CHECK(poh_aggregator_record(agg, "T", 1, "a", 1, 0, 1, 1, 1.0, 10, NULL) == POH_ERR_BAD_HANDLE, "use after free");
+    CHECK(poh_live_handles() == 0, "handles left: %lld", (long long)poh_live_handles());
+
+    if (failures) {
+        fprintf(stderr, "smoke: %d failed\n", failures);
+        return 1;
+    }
+    printf("smoke: 1 passed, 0 failed\n");
+    return 0;
+}
