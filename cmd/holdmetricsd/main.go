@@ -1,0 +1,247 @@
+// Command holdmetricsd is the poh-holdmetrics daemon: the gRPC service of
+// proto/hold.proto, the HTTP JSON API, /metrics and health, over one
+// core.Aggregator whose writes go to a durable embedded store.
+//
+// This file wires listeners, signals and shutdown in one run group; the
+// handlers live in server/, the store in server/store, the domain in core/.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+	"github.com/poh-holdmetrics/poh-holdmetrics/server"
+	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
+)
+
+func main() {
+	if err := realMain(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "holdmetricsd:", err)
+		os.Exit(1)
+	}
+}
+
+func realMain(args []string) error {
+	cfg, err := loadConfig(args, os.Getenv)
+	if err != nil {
+		if errors.Is(err, flagHelp) {
+			return nil
+		}
+		return err
+	}
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	token := ""
+	if cfg.AuthTokenFile != "" {
+		b, err := os.ReadFile(cfg.AuthTokenFile)
+		if err != nil {
+			return fmt.Errorf("auth_token_file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return fmt.Errorf("auth_token_file %s: empty", cfg.AuthTokenFile)
+		}
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+		if err != nil {
+			return fmt.Errorf("tls_cert/tls_key: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	agg, err := core.New(core.Options{TTL: cfg.TTL, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	defer agg.Close()
+
+	var st *store.Store
+	if !cfg.InMemory {
+		t0 := time.Now()
+		var rec *store.Recovery
+		st, rec, err = store.Open(cfg.DataDir, agg, store.Options{
+			Fsync: store.Fsync(cfg.Fsync), FsyncInterval: cfg.FsyncInterval,
+			SnapshotBytes: cfg.SnapshotBytes, Logger: log,
+		})
+		if err != nil {
+			return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
+		}
+		log.Info("store recovered", "data_dir", cfg.DataDir, "fsync", cfg.Fsync, "snapshot", rec.Snapshot,
+			"snapshot_holders", rec.Holders, "segments", rec.Segments, "records", rec.Records,
+			"events_replayed", rec.Events, "holders", agg.Len(), "truncated_at", rec.TruncatedAt,
+			"duration_ms", time.Since(t0).Milliseconds())
+	} else {
+		log.Warn("in-memory mode: nothing is stored, events are lost on exit")
+	}
+
+	svc := server.NewService(agg, st, server.Config{
+		MaxBatch: cfg.MaxBatch, MaxBodyBytes: cfg.MaxBodyBytes,
+		AuthToken: token, AuthReads: cfg.AuthReads, Logger: log,
+	})
+
+	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		closeStore(st, log)
+		return fmt.Errorf("grpc_addr: %w", err)
+	}
+	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		grpcLis.Close()
+		closeStore(st, log)
+		return fmt.Errorf("http_addr: %w", err)
+	}
+
+	logf := func(msg string, kv ...any) { log.Error(msg, kv...) }
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(server.RecoveryUnary(logf), svc.AuthUnary()),
+		grpc.ChainStreamInterceptor(server.RecoveryStream(logf), svc.AuthStream()),
+		grpc.MaxRecvMsgSize(256 << 20),
+	}
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	gs := grpc.NewServer(opts...)
+	server.NewGRPC(svc).Register(gs)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	for _, name := range []string{"", "poh.HoldMetrics", "poh.HoldMetricsQuery"} {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+
+	httpSrv := &http.Server{
+		Handler:           svc.Handler(reg),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         tlsCfg,
+	}
+
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	}
+	log.Info("holdmetricsd listening", "grpc", grpcLis.Addr().String(),
+		"http", scheme+"://"+httpLis.Addr().String(), "data_dir", dataDirForLog(cfg), "fsync", cfg.Fsync,
+		"auth", token != "", "tls", tlsCfg != nil)
+
+	var g run.Group
+	// Signals: the first SIGINT/SIGTERM starts the drain; the run group
+	// then interrupts every actor below.
+	ctx, stopSignals := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stopSignals()
+	g.Add(func() error {
+		<-ctx.Done()
+		log.Info("shutdown requested: draining")
+		return nil
+	}, func(error) { stopSignals() })
+
+	g.Add(func() error { return gs.Serve(grpcLis) }, func(error) {
+		hs.Shutdown() // health: NOT_SERVING for every service
+		svc.Drain()   // writes refused, Broadcast streams finish
+		done := make(chan struct{})
+		go func() { gs.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(cfg.DrainTimeout):
+			log.Warn("drain deadline passed; closing remaining gRPC streams")
+			gs.Stop()
+		}
+	})
+
+	g.Add(func() error {
+		var err error
+		if tlsCfg != nil {
+			err = httpSrv.ServeTLS(httpLis, "", "")
+		} else {
+			err = httpSrv.Serve(httpLis)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}, func(error) {
+		svc.Drain()
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.DrainTimeout)
+		defer cancel()
+		_ = httpSrv.Shutdown(ctx)
+	})
+
+	if cfg.TTL > 0 {
+		stop := make(chan struct{})
+		g.Add(func() error {
+			t := time.NewTicker(cfg.GCInterval)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					return nil
+				case <-t.C:
+					if n, err := svc.GC(); err != nil {
+						log.Warn("gc", "err", err)
+					} else if n > 0 {
+						log.Debug("gc", "evicted", n)
+					}
+				}
+			}
+		}, func(error) { close(stop) })
+	}
+
+	runErr := g.Run()
+	if err := closeStore(st, log); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		log.Error("stopped with error", "err", runErr)
+		return runErr
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
+
+func dataDirForLog(cfg config) string {
+	if cfg.InMemory {
+		return "(in memory)"
+	}
+	return cfg.DataDir
+}
+
+// closeStore flushes, syncs and snapshots the store.
+func closeStore(st *store.Store, log *slog.Logger) error {
+	if st == nil {
+		return nil
+	}
+	t0 := time.Now()
+	if err := st.Close(); err != nil {
+		return fmt.Errorf("closing store: %w", err)
+	}
+	log.Info("store flushed and closed", "duration_ms", time.Since(t0).Milliseconds())
+	return nil
+}

@@ -1,0 +1,374 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+)
+
+// HTTP JSON API. Field names are the Python API's: token_id, holder_id,
+// start and end (Unix seconds, floats floored, or RFC 3339), weight.
+//
+//	POST /v1/holds          one event or an array (?partial=1)  → 200 {"accepted": n[, "errors": [...]]}
+//	POST /v1/holds/close    {"token_id", "holder_id"[, "at"]}   → 200 {"closed": n} | 404
+//	GET  /v1/stats[?now=]   rows in ranking order
+//	GET  /v1/top?n=&token=[&now=]
+//	GET  /healthz /readyz /metrics
+//	seed aliases: POST /hold (→ 202), GET /stats
+//
+// Errors are {"error": "...", "index", "field", "reason"} with 400 (bad
+// input), 401, 404, 413 (body too large), 503 (draining).
+
+// Handler returns the HTTP API; g serves /metrics.
+func (s *Service) Handler(g prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /v1/holds", s.requireToken(true, s.postHolds(http.StatusOK)))
+	mux.HandleFunc("POST /hold", s.requireToken(true, s.postHolds(http.StatusAccepted)))
+	mux.HandleFunc("POST /v1/holds/close", s.requireToken(true, s.postClose))
+	mux.HandleFunc("GET /v1/stats", s.requireToken(false, s.getStats))
+	mux.HandleFunc("GET /stats", s.requireToken(false, s.getStats))
+	mux.HandleFunc("GET /v1/top", s.requireToken(false, s.getTop))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !s.Ready() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: nil}))
+	return recoverHTTP(s, mux)
+}
+
+func recoverHTTP(s *Service, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic in HTTP handler", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+type httpError struct {
+	Error  string `json:"error"`
+	Index  *int   `json:"index,omitempty"`
+	Field  string `json:"field,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+func errorBody(err error) httpError {
+	var ve *core.ValidationError
+	if errors.As(err, &ve) {
+		e := httpError{Error: ve.Error(), Field: ve.Field, Reason: string(ve.Reason)}
+		if ve.Index >= 0 {
+			i := ve.Index
+			e.Index = &i
+		}
+		return e
+	}
+	return httpError{Error: err.Error()}
+}
+
+// writeError maps an error to its status code.
+func writeError(w http.ResponseWriter, err error) {
+	code := http.StatusInternalServerError
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		code = http.StatusRequestEntityTooLarge
+	case errors.Is(err, core.ErrInvalidEvent), errors.Is(err, errBadRequest):
+		code = http.StatusBadRequest
+	case errors.Is(err, core.ErrNoOpenHold):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrDraining):
+		code = http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, errorBody(err))
+}
+
+var errBadRequest = errors.New("bad request")
+
+func badRequest(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
+}
+
+// jsonEvent is one event as sent; times and weight are decoded by hand to
+// accept numbers and RFC 3339 strings and to name the field on error.
+type jsonEvent struct {
+	TokenID  *string         `json:"token_id"`
+	HolderID *string         `json:"holder_id"`
+	Start    json.RawMessage `json:"start"`
+	End      json.RawMessage `json:"end"`
+	Weight   json.RawMessage `json:"weight"`
+}
+
+func isNull(raw json.RawMessage) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// parseTime reads Unix seconds (a number, floored) or an RFC 3339 string.
+func parseTime(i int, field string, raw json.RawMessage) (int64, error) {
+	if len(raw) > 0 && raw[0] == '"' {
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return 0, &core.ValidationError{Index: i, Field: field, Value: string(raw), Reason: core.ReasonOutOfRange, Detail: "is not a string"}
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			return 0, &core.ValidationError{Index: i, Field: field, Value: strconv.Quote(s), Reason: core.ReasonOutOfRange,
+				Detail: "is not Unix seconds or an RFC 3339 time"}
+		}
+		return t.Unix(), nil
+	}
+	f, err := strconv.ParseFloat(string(raw), 64)
+	if err != nil {
+		return 0, &core.ValidationError{Index: i, Field: field, Value: string(raw), Reason: core.ReasonOutOfRange,
+			Detail: "is not Unix seconds or an RFC 3339 time"}
+	}
+	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+		return n, nil // exact for every integer
+	}
+	f = math.Floor(f)
+	if !(f >= float64(core.MinTime) && f <= float64(core.MaxTime)) {
+		return 0, &core.ValidationError{Index: i, Field: field, Value: string(raw), Reason: core.ReasonOutOfRange,
+			Detail: fmt.Sprintf("is outside [%d, %d]", core.MinTime, core.MaxTime)}
+	}
+	return int64(f), nil
+}
+
+func (j *jsonEvent) event(i int) (core.HoldEvent, error) {
+	e := core.HoldEvent{Weight: 1}
+	if j.TokenID != nil {
+		e.TokenID = *j.TokenID
+	}
+	if j.HolderID != nil {
+		e.HolderID = *j.HolderID
+	}
+	if err := core.ValidateID(i, "token_id", e.TokenID); err != nil {
+		return e, err
+	}
+	if err := core.ValidateID(i, "holder_id", e.HolderID); err != nil {
+		return e, err
+	}
+	if isNull(j.Start) {
+		return e, &core.ValidationError{Index: i, Field: "start", Value: "null", Reason: core.ReasonEmpty, Detail: "is required"}
+	}
+	var err error
+	if e.Start, err = parseTime(i, "start", j.Start); err != nil {
+		return e, err
+	}
+	if !isNull(j.End) {
+		if e.End, err = parseTime(i, "end", j.End); err != nil {
+			return e, err
+		}
+		e.HasEnd = true
+	}
+	if !isNull(j.Weight) {
+		w, perr := strconv.ParseFloat(string(j.Weight), 64)
+		if perr != nil || j.Weight[0] == '"' {
+			return e, &core.ValidationError{Index: i, Field: "weight", Value: string(j.Weight), Reason: core.ReasonNotFinite,
+				Detail: "must be a finite number"}
+		}
+		e.Weight = w
+	}
+	return e, nil
+}
+
+// decodeEvents reads one event object or an array of them.
+func (s *Service) decodeEvents(r *http.Request) ([]jsonEvent, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		return nil, err
+	}
+	body = bytes.TrimSpace(body)
+	var evs []jsonEvent
+	switch {
+	case len(body) > 0 && body[0] == '[':
+		if err := json.Unmarshal(body, &evs); err != nil {
+			return nil, badRequest("invalid JSON: %v", err)
+		}
+	case len(body) > 0 && body[0] == '{':
+		var one jsonEvent
+		if err := json.Unmarshal(body, &one); err != nil {
+			return nil, badRequest("invalid JSON: %v", err)
+		}
+		evs = []jsonEvent{one}
+	default:
+		return nil, badRequest("body must be a JSON event object or an array of them")
+	}
+	if len(evs) > s.cfg.MaxBatch {
+		return nil, badRequest("batch of %d events is larger than the limit %d", len(evs), s.cfg.MaxBatch)
+	}
+	return evs, nil
+}
+
+func (s *Service) postHolds(okCode int) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, err := s.decodeEvents(r)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		partial := r.URL.Query().Get("partial") == "1" || r.URL.Query().Get("partial") == "true"
+		events := make([]core.HoldEvent, 0, len(raw))
+		var pre []httpError
+		var index []int
+		for i := range raw {
+			e, err := raw[i].event(i)
+			if err != nil {
+				if !partial {
+					writeError(w, err)
+					return
+				}
+				pre = append(pre, errorBody(err))
+				continue
+			}
+			index = append(index, i)
+			events = append(events, e)
+		}
+		n, err := s.Record(events, partial)
+		var be *core.BatchError
+		if err != nil && !(partial && errors.As(err, &be)) {
+			writeError(w, err)
+			return
+		}
+		resp := struct {
+			Accepted int         `json:"accepted"`
+			Errors   []httpError `json:"errors,omitempty"`
+		}{Accepted: n, Errors: pre}
+		if be != nil {
+			for _, v := range be.Errors {
+				v2 := *v
+				v2.Index = index[v.Index]
+				resp.Errors = append(resp.Errors, errorBody(&v2))
+			}
+		}
+		writeJSON(w, okCode, resp)
+	}
+}
+
+func (s *Service) postClose(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		TokenID  string          `json:"token_id"`
+		HolderID string          `json:"holder_id"`
+		At       json.RawMessage `json:"at"`
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, badRequest("invalid JSON: %v", err))
+		return
+	}
+	at := int64(-1)
+	if !isNull(req.At) {
+		if at, err = parseTime(-1, "at", req.At); err != nil {
+			writeError(w, err)
+			return
+		}
+		if verr := core.ValidateTime(-1, "at", at); verr != nil {
+			writeError(w, verr)
+			return
+		}
+	}
+	n, err := s.CloseHold(req.TokenID, req.HolderID, at)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"closed": n})
+}
+
+// jsonStat is a ranking row.
+type jsonStat struct {
+	HolderID     string  `json:"holder_id"`
+	Score        float64 `json:"score"`
+	TotalSeconds int64   `json:"total_seconds"`
+	Events       int64   `json:"events"`
+	OpenHolds    int64   `json:"open_holds"`
+	Tokens       int     `json:"tokens"`
+	UpdatedAt    int64   `json:"updated_at"`
+}
+
+func writeRows(w http.ResponseWriter, rows []core.HolderStat) {
+	out := make([]jsonStat, len(rows))
+	for i, r := range rows {
+		out[i] = jsonStat{r.HolderID, r.Score, r.TotalSeconds, r.Events, r.OpenHolds, r.Tokens, r.UpdatedAt}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) nowParam(r *http.Request) (int64, error) {
+	v := r.URL.Query().Get("now")
+	if v == "" {
+		return s.Now(), nil
+	}
+	now, err := parseTime(-1, "now", json.RawMessage(strconv.Quote(v)))
+	if err != nil {
+		now, err = parseTime(-1, "now", json.RawMessage(v))
+	}
+	return now, err
+}
+
+func (s *Service) getStats(w http.ResponseWriter, r *http.Request) {
+	now, err := s.nowParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	rows, err := s.agg.Snapshot(now)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeRows(w, rows)
+}
+
+func (s *Service) getTop(w http.ResponseWriter, r *http.Request) {
+	now, err := s.nowParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	n := 10
+	if v := r.URL.Query().Get("n"); v != "" {
+		if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 0 {
+			writeError(w, badRequest("n %q: must be a non-negative integer", v))
+			return
+		}
+	}
+	rows, err := s.agg.TopN(n, now, r.URL.Query().Get("token"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeRows(w, rows)
+}

@@ -1,0 +1,142 @@
+// Package server exposes one core.Aggregator over gRPC (proto/hold.proto,
+// package poh) and HTTP JSON. Handlers are thin: they convert wire messages
+// to core.HoldEvents and back; every write goes through Service, which sends
+// it to the durable store (server/store) or, in memory-only mode, straight
+// to the aggregator. Listeners, signals and shutdown belong to
+// cmd/holdmetricsd.
+package server
+
+import (
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
+)
+
+// ErrDraining is returned for new writes once shutdown has begun.
+var ErrDraining = errors.New("server is shutting down")
+
+// Config is the part of the daemon's configuration the handlers use.
+type Config struct {
+	// MaxBatch bounds the events of one batch request (gRPC or HTTP).
+	MaxBatch int
+	// MaxBodyBytes bounds an HTTP request body.
+	MaxBodyBytes int64
+	// AuthToken, when set, is required ("Authorization: Bearer <token>")
+	// for writes, and for reads too with AuthReads.
+	AuthToken string
+	AuthReads bool
+	// Clock is Unix seconds (default: the wall clock).
+	Clock  func() int64
+	Logger *slog.Logger
+}
+
+// Service is the write path and the lifecycle shared by both front ends.
+type Service struct {
+	agg   *core.Aggregator
+	store *store.Store // nil: memory only
+	cfg   Config
+	log   *slog.Logger
+
+	draining atomic.Bool
+	drainCh  chan struct{}
+	drainOne sync.Once
+}
+
+// NewService serves agg; st may be nil for a memory-only daemon.
+func NewService(agg *core.Aggregator, st *store.Store, cfg Config) *Service {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 1 << 20
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 20
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = func() int64 { return time.Now().Unix() }
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{agg: agg, store: st, cfg: cfg, log: cfg.Logger, drainCh: make(chan struct{})}
+}
+
+// Aggregator is the served aggregator (for reads).
+func (s *Service) Aggregator() *core.Aggregator { return s.agg }
+
+// Now is the service clock.
+func (s *Service) Now() int64 { return s.cfg.Clock() }
+
+// Drain refuses new writes from now on and tells open streams to finish.
+func (s *Service) Drain() {
+	s.drainOne.Do(func() {
+		s.draining.Store(true)
+		close(s.drainCh)
+	})
+}
+
+// Draining reports whether Drain was called.
+func (s *Service) Draining() bool { return s.draining.Load() }
+
+// Ready reports whether the service takes writes.
+func (s *Service) Ready() bool { return !s.draining.Load() }
+
+// record applies and logs events; the returned ticket must be waited for
+// (wait) before the events are acknowledged.
+func (s *Service) record(events []core.HoldEvent, partial bool) (int, store.Ticket, error) {
+	if s.draining.Load() {
+		return 0, 0, ErrDraining
+	}
+	now := s.cfg.Clock()
+	if s.store == nil {
+		n, err := s.agg.RecordAt(now, events, partial)
+		return n, 0, err
+	}
+	return s.store.RecordAsync(now, events, partial)
+}
+
+func (s *Service) wait(t store.Ticket) error {
+	if s.store == nil || t == 0 {
+		return nil
+	}
+	return s.store.Wait(t)
+}
+
+// Record records events and returns once they are durable.
+func (s *Service) Record(events []core.HoldEvent, partial bool) (int, error) {
+	n, t, err := s.record(events, partial)
+	if n > 0 {
+		if werr := s.wait(t); werr != nil {
+			return 0, werr
+		}
+	}
+	return n, err
+}
+
+// CloseHold closes every open hold of (token, holder) at `at` (the clock
+// when at < 0).
+func (s *Service) CloseHold(token, holder string, at int64) (int, error) {
+	if s.draining.Load() {
+		return 0, ErrDraining
+	}
+	now := s.cfg.Clock()
+	if at < 0 {
+		at = now
+	}
+	if s.store == nil {
+		return s.agg.CloseHoldAt(now, token, holder, at)
+	}
+	return s.store.CloseHold(now, token, holder, at)
+}
+
+// GC runs one TTL collection (logged, so a restart repeats it).
+func (s *Service) GC() (int, error) {
+	now := s.cfg.Clock()
+	if s.store == nil {
+		return s.agg.GC(now)
+	}
+	return s.store.GC(now)
+}
