@@ -73,7 +73,8 @@ type Aggregator struct {
 	gather  prometheus.Gatherer
 
 	closed atomic.Bool
-	mu     sync.Mutex // lifecycle only
+	rotor  atomic.Uint64 // spreads concurrent batches over the shards
+	mu     sync.Mutex    // lifecycle only
 	stopGC chan struct{}
 	gcDone chan struct{}
 
@@ -247,9 +248,16 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
 		sc.order[counts[s]] = int32(i)
 		counts[s]++
 	}
-	lo := int32(0)
-	for si := range a.shards {
-		hi := counts[si]
+	// counts[si] is now the end of shard si's run. Concurrent batches start
+	// at different shards so that they do not queue behind each other on
+	// the same lock sequence.
+	first := int(a.rotor.Add(1)*7) & int(a.mask)
+	for k := range a.shards {
+		si := (first + k) & int(a.mask)
+		lo, hi := int32(0), counts[si]
+		if si > 0 {
+			lo = counts[si-1]
+		}
 		if hi == lo {
 			continue
 		}
@@ -259,7 +267,6 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
 			sh.add(now, &events[ix])
 		}
 		sh.mu.Unlock()
-		lo = hi
 	}
 	if cap(sc.order) <= 1<<20 { // do not pin huge scratch buffers
 		a.scratch.Put(sc)

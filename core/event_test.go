@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func ev(token, holder string, start, end int64, hasEnd bool, w float64) HoldEvent {
@@ -84,5 +85,14 @@ func TestBatchErrorUnwrap(t *testing.T) {
 	}
 	if !strings.HasPrefix(be.Error(), "2 events rejected; first: event 0: token_id") {
 		t.Fatalf("message %q", be.Error())
+	}
+}
+
+func TestValidUTF8MatchesStdlib(t *testing.T) {
+	for _, s := range []string{"", "a", "abcdefgh", "abcdefghi", "0x00000000000000000000000000000000000000ff",
+		"abcdefg\xff", "\xffabcdefgh", "abcdefghé", "🐳🐳🐳", "abcdefgh\xed\xa0\x80", strings.Repeat("x", 300) + "\x80"} {
+		if validUTF8(s) != utf8.ValidString(s) {
+			t.Errorf("validUTF8(%q) = %v", s, validUTF8(s))
+		}
 	}
 }

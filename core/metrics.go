@@ -3,7 +3,6 @@ package core
 import (
 	"bytes"
 	"errors"
-	"sort"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -36,10 +35,22 @@ func (s *shardStats) observe(seconds int64, score float64) {
 		s.scoCount = make([]uint64, len(scoreBuckets)+1)
 	}
 	d := float64(seconds)
-	s.durCount[sort.SearchFloat64s(durationBuckets, d)]++
+	s.durCount[bucket(durationBuckets, d)]++
 	s.durSum += d
-	s.scoCount[sort.SearchFloat64s(scoreBuckets, score)]++
+	s.scoCount[bucket(scoreBuckets, score)]++
 	s.scoSum += score
+}
+
+// bucket is the index of the first upper bound >= v (len(bounds) for +Inf),
+// as client_golang's histograms count; a plain loop beats sort.Search's
+// closure for a dozen bounds.
+func bucket(bounds []float64, v float64) int {
+	for i, b := range bounds {
+		if v <= b {
+			return i
+		}
+	}
+	return len(bounds)
 }
 
 // collector exposes an Aggregator's state. Metric names follow Prometheus
