@@ -289,4 +289,3 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 	}
 	return holders, m, nil
 }
-
