@@ -1,0 +1,54 @@
+"""poh_holdmetrics: hold scores (how much a wallet holds x how long) for Python.
+
+The public API is what this module exports. The native library (the Go core) is loaded on
+first use, not at import; ``backend`` says which implementation calculate_score uses.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
+if TYPE_CHECKING:
+    from typing import Any
+
+from ._aggregator import Aggregator
+from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
+                      NativeLibraryError, NoOpenHoldError)
+from ._events import HoldEvent, HoldStat, TimeLike
+from ._score import calculate_score
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Aggregator",
+    "ClosedError",
+    "ForkedProcessError",
+    "HoldEvent",
+    "HoldMetricsError",
+    "HoldStat",
+    "InternalError",
+    "InvalidEventError",
+    "NativeLibraryError",
+    "NoOpenHoldError",
+    "TimeLike",
+    "backend",
+    "calculate_score",
+    "native_version",
+]
+
+
+def native_version() -> str:
+    """The native library's version (loads it). Raises NativeLibraryError without it."""
+    from . import _native
+    ffi, lib = _native.load()
+    buf = ffi.new("char[]", 32)
+    err = ffi.new("poh_error *")
+    if lib.poh_version(buf, len(buf), err):
+        raise _native.error_from(ffi, lib, lib.POH_ERR_INTERNAL, err)
+    return ffi.string(buf).decode()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "backend":  # "native" or "python", decided (and the library loaded) on access
+        from . import _native
+        return _native.backend()
+    raise AttributeError(f"module 'poh_holdmetrics' has no attribute {name!r}")

@@ -1,0 +1,56 @@
+"""The exception hierarchy. Every error the package raises derives from HoldMetricsError."""
+
+from __future__ import annotations
+
+
+class HoldMetricsError(Exception):
+    """Base class of every poh_holdmetrics error."""
+
+
+class InvalidEventError(HoldMetricsError, ValueError):
+    """An event (or a value such as ``now``) breaks the contract.
+
+    ``field`` names the field (``token_id``, ``holder_id``, ``start``, ``end``, ``weight``,
+    ``now``, ``at``, ...), ``index`` the event's position in its batch (-1 when the error is
+    not about one event of a batch), ``reason`` the machine-readable kind (``empty``,
+    ``too_long``, ``invalid_utf8``, ``out_of_range``, ``end_before_start``, ``not_finite``,
+    ``negative``, or ``invalid_type`` for a value of the wrong Python type).
+    """
+
+    def __init__(self, message: str, *, field: str, index: int = -1, reason: str, value: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.index = index
+        self.reason = reason
+        self.value = value
+
+    def __reduce__(self):  # keep the attributes across pickling (multiprocessing)
+        return (_rebuild_invalid, (str(self), self.field, self.index, self.reason, self.value))
+
+
+def _rebuild_invalid(message: str, field: str, index: int, reason: str, value: str) -> InvalidEventError:
+    return InvalidEventError(message, field=field, index=index, reason=reason, value=value)
+
+
+class NoOpenHoldError(HoldMetricsError, LookupError):
+    """close_hold found no open hold for the (token, holder) pair."""
+
+
+class ClosedError(HoldMetricsError):
+    """The Aggregator was closed (or freed) and cannot be used any more."""
+
+
+class NativeLibraryError(HoldMetricsError):
+    """The native library is unavailable (missing, disabled, or unusable in this process)."""
+
+
+class ForkedProcessError(NativeLibraryError):
+    """A native object was used in a child created by fork() after the parent loaded the library.
+
+    The Go runtime inside the library does not survive fork(): any call would hang. Create
+    child processes with the multiprocessing "spawn" or "forkserver" start methods.
+    """
+
+
+class InternalError(HoldMetricsError):
+    """The native library reported a bug (a recovered panic). Please report the message."""

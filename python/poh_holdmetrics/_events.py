@@ -1,0 +1,224 @@
+"""HoldEvent and HoldStat, and the conversion of Python values into contract values."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import struct
+from datetime import date, datetime, timedelta, timezone
+TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
+if TYPE_CHECKING:
+    from typing import Any
+
+from . import _pure
+from ._errors import InvalidEventError
+
+#: A time accepted wherever the API takes one: Unix seconds (int, or float floored) or a
+#: datetime (naive = UTC, floored to the second).
+TimeLike = int | float | datetime
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH_NAIVE = datetime(1970, 1, 1)
+_SECOND = timedelta(seconds=1)
+# The C API's poh_event: start, end (-1 = open), weight. HoldEvent packs itself once, so a
+# list of HoldEvents crosses into the library as one joined buffer.
+_PACK = struct.Struct("<qqd").pack
+
+
+def _type_error(index: int, field: str, value: object, expected: str) -> InvalidEventError:
+    where = f"event {index}: " if index >= 0 else ""
+    return InvalidEventError(f"{where}{field} {value!r}: must be {expected}, not {type(value).__name__}",
+                             field=field, index=index, reason="invalid_type", value=repr(value))
+
+
+def to_seconds(value: Any, field: str, index: int = -1) -> int:
+    """A time value as whole Unix seconds (not range-checked): ints as they are, floats
+    floored, datetimes (naive = UTC) floored to the second. Anything else is rejected."""
+    if isinstance(value, bool):
+        raise _type_error(index, field, value, "Unix seconds or a datetime")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _pure.invalid(index, field, _pure.go_float(value), "out_of_range",
+                                f"is outside [{_pure.MIN_TIME}, {_pure.MAX_TIME}]")
+        return math.floor(value)
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return (value - _EPOCH_NAIVE) // _SECOND
+        return (value - _EPOCH) // _SECOND
+    if isinstance(value, numbers.Integral):  # numpy integers
+        return int(value)
+    if isinstance(value, numbers.Real):  # numpy floats
+        return to_seconds(float(value), field, index)
+    if type(value).__name__ == "datetime64":  # numpy.datetime64, without importing numpy
+        if str(value) == "NaT":
+            raise _type_error(index, field, value, "a time, not NaT")
+        us = int(value.astype("datetime64[us]").astype("int64"))
+        return us // 1_000_000
+    if isinstance(value, date):
+        raise _type_error(index, field, value, "Unix seconds or a datetime (a date has no time of day)")
+    raise _type_error(index, field, value, "Unix seconds or a datetime")
+
+
+def to_weight(value: Any, index: int = -1) -> float:
+    """A weight as a float (not range-checked); bools and non-numbers are rejected."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise _type_error(index, "weight", value, "a number")
+    try:
+        return float(value)
+    except OverflowError:
+        raise _pure.invalid(index, "weight", str(value), "out_of_range", "is larger than 1e200") from None
+
+
+def to_id_bytes(value: Any, field: str, index: int = -1) -> bytes:
+    """An id as UTF-8 bytes, for validation. A str that cannot be encoded (lone surrogates)
+    keeps its raw form so that validation reports it as invalid UTF-8, as the library would."""
+    if isinstance(value, str):
+        try:
+            return value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "surrogatepass")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise _type_error(index, field, value, "a str")
+
+
+class HoldEvent:
+    """One hold: ``holder_id`` held ``weight`` units of ``token_id`` from ``start`` until ``end``.
+
+    ``start`` and ``end`` are Unix seconds (int, or float floored) or datetimes (naive = UTC,
+    floored to the second); ``end=None`` means the hold is still open. ``weight`` is a finite
+    float in [0, 1e200]. Ids are non-empty UTF-8 strings of at most 256 bytes (bytes are
+    accepted and must be UTF-8). Every rule is checked here, exactly as the Go core checks
+    it, and a violation raises InvalidEventError. Instances are immutable and hashable.
+    """
+
+    __slots__ = ("token_id", "holder_id", "start", "end", "weight", "_tok", "_hol", "_packed")
+
+    token_id: str
+    holder_id: str
+    start: int
+    end: int | None
+    weight: float
+
+    def __init__(self, token_id: str, holder_id: str, start: TimeLike, end: TimeLike | None = None,
+                 weight: float = 1.0) -> None:
+        _init_event(self, token_id, holder_id, start, end, weight, -1)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"HoldEvent is immutable: cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"HoldEvent is immutable: cannot delete {name!r}")
+
+    def __repr__(self) -> str:
+        return (f"HoldEvent(token_id={self.token_id!r}, holder_id={self.holder_id!r}, start={self.start!r}, "
+                f"end={self.end!r}, weight={self.weight!r})")
+
+    def _key(self) -> tuple:
+        return (self.token_id, self.holder_id, self.start, self.end, self.weight)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not HoldEvent:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __reduce__(self):
+        return (HoldEvent, self._key())
+
+
+_set = object.__setattr__
+
+
+def _init_event(ev: HoldEvent, token_id: Any, holder_id: Any, start: Any, end: Any, weight: Any,
+                index: int) -> None:
+    tok = to_id_bytes(token_id, "token_id", index)
+    _pure.check_id(index, "token_id", tok)
+    hol = to_id_bytes(holder_id, "holder_id", index)
+    _pure.check_id(index, "holder_id", hol)
+    s = to_seconds(start, "start", index)
+    _pure.check_time(index, "start", s)
+    e = None if end is None else to_seconds(end, "end", index)
+    _pure.check_span(index, s, e)
+    w = to_weight(weight, index)
+    _pure.check_weight(index, w)
+    _set(ev, "token_id", token_id if type(token_id) is str else tok.decode("utf-8"))
+    _set(ev, "holder_id", holder_id if type(holder_id) is str else hol.decode("utf-8"))
+    _set(ev, "start", s)
+    _set(ev, "end", e)
+    _set(ev, "weight", w)
+    _set(ev, "_tok", tok)
+    _set(ev, "_hol", hol)
+    _set(ev, "_packed", _PACK(s, -1 if e is None else e, w))
+
+
+def event_at(obj: Any, index: int) -> HoldEvent:
+    """obj as a HoldEvent: a HoldEvent as it is, a mapping or a tuple converted with its
+    batch index in any error."""
+    if obj.__class__ is HoldEvent:
+        return obj
+    ev = HoldEvent.__new__(HoldEvent)
+    if isinstance(obj, dict) or hasattr(obj, "keys"):
+        try:
+            _init_event(ev, obj["token_id"], obj["holder_id"], obj["start"], obj.get("end"),
+                        obj.get("weight", 1.0), index)
+        except KeyError as e:
+            raise InvalidEventError(f"event {index}: {e.args[0]} is missing", field=str(e.args[0]),
+                                    index=index, reason="empty") from None
+        return ev
+    if isinstance(obj, tuple) and 3 <= len(obj) <= 5:
+        args = list(obj) + [None, 1.0][len(obj) - 3:]
+        _init_event(ev, *args, index)
+        return ev
+    raise _type_error(index, "event", obj, "a HoldEvent, a mapping or a tuple")
+
+
+class HoldStat:
+    """One row of a snapshot or ranking (with a token filter: one (holder, token) pair).
+
+    ``score`` is the closed score plus every open hold up to ``now``; ``total_seconds`` the
+    unweighted seconds held; ``events`` how many events were recorded; ``open_holds`` how
+    many holds are still open; ``tokens`` the distinct tokens held; ``updated_at`` the
+    aggregator's clock when it last recorded or closed something for the holder.
+    Immutable; compares and hashes by value. (Hand-written rather than a dataclass: the
+    dataclasses module costs more import time than this whole package.)
+    """
+
+    __slots__ = ("holder_id", "score", "total_seconds", "events", "open_holds", "tokens", "updated_at")
+
+    holder_id: str
+    score: float
+    total_seconds: int
+    events: int
+    open_holds: int
+    tokens: int
+    updated_at: int
+
+    def __init__(self, holder_id: str, score: float, total_seconds: int, events: int, open_holds: int,
+                 tokens: int, updated_at: int) -> None:
+        for k, v in zip(self.__slots__, (holder_id, score, total_seconds, events, open_holds, tokens, updated_at)):
+            _set(self, k, v)
+
+    def _key(self) -> tuple:
+        return tuple(getattr(self, k) for k in self.__slots__)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"HoldStat is immutable: cannot set {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not HoldStat:
+            return NotImplemented
+        return self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "HoldStat(" + ", ".join(f"{k}={getattr(self, k)!r}" for k in self.__slots__) + ")"
+
+    def __reduce__(self):
+        return (HoldStat, self._key())

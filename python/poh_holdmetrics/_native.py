@@ -1,0 +1,118 @@
+"""Loading the native library (lazily, once, never unloaded) and turning its status codes
+into exceptions. This is the only module that touches the cffi extension ``_lowlevel``.
+
+fork: the Go runtime inside the library does not survive fork() (a call in the child
+hangs). Once the library is loaded, an at-fork hook marks every child as forked; from then
+on ``load()`` raises ForkedProcessError in that child, before any call can reach Go.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
+if TYPE_CHECKING:
+    from typing import Any
+
+from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
+                      NativeLibraryError, NoOpenHoldError)
+
+# The lazily-loaded library: the package's only global state (see STYLE.md).
+_ffi: Any = None
+_lib: Any = None
+_load_error: NativeLibraryError | None = None
+_loaded_pid: int | None = None
+_forked = False
+_lock = threading.Lock()
+
+PURE_ENV = "POH_HOLDMETRICS_PURE"
+
+FORK_MESSAGE = ("poh_holdmetrics: this process was forked after the native library was loaded, and the "
+                "Go runtime inside it does not survive fork(); native objects cannot be used here. Create "
+                "worker processes with multiprocessing's 'spawn' or 'forkserver' start method "
+                "(multiprocessing.get_context('spawn')).")
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    _forked = True
+
+
+def forked() -> bool:
+    """True in a child forked from a process that had loaded the library."""
+    return _forked or (_loaded_pid is not None and os.getpid() != _loaded_pid)
+
+
+def pure_requested() -> bool:
+    return os.environ.get(PURE_ENV, "") not in ("", "0")
+
+
+def load() -> tuple[Any, Any]:
+    """(ffi, lib), loading the library on first use. Raises NativeLibraryError when it is
+    unavailable or disabled, ForkedProcessError in a forked child."""
+    if _lib is not None and not _forked:
+        return _ffi, _lib
+    return _load_slow()
+
+
+def _load_slow() -> tuple[Any, Any]:
+    global _ffi, _lib, _load_error, _loaded_pid
+    if forked():
+        raise ForkedProcessError(FORK_MESSAGE)
+    if pure_requested():
+        raise NativeLibraryError(f"native library disabled by {PURE_ENV}={os.environ[PURE_ENV]}")
+    with _lock:
+        if _lib is not None:
+            return _ffi, _lib
+        if _load_error is not None:
+            raise _load_error
+        # RTLD_NODELETE: the library (a Go runtime) is never unloaded, even if something
+        # dlcloses the extension; nothing in this package ever calls dlclose.
+        flags = sys.getdlopenflags()
+        sys.setdlopenflags(flags | os.RTLD_NODELETE)
+        try:
+            from . import _lowlevel  # links libpoh_holdmetrics.so next to it
+        except ImportError as e:
+            _load_error = NativeLibraryError(f"native library unavailable: {e}")
+            raise _load_error from e
+        finally:
+            sys.setdlopenflags(flags)
+        os.register_at_fork(after_in_child=_after_fork_in_child)
+        _loaded_pid = os.getpid()
+        _ffi, _lib = _lowlevel.ffi, _lowlevel.lib
+        return _ffi, _lib
+
+
+def available() -> bool:
+    try:
+        load()
+    except NativeLibraryError:
+        return False
+    return True
+
+
+def backend() -> str:
+    """"native" when calculate_score would use the library here and now, else "python"."""
+    return "native" if available() else "python"
+
+
+def new_error(ffi: Any) -> Any:
+    return ffi.new("poh_error *")
+
+
+def error_from(ffi: Any, lib: Any, rc: int, err: Any) -> HoldMetricsError:
+    """The exception for a non-zero status and its filled-in poh_error."""
+    msg = ffi.string(err.message).decode("utf-8", "replace")
+    if rc == lib.POH_ERR_INVALID_EVENT:
+        return InvalidEventError(msg, field=ffi.string(err.field).decode(), index=int(err.index),
+                                 reason=ffi.string(err.reason).decode())
+    if rc == lib.POH_ERR_BAD_HANDLE:
+        return ClosedError(f"aggregator is closed ({msg})")
+    if rc == lib.POH_ERR_NO_OPEN_HOLD:
+        return NoOpenHoldError(msg)
+    if rc == lib.POH_ERR_INTERNAL:
+        return InternalError(msg)
+    if rc == lib.POH_ERR_STATE:
+        return HoldMetricsError(msg)
+    return InternalError(f"status {rc}: {msg}")  # argument / buffer errors are bugs of this package

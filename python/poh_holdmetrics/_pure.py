@@ -1,0 +1,166 @@
+"""The pure-Python fallback: validation and scoring with the Go core's exact semantics.
+
+This module is the one intended duplicate of core/ (see STYLE.md): the same limits, the same
+check order, the same error texts, and the same Neumaier recurrence in input order, so that
+both backends return identical bits. The shared vectors (testdata/vectors.json) and the
+hypothesis parity tests hold the two together.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+from ._errors import InvalidEventError
+
+MAX_ID_BYTES = 256
+MIN_TIME = 0
+MAX_TIME = 253402300799
+MAX_WEIGHT = 1e200
+
+_QUOTE_MAX = 64
+_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
+            '"': '\\"', "\\": "\\\\"}
+
+
+def go_quote(raw: bytes) -> str:
+    """Go's strconv.Quote of an id, cut to 64 bytes plus "..." as core.quoteID does."""
+    cut = len(raw) > _QUOTE_MAX
+    text = raw[:_QUOTE_MAX].decode("utf-8", "surrogateescape")
+    out = ['"']
+    for ch in text:
+        o = ord(ch)
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif 0xDC80 <= o <= 0xDCFF:  # an invalid byte, as surrogateescape maps it
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif ch.isprintable():
+            out.append(ch)
+        elif o < 0x80:
+            out.append(f"\\x{o:02x}")
+        elif o < 0x10000:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(f"\\U{o:08x}")
+    out.append('"')
+    return "".join(out) + ("..." if cut else "")
+
+
+def go_float(f: float) -> str:
+    """Go's strconv.FormatFloat(f, 'g', -1, 64): shortest digits, exponent form when exp < -4 or >= 6."""
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return "inf" if f > 0 else "-inf"
+    if f == 0:
+        return "-0" if math.copysign(1.0, f) < 0 else "0"
+    r = repr(abs(f))
+    mant, _, exp_s = r.partition("e")
+    ip, _, fp = mant.partition(".")
+    digits = (ip + fp).lstrip("0")
+    dp = len(ip.lstrip("0")) if ip.strip("0") else -(len(fp) - len(fp.lstrip("0")))
+    if exp_s:
+        dp = len(ip) + int(exp_s)
+    digits = digits.rstrip("0") or "0"
+    sign = "-" if f < 0 else ""
+    exp = dp - 1
+    if exp < -4 or exp >= 6:
+        m = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{m}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if dp <= 0:
+        return f"{sign}0.{'0' * -dp}{digits}"
+    if dp >= len(digits):
+        return sign + digits + "0" * (dp - len(digits))
+    return f"{sign}{digits[:dp]}.{digits[dp:]}"
+
+
+def invalid(index: int, field: str, value: str, reason: str, detail: str) -> InvalidEventError:
+    """An InvalidEventError with core.ValidationError's text."""
+    where = f"event {index}: " if index >= 0 else ""
+    return InvalidEventError(f"{where}{field} {value}: {detail}", field=field, index=index, reason=reason,
+                             value=value)
+
+
+def check_id(index: int, field: str, raw: bytes) -> None:
+    """core.ValidateID over the UTF-8 bytes of an id."""
+    if not raw:
+        raise invalid(index, field, '""', "empty", "must not be empty")
+    if len(raw) > MAX_ID_BYTES:
+        raise invalid(index, field, go_quote(raw), "too_long", f"is {len(raw)} bytes, more than {MAX_ID_BYTES}")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise invalid(index, field, go_quote(raw), "invalid_utf8", "is not valid UTF-8") from None
+
+
+def check_time(index: int, field: str, t: int) -> None:
+    """core.ValidateTime."""
+    if not MIN_TIME <= t <= MAX_TIME:
+        raise invalid(index, field, str(t), "out_of_range", f"is outside [{MIN_TIME}, {MAX_TIME}]")
+
+
+def check_span(index: int, start: int, end: int | None) -> None:
+    """core.validateSpan: start, then end and its order."""
+    check_time(index, "start", start)
+    if end is not None:
+        check_time(index, "end", end)
+        if end < start:
+            raise invalid(index, "end", str(end), "end_before_start", f"is before start {start}")
+
+
+def check_weight(index: int, w: float) -> None:
+    """core.ValidateWeight."""
+    if math.isnan(w) or math.isinf(w):
+        raise invalid(index, "weight", go_float(w), "not_finite", "must be finite")
+    if w < 0:
+        raise invalid(index, "weight", go_float(w), "negative", "must be >= 0")
+    if w > MAX_WEIGHT:
+        raise invalid(index, "weight", go_float(w), "out_of_range", "is larger than 1e200")
+
+
+def score_rows(starts: Sequence[int], ends: Sequence[int | None], weights: Sequence[float], now: int,
+               tokens: Sequence[bytes] | None = None, holders: Sequence[bytes] | None = None) -> float:
+    """core.ScoreColumns over plain sequences (None end = open): validates every row in
+    order, fields in contract order, and sums with the Neumaier recurrence of core/score.go."""
+    check_time(-1, "now", now)
+    s = 0.0
+    c = 0.0
+    for i in range(len(starts)):
+        if tokens is not None:
+            check_id(i, "token_id", tokens[i])
+        if holders is not None:
+            check_id(i, "holder_id", holders[i])
+        start, end, w = starts[i], ends[i], weights[i]
+        check_span(i, start, end)
+        check_weight(i, w)
+        stop = now if end is None or end > now else end
+        d = stop - start
+        if d > 0:
+            x = d * w
+            t = s + x
+            if s >= x or s <= -x:
+                c += (s - t) + x
+            else:
+                c += (x - t) + s
+            s = t
+    return s + c
+
+
+def score_events(events: Iterable, now: int) -> float:
+    """core.Score over validated HoldEvents (their constructor checked every field)."""
+    check_time(-1, "now", now)
+    s = 0.0
+    c = 0.0
+    for e in events:
+        end = e.end
+        stop = now if end is None or end > now else end
+        d = stop - e.start
+        if d > 0:
+            x = d * e.weight
+            t = s + x
+            if s >= x or s <= -x:
+                c += (s - t) + x
+            else:
+                c += (x - t) + s
+            s = t
+    return s + c

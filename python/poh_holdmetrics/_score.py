@@ -1,0 +1,119 @@
+"""calculate_score: the native library when it is usable, else the pure-Python fallback."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable
+from operator import attrgetter
+TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
+if TYPE_CHECKING:
+    from typing import Any
+
+from . import _native, _pure
+from ._columns import Columns, is_columnar, normalize
+from ._errors import ForkedProcessError, NativeLibraryError
+from ._events import HoldEvent, TimeLike, event_at, to_seconds
+
+_packed = attrgetter("_packed")
+_fork_warned = False
+
+
+def resolve_now(now: TimeLike | None, field: str = "now") -> int:
+    """now as validated Unix seconds (None = the wall clock)."""
+    t = int(time.time()) if now is None else to_seconds(now, field)
+    _pure.check_time(-1, field, t)
+    return t
+
+
+def _native_or_none() -> tuple[Any, Any] | None:
+    """(ffi, lib), or None when the fallback must be used (warning once after fork)."""
+    global _fork_warned
+    try:
+        return _native.load()
+    except ForkedProcessError:
+        if not _fork_warned:
+            _fork_warned = True
+            warnings.warn("poh_holdmetrics: forked after the native library was loaded; calculate_score "
+                          "uses the pure-Python fallback in this process (use the 'spawn' or 'forkserver' "
+                          "start method to keep the native backend)", RuntimeWarning, stacklevel=3)
+        return None
+    except NativeLibraryError:
+        return None
+
+
+def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = None) -> float:
+    """The hold score of a batch at ``now`` (default: the wall clock):
+    ``sum(max(0, min(end or now, now) - start) * weight)``, in input order, with Neumaier
+    compensated summation. ``events`` is an iterable of HoldEvents (mappings and
+    ``(token_id, holder_id, start[, end[, weight]])`` tuples are converted) or columnar
+    data: a dict of sequences or numpy arrays, a pandas DataFrame or a pyarrow Table with
+    columns ``start``, ``end``, ``weight`` (and ``token_id`` / ``holder_id``, validated when
+    present). Raises InvalidEventError naming the first bad event's index and field.
+    """
+    t = resolve_now(now)
+    if is_columnar(events):
+        cols = normalize(events, need_ids=False)
+        nl = _native_or_none()
+        if nl is None:
+            starts, ends, weights, toks, hols = cols.rows()
+            return _pure.score_rows(starts, ends, weights, t, toks, hols)
+        return score_columns_native(nl[0], nl[1], cols, t)
+    evs = events if isinstance(events, list) else list(events)
+    for i, ev in enumerate(evs):
+        if ev.__class__ is not HoldEvent:
+            evs = [event_at(e, j) for j, e in enumerate(evs)]
+            break
+    nl = _native_or_none()
+    if nl is None:
+        return _pure.score_events(evs, t)
+    ffi, lib = nl
+    buf = b"".join(map(_packed, evs))
+    out = ffi.new("double *")
+    err = ffi.new("poh_error *")
+    rc = lib.poh_score_events(ffi.from_buffer("poh_event[]", buf), len(evs), t, out, err)
+    if rc:
+        raise _native.error_from(ffi, lib, rc, err)
+    return out[0]
+
+
+def c_columns(ffi: Any, cols: Columns) -> tuple[Any, list]:
+    """A poh_columns pointing into cols' buffers, and the cdata that must stay alive."""
+    c = ffi.new("poh_columns *")
+    keep: list = [c]
+
+    def buf(ctype: str, b: Any) -> Any:
+        p = ffi.from_buffer(ctype, b)
+        keep.append(p)
+        return p
+
+    c.n = cols.n
+    if cols.n:
+        c.start = buf("int64_t[]", cols.start)
+        if cols.end is not None:
+            c.end = buf("int64_t[]", cols.end)
+        if cols.has_end is not None:
+            c.has_end = buf("uint8_t[]", cols.has_end)
+        if cols.weight is not None:
+            c.weight = buf("double[]", cols.weight)
+    for ids, data_f, len_f, off_f in ((cols.tok, "token_data", "token_data_len", "token_offsets"),
+                                      (cols.hol, "holder_data", "holder_data_len", "holder_offsets")):
+        if ids is None:
+            continue
+        data, offs = ids
+        if len(data):
+            setattr(c, data_f, buf("char[]", data))
+        setattr(c, len_f, len(data))
+        setattr(c, off_f, buf("int64_t[]", offs))
+    return c, keep
+
+
+def score_columns_native(ffi: Any, lib: Any, cols: Columns, now: int) -> float:
+    c, keep = c_columns(ffi, cols)
+    out = ffi.new("double *")
+    err = ffi.new("poh_error *")
+    rc = lib.poh_score_columns(c, now, out, err)
+    del keep
+    if rc:
+        raise _native.error_from(ffi, lib, rc, err)
+    return out[0]
