@@ -47,6 +47,14 @@ type Options struct {
 	// Clock returns the current Unix time in seconds; it stamps updated_at
 	// for Record and CloseHold. Default: the wall clock.
 	Clock func() int64
+	// Window, when set, is a campaign window fixed for the aggregator's
+	// life: every hold is clipped to it when it is recorded (O(1) per event)
+	// and open holds are clipped when read.
+	Window *Window
+	// History keeps every closed hold (start, end, weight: 24 bytes per
+	// event, plus slice growth) so that SnapshotWindow and TopNWindow can
+	// answer for any window. Off by default to keep memory bounded.
+	History bool
 }
 
 // HolderStat is one holder's row in a snapshot or ranking. With a token
@@ -66,6 +74,7 @@ type HolderStat struct {
 type Aggregator struct {
 	shards  []shard
 	mask    uint64
+	cfg     config
 	ttl     int64
 	clock   func() int64
 	metrics *collector
@@ -80,6 +89,15 @@ type Aggregator struct {
 
 	scratch sync.Pool // *batchScratch
 }
+
+// config is what the record path needs to know, fixed at New.
+type config struct {
+	win     Window // campaign window; All when none
+	history bool
+}
+
+// ErrNoHistory is returned by window queries on an aggregator without History.
+var ErrNoHistory = errors.New("window queries need an aggregator created with History")
 
 type shard struct {
 	mu      sync.Mutex
@@ -104,6 +122,13 @@ type tokenState struct {
 	events  int64
 	updated int64
 	open    []openHold
+	hist    *[]interval // closed holds, only with Options.History
+}
+
+// interval is one closed hold, kept raw (unclipped) for window queries.
+type interval struct {
+	start, end int64
+	weight     float64
 }
 
 type openHold struct {
@@ -123,7 +148,15 @@ func New(opts Options) (*Aggregator, error) {
 	if opts.TTL < 0 {
 		return nil, fmt.Errorf("core.New: ttl %v must be >= 0", opts.TTL)
 	}
+	cfg := config{win: All, history: opts.History}
+	if opts.Window != nil {
+		if err := opts.Window.Validate(); err != nil {
+			return nil, fmt.Errorf("core.New: %w", err)
+		}
+		cfg.win = *opts.Window
+	}
 	a := &Aggregator{
+		cfg:    cfg,
 		shards: make([]shard, n),
 		mask:   uint64(n - 1),
 		ttl:    int64(opts.TTL / time.Second),
@@ -264,7 +297,7 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
 		sh := &a.shards[si]
 		sh.mu.Lock()
 		for _, ix := range sc.order[lo:hi] {
-			sh.add(now, &events[ix])
+			sh.add(&a.cfg, now, &events[ix])
 		}
 		sh.mu.Unlock()
 	}
@@ -274,7 +307,7 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
 }
 
 // add applies one valid event. Caller holds sh.mu.
-func (sh *shard) add(now int64, e *HoldEvent) {
+func (sh *shard) add(cfg *config, now int64, e *HoldEvent) {
 	h := sh.holders[e.HolderID]
 	if h == nil {
 		h = &holder{}
@@ -285,11 +318,7 @@ func (sh *shard) add(now int64, e *HoldEvent) {
 		ts = h.addToken(sh.intern(e.TokenID))
 	}
 	if e.HasEnd {
-		d := e.End - e.Start
-		score := float64(d) * e.Weight
-		ts.closed.add(score)
-		ts.seconds += d
-		sh.stats.observe(d, score)
+		ts.closeOne(cfg, sh, e.Start, e.End, e.Weight)
 	} else {
 		ts.open = append(ts.open, openHold{e.Start, e.Weight})
 		sh.open++
@@ -330,6 +359,22 @@ func (h *holder) addToken(id string) *tokenState {
 	return &h.more[len(h.more)-1]
 }
 
+// closeOne credits a closed hold: in full (not clipped at any now), clipped
+// to the campaign window, and remembered when History is on.
+func (ts *tokenState) closeOne(cfg *config, sh *shard, start, end int64, w float64) {
+	d := cfg.win.held(start, end, true, MaxTime)
+	score := float64(d) * w
+	ts.closed.addNonNeg(score)
+	ts.seconds += d
+	sh.stats.observe(d, score)
+	if cfg.history {
+		if ts.hist == nil {
+			ts.hist = new([]interval)
+		}
+		*ts.hist = append(*ts.hist, interval{start, end, w})
+	}
+}
+
 // each calls f for every token state of h.
 func (h *holder) each(f func(*tokenState)) {
 	f(&h.first)
@@ -346,24 +391,43 @@ func (h *holder) openHolds() int64 {
 	return n
 }
 
-// stat is the row of one token state at now (Tokens = 1).
-func (ts *tokenState) stat(now int64, acc *neumaier) (seconds int64) {
-	acc.add(ts.closed.sum)
-	acc.add(ts.closed.comp)
-	seconds = ts.seconds
+// view says how rows are computed: the live totals (closed credit plus open
+// holds up to now, in the campaign window), or, from history, exactly the
+// batch score of the recorded holds in an arbitrary window at now.
+type view struct {
+	now         int64
+	win         Window
+	fromHistory bool
+}
+
+// stat adds one token state's score at v to acc and returns its seconds.
+func (ts *tokenState) stat(v view, acc *neumaier) (seconds int64) {
+	if v.fromHistory {
+		if ts.hist != nil {
+			for _, iv := range *ts.hist {
+				d := v.win.held(iv.start, iv.end, true, v.now)
+				acc.addNonNeg(float64(d) * iv.weight)
+				seconds += d
+			}
+		}
+	} else {
+		acc.add(ts.closed.sum)
+		acc.add(ts.closed.comp)
+		seconds = ts.seconds
+	}
 	for _, o := range ts.open {
-		d := heldSeconds(o.start, 0, false, now)
+		d := v.win.held(o.start, 0, false, v.now)
 		acc.add(float64(d) * o.weight)
 		seconds += d
 	}
 	return seconds
 }
 
-func (h *holder) stat(id string, now int64) HolderStat {
+func (h *holder) stat(id string, v view) HolderStat {
 	var acc neumaier
 	st := HolderStat{HolderID: id, UpdatedAt: h.updated}
 	h.each(func(ts *tokenState) {
-		st.TotalSeconds += ts.stat(now, &acc)
+		st.TotalSeconds += ts.stat(v, &acc)
 		st.Events += ts.events
 		st.OpenHolds += int64(len(ts.open))
 		st.Tokens++
@@ -372,11 +436,11 @@ func (h *holder) stat(id string, now int64) HolderStat {
 	return st
 }
 
-func tokenStat(id string, ts *tokenState, now int64) HolderStat {
+func tokenStat(id string, ts *tokenState, v view) HolderStat {
 	var acc neumaier
 	st := HolderStat{HolderID: id, UpdatedAt: ts.updated, Events: ts.events,
 		OpenHolds: int64(len(ts.open)), Tokens: 1}
-	st.TotalSeconds = ts.stat(now, &acc)
+	st.TotalSeconds = ts.stat(v, &acc)
 	st.Score = acc.value()
 	return st
 }
@@ -421,11 +485,7 @@ func (a *Aggregator) CloseHoldAt(now int64, token, holderID string, at int64) (i
 	}
 	n := len(ts.open)
 	for _, o := range ts.open {
-		d := at - o.start
-		score := float64(d) * o.weight
-		ts.closed.add(score)
-		ts.seconds += d
-		sh.stats.observe(d, score)
+		ts.closeOne(&a.cfg, sh, o.start, at, o.weight)
 	}
 	ts.open = nil
 	sh.open -= int64(n)
@@ -443,10 +503,34 @@ func statLess(x, y *HolderStat) int {
 // Snapshot returns one row per holder at time now, sorted by score
 // descending, then holder_id ascending.
 func (a *Aggregator) Snapshot(now int64) ([]HolderStat, error) {
+	return a.snapshot(view{now: now, win: a.cfg.win})
+}
+
+// SnapshotWindow is Snapshot with every hold clipped to w and to now:
+// each row's score is exactly the batch ScoreWindow of the holder's recorded
+// holds (closed ones included, whenever recorded). It needs History.
+func (a *Aggregator) SnapshotWindow(now int64, w Window) ([]HolderStat, error) {
+	if err := a.windowQuery(w); err != nil {
+		return nil, err
+	}
+	return a.snapshot(view{now: now, win: w, fromHistory: true})
+}
+
+func (a *Aggregator) windowQuery(w Window) error {
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	if !a.cfg.history {
+		return ErrNoHistory
+	}
+	return nil
+}
+
+func (a *Aggregator) snapshot(v view) ([]HolderStat, error) {
 	if a.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := ValidateTime(-1, "now", now); err != nil {
+	if err := ValidateTime(-1, "now", v.now); err != nil {
 		return nil, err
 	}
 	out := make([]HolderStat, 0, a.Len())
@@ -454,7 +538,7 @@ func (a *Aggregator) Snapshot(now int64) ([]HolderStat, error) {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		for id, h := range sh.holders {
-			out = append(out, h.stat(id, now))
+			out = append(out, h.stat(id, v))
 		}
 		sh.mu.Unlock()
 	}
@@ -466,10 +550,22 @@ func (a *Aggregator) Snapshot(now int64) ([]HolderStat, error) {
 // holder (a bounded heap, O(holders · log n)). With token != "", rows are the
 // (holder, token) pairs of that token only.
 func (a *Aggregator) TopN(n int, now int64, token string) ([]HolderStat, error) {
+	return a.topN(n, token, view{now: now, win: a.cfg.win})
+}
+
+// TopNWindow is TopN over SnapshotWindow's rows. It needs History.
+func (a *Aggregator) TopNWindow(n int, now int64, token string, w Window) ([]HolderStat, error) {
+	if err := a.windowQuery(w); err != nil {
+		return nil, err
+	}
+	return a.topN(n, token, view{now: now, win: w, fromHistory: true})
+}
+
+func (a *Aggregator) topN(n int, token string, v view) ([]HolderStat, error) {
 	if a.closed.Load() {
 		return nil, ErrClosed
 	}
-	if err := ValidateTime(-1, "now", now); err != nil {
+	if err := ValidateTime(-1, "now", v.now); err != nil {
 		return nil, err
 	}
 	if n < 0 {
@@ -489,9 +585,9 @@ func (a *Aggregator) TopN(n int, now int64, token string) ([]HolderStat, error) 
 		sh.mu.Lock()
 		for id, h := range sh.holders {
 			if token == "" {
-				top.offer(h.stat(id, now))
+				top.offer(h.stat(id, v))
 			} else if ts := h.token(token); ts != nil {
-				top.offer(tokenStat(id, ts, now))
+				top.offer(tokenStat(id, ts, v))
 			}
 		}
 		sh.mu.Unlock()

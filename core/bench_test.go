@@ -171,8 +171,17 @@ func bigAggregator(b *testing.B, holders int) (*Aggregator, float64) {
 	return a, perHolder
 }
 
+// scale is the benchmark size: full for make bench, tiny under -short (make
+// test runs every benchmark once that way so none of them rots).
+func scale(full int) int {
+	if testing.Short() {
+		return max(full/100, 1)
+	}
+	return full
+}
+
 func BenchmarkSnapshot(b *testing.B) {
-	const holders = 1_000_000
+	holders := scale(1_000_000)
 	a, perHolder := bigAggregator(b, holders)
 	defer a.Close()
 	for b.Loop() {
@@ -185,7 +194,7 @@ func BenchmarkSnapshot(b *testing.B) {
 }
 
 func BenchmarkTopN(b *testing.B) {
-	const holders = 1_000_000
+	holders := scale(1_000_000)
 	a, _ := bigAggregator(b, holders)
 	defer a.Close()
 	for _, token := range []string{"", "TOKEN"} {
@@ -198,4 +207,54 @@ func BenchmarkTopN(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkTopNWindow: an arbitrary-window top-100 over 1,000,000 holders with
+// 10,000,000 closed holds in history; reports the history's bytes per event.
+func BenchmarkTopNWindow(b *testing.B) {
+	holders, perHolder := scale(1_000_000), 10
+	ids := make([]string, holders)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("0x%040x", i)
+	}
+	build := func(history bool) (*Aggregator, uint64) {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		a, err := New(Options{History: history})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := rand.New(rand.NewPCG(1, 1))
+		batch := make([]HoldEvent, 0, 10_000)
+		for k := 0; k < perHolder; k++ {
+			for _, id := range ids {
+				s := 1_600_000_000 + r.Int64N(100_000_000)
+				batch = append(batch, HoldEvent{TokenID: "TOKEN", HolderID: id, Start: s,
+					End: s + r.Int64N(10_000_000), HasEnd: true, Weight: r.Float64() * 100})
+				if len(batch) == cap(batch) {
+					_, _ = a.RecordAt(1, batch, false)
+					batch = batch[:0]
+				}
+			}
+		}
+		_, _ = a.RecordAt(1, batch, false)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		return a, after.HeapAlloc - before.HeapAlloc
+	}
+	plain, plainBytes := build(false)
+	_ = plain.Close()
+	plain = nil
+	a, histBytes := build(true)
+	defer a.Close()
+	w := Window{1_620_000_000, 1_650_000_000}
+	for b.Loop() {
+		rows, err := a.TopNWindow(100, 1_700_000_000, "", w)
+		if err != nil || len(rows) != min(100, holders) {
+			b.Fatal(err, len(rows))
+		}
+	}
+	b.ReportMetric(float64(histBytes-plainBytes)/float64(holders*perHolder), "history-B/event")
+	b.ReportMetric(float64(histBytes)/float64(holders*perHolder), "total-B/event")
 }

@@ -36,14 +36,7 @@ func (k *neumaier) value() float64 { return k.sum + k.comp }
 // heldSeconds is the contract's max(0, min(end ?? now, now) − start) in int64:
 // all operands lie in [MinTime, MaxTime], so nothing can overflow.
 func heldSeconds(start, end int64, hasEnd bool, now int64) int64 {
-	stop := now
-	if hasEnd && end < now {
-		stop = end
-	}
-	if d := stop - start; d > 0 {
-		return d
-	}
-	return 0
+	return All.held(start, end, hasEnd, now)
 }
 
 // Score is the hold score of a batch at time now:
@@ -54,7 +47,17 @@ func heldSeconds(start, end int64, hasEnd bool, now int64) int64 {
 // Every event and now are validated first; the first invalid one is returned
 // as a *ValidationError.
 func Score(events []HoldEvent, now int64) (float64, error) {
+	return ScoreWindow(events, now, All)
+}
+
+// ScoreWindow is Score with every hold clipped to the window [w.Start, w.End):
+//
+//	Σ max(0, min(end ?? now, now, w.End) − max(start, w.Start)) × weight
+func ScoreWindow(events []HoldEvent, now int64, w Window) (float64, error) {
 	if err := ValidateTime(-1, "now", now); err != nil {
+		return 0, err
+	}
+	if err := w.Validate(); err != nil {
 		return 0, err
 	}
 	var acc neumaier
@@ -63,7 +66,7 @@ func Score(events []HoldEvent, now int64) (float64, error) {
 		if err := e.Validate(i); err != nil {
 			return 0, err
 		}
-		acc.add(float64(heldSeconds(e.Start, e.End, e.HasEnd, now)) * e.Weight)
+		acc.addNonNeg(float64(w.held(e.Start, e.End, e.HasEnd, now)) * e.Weight)
 	}
 	return acc.value(), nil
 }
@@ -159,7 +162,15 @@ func checkOffsets(name string, c IDColumn) error {
 // ScoreColumns is Score over columns. It validates start, end and weight (and
 // the ids, when present) in the same single pass that sums.
 func ScoreColumns(c *Columns, now int64) (float64, error) {
+	return ScoreColumnsWindow(c, now, All)
+}
+
+// ScoreColumnsWindow is ScoreWindow over columns.
+func ScoreColumnsWindow(c *Columns, now int64, win Window) (float64, error) {
 	if err := ValidateTime(-1, "now", now); err != nil {
+		return 0, err
+	}
+	if err := win.Validate(); err != nil {
 		return 0, err
 	}
 	if err := c.check(false); err != nil {
@@ -177,8 +188,9 @@ func ScoreColumns(c *Columns, now int64) (float64, error) {
 	start, end, hasEnd, weight := c.Start, c.End, c.HasEnd, c.Weight
 	if end != nil && hasEnd != nil && weight != nil && len(end) == len(start) &&
 		len(hasEnd) == len(start) && len(weight) == len(start) {
-		return scoreFull(start, end, hasEnd, weight, now)
+		return scoreFull(start, end, hasEnd, weight, now, win)
 	}
+	t0, t1 := win.Start, win.End
 	var acc neumaier
 	for i, s := range start {
 		if uint64(s) > uint64(MaxTime) {
@@ -192,6 +204,8 @@ func ScoreColumns(c *Columns, now int64) (float64, error) {
 			}
 			stop = min(e, now)
 		}
+		stop = min(stop, t1)
+		s = max(s, t0)
 		w := 1.0
 		if weight != nil {
 			w = weight[i]
@@ -265,11 +279,13 @@ func (c *Columns) validateRow(i int) *ValidationError {
 // scoreFull is the hot loop for the layout the C API and Python pass: every
 // column present. Validation is folded into one well-predicted branch per
 // row; the error path re-derives the precise message.
-func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64) (float64, error) {
+func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64, win Window) (float64, error) {
 	end, hasEnd, weight = end[:len(start)], hasEnd[:len(start)], weight[:len(start)]
 	// The Neumaier recurrence of addNonNeg, inlined on locals so that the
 	// two accumulators stay in registers.
 	sum, comp := 0.0, 0.0
+	t0, t1 := win.Start, win.End
+	now = min(now, t1) // min(end ?? now, now, t1) == min(end ?? now', now') with now' = min(now, t1)
 	for i, s := range start {
 		e, w := end[i], weight[i]
 		stop := now
@@ -284,7 +300,7 @@ func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64) 
 			}
 			return 0, ValidateWeight(i, w)
 		}
-		x := float64(max(stop-s, 0)) * w
+		x := float64(max(stop-max(s, t0), 0)) * w
 		t := sum + x
 		if sum >= x {
 			comp += (sum - t) + x
