@@ -121,16 +121,14 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 		}
 		seen[holders[i].HolderID] = struct{}{}
 	}
-	for i := range a.shards {
-		sh := &a.shards[i]
+	for id := range seen {
+		sh := a.shardOf(id)
 		sh.mu.Lock()
-		for id := range seen {
-			if a.shardOf(id) == sh && sh.holders[id] != nil {
-				sh.mu.Unlock()
-				return fmt.Errorf("import: holder %s already exists", quoteID(id))
-			}
-		}
+		exists := sh.holders[id] != nil
 		sh.mu.Unlock()
+		if exists {
+			return fmt.Errorf("import: holder %s already exists", quoteID(id))
+		}
 	}
 	for i := range holders {
 		hs := &holders[i]
