@@ -106,7 +106,8 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 		}
 		return err
 	}
-	one := make([]core.HoldEvent, 1)
+	var group []*pohpb.HoldMsg
+	var scratch []core.HoldEvent
 	for {
 		select {
 		case <-g.svc.drainCh:
@@ -114,16 +115,21 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 		case err := <-recvErr:
 			// Messages read before the error are already queued in msgs.
 			for len(msgs) > 0 {
-				g.broadcastOne(<-msgs, one, acks)
+				group = append(group[:0], <-msgs)
+				scratch = g.broadcastGroup(group, scratch, acks)
 			}
 			if errors.Is(err, io.EOF) {
 				return finish(nil) // the client closed its side: done
 			}
 			return finish(err)
 		case m := <-msgs:
-			if !g.broadcastOne(m, one, acks) {
-				return finish(nil)
+			// Take every message already read: one lock and one log record
+			// for the group, acks still one per message and in order.
+			group = append(group[:0], m)
+			for len(group) < 1024 && len(msgs) > 0 {
+				group = append(group, <-msgs)
 			}
+			scratch = g.broadcastGroup(group, scratch, acks)
 		case err := <-sendErr:
 			cancel()
 			return err
@@ -131,21 +137,48 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 	}
 }
 
-// broadcastOne records m and queues its ack; false if the stream is done.
-func (g *GRPC) broadcastOne(m *pohpb.HoldMsg, one []core.HoldEvent, acks chan<- pendingAck) bool {
-	e, verr := eventFromMsg(0, m)
-	if verr != nil {
-		acks <- pendingAck{ack: &pohpb.HoldAck{Error: verr.Error()}}
-		return true
+// broadcastGroup records a group of stream messages in partial mode and
+// queues one ack per message, in order. Errors are numbered as if each
+// message were alone ("event 0: ...").
+func (g *GRPC) broadcastGroup(group []*pohpb.HoldMsg, events []core.HoldEvent, acks chan<- pendingAck) []core.HoldEvent {
+	bad := make(map[int]string)
+	events = events[:0]
+	pos := make([]int, 0, len(group)) // events[j] is group[pos[j]]
+	for i, m := range group {
+		e, verr := eventFromMsg(0, m)
+		if verr != nil {
+			bad[i] = verr.Error()
+			continue
+		}
+		pos = append(pos, i)
+		events = append(events, e)
 	}
-	one[0] = e
-	_, t, err := g.svc.record(one, false)
-	if err != nil {
-		acks <- pendingAck{ack: &pohpb.HoldAck{Error: err.Error()}}
-		return !errors.Is(err, ErrDraining)
+	var t store.Ticket
+	if len(events) > 0 {
+		var err error
+		_, t, err = g.svc.record(events, true)
+		var be *core.BatchError
+		switch {
+		case errors.As(err, &be):
+			for _, v := range be.Errors {
+				v2 := *v
+				v2.Index = 0
+				bad[pos[v.Index]] = v2.Error()
+			}
+		case err != nil:
+			for _, i := range pos {
+				bad[i] = err.Error()
+			}
+		}
 	}
-	acks <- pendingAck{ticket: t, ack: okAck}
-	return true
+	for i := range group {
+		if reason, isBad := bad[i]; isBad {
+			acks <- pendingAck{ack: &pohpb.HoldAck{Error: reason}}
+		} else {
+			acks <- pendingAck{ticket: t, ack: okAck}
+		}
+	}
+	return events
 }
 
 // sendAcks sends queued acks in order, waiting for the log once per group.

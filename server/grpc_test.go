@@ -95,9 +95,9 @@ func TestRecordAndQueries(t *testing.T) {
 		two := 2.0
 		zero := 0.0
 		for _, m := range []*pohpb.HoldMsg{
-			msg("T", "alice", 0, 10, &two),                   // 20
-			msg("T", "bob", 50, -1, nil),                     // open: 950 at now=1000
-			msg("U", "carol", 0, 100, &zero),                 // explicit 0 weight
+			msg("T", "alice", 0, 10, &two),                               // 20
+			msg("T", "bob", 50, -1, nil),                                 // open: 950 at now=1000
+			msg("U", "carol", 0, 100, &zero),                             // explicit 0 weight
 			{TokenId: "T", HolderId: "dave", Start: ts(990), End: ts(0)}, // epoch end = open
 		} {
 			if ack, err := f.hm.Record(ctx, m); err != nil || !ack.Ok {
@@ -187,9 +187,9 @@ func TestBroadcastContinuesAfterBadMessage(t *testing.T) {
 	neg := -1.0
 	msgs := []*pohpb.HoldMsg{
 		msg("T", "a", 0, 10, nil),
-		msg("T", "b", 0, 10, &neg), // bad weight
+		msg("T", "b", 0, 10, &neg),    // bad weight
 		{TokenId: "T", HolderId: "c"}, // no start
-		msg("", "d", 0, 10, nil),     // empty token
+		msg("", "d", 0, 10, nil),      // empty token
 		msg("T", "e", 5, 10, nil),
 	}
 	for _, m := range msgs {

@@ -115,10 +115,11 @@ type Store struct {
 	segBytes  int64   // bytes in the current segment
 	sinceSnap int64   // log bytes since the last snapshot
 	snapping  bool
-	err       error // sticky I/O error
+	writing   bool   // a flushLocked is doing I/O
+	spare     []byte // a drained chunk buffer, reused
+	err       error  // sticky I/O error
 	closed    bool
 
-	kick     chan struct{}
 	snapKick chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup
@@ -175,7 +176,7 @@ func Open(dir string, agg *core.Aggregator, opts Options) (*Store, *Recovery, er
 		return nil, nil, err
 	}
 	s := &Store{dir: dir, agg: agg, opts: opts, log: opts.Logger, lock: lock,
-		kick: make(chan struct{}, 1), snapKick: make(chan struct{}, 1), stop: make(chan struct{})}
+		snapKick: make(chan struct{}, 1), stop: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
 	rec, next, err := s.recover()
 	if err != nil {
@@ -357,10 +358,6 @@ func (s *Store) appendLocked(rec []byte) Ticket {
 	s.segBytes += int64(len(rec))
 	s.sinceSnap += int64(len(rec))
 	t := Ticket(s.appended)
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
 	if s.segBytes >= s.opts.SegmentBytes {
 		if err := s.rotateLocked(); err != nil {
 			s.failLocked(err)
@@ -399,7 +396,10 @@ func (s *Store) failLocked(err error) {
 }
 
 // Wait blocks until the record of t is durable under the policy: written
-// to the OS (interval, none) or synced (always).
+// to the OS (interval, none) or synced (always). Group commit by leader:
+// if no write is in progress, the waiter writes (and, for always, syncs)
+// everything queued so far itself, so a lone request pays no goroutine
+// hand-off; requests that arrive meanwhile are covered by the next leader.
 func (s *Store) Wait(t Ticket) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -408,84 +408,99 @@ func (s *Store) Wait(t Ticket) error {
 		if s.opts.Fsync == FsyncAlways {
 			done = s.synced
 		}
-		if uint64(t) <= done {
+		switch {
+		case uint64(t) <= done:
 			return nil
-		}
-		if s.err != nil {
+		case s.err != nil:
 			return s.err
-		}
-		if s.closed && len(s.chunks) == 0 {
+		case s.closed && len(s.chunks) == 0:
 			return ErrClosed
+		case !s.writing:
+			s.flushLocked(s.opts.Fsync == FsyncAlways)
+		default:
+			s.cond.Wait()
 		}
-		s.cond.Wait()
 	}
 }
 
-// flusher is the group commit: it takes every queued record at once, writes
-// them with one write(2) per segment, syncs per policy, and wakes waiters.
-// After stop (Close has already refused new writes) it flushes and syncs
-// what is left and returns.
+// flushLocked writes every queued record (one write(2) per segment), closes
+// rotated-out segments after syncing them, and syncs the current one when
+// syncNow. Caller holds s.mu with s.writing false; mu is released during
+// the I/O, and writing keeps other flushers out meanwhile.
+func (s *Store) flushLocked(syncNow bool) {
+	s.writing = true
+	work := s.chunks
+	cur := work[len(work)-1]
+	// The current segment keeps a fresh chunk for new appends.
+	s.chunks = []chunk{{f: cur.f, data: s.spare[:0], end: cur.end}}
+	s.spare = nil
+	target, written, synced := s.appended, s.written, s.synced
+	s.mu.Unlock()
+
+	var err error
+	syncedTo := synced
+	var spare []byte
+	for _, c := range work {
+		if len(c.data) > 0 && err == nil {
+			_, err = c.f.Write(c.data)
+		}
+		if c.closeAfter && err == nil {
+			if err = c.f.Sync(); err == nil {
+				syncedTo = c.end
+				err = c.f.Close()
+			}
+		}
+		if cap(c.data) > cap(spare) && cap(c.data) <= 16<<20 {
+			spare = c.data
+		}
+	}
+	if err == nil && syncNow && target > syncedTo {
+		if err = cur.f.Sync(); err == nil {
+			syncedTo = target
+		}
+	}
+
+	s.mu.Lock()
+	s.writing = false
+	if spare != nil && s.spare == nil {
+		s.spare = spare
+	}
+	if err != nil {
+		s.failLocked(err)
+	} else {
+		if target > written {
+			s.written = target
+		}
+		if syncedTo > s.synced {
+			s.synced = syncedTo
+		}
+	}
+	s.cond.Broadcast()
+}
+
+// flusher covers what no waiter does, every FsyncInterval: records nobody
+// waits for (GC), the interval policy's periodic sync, and the final flush
+// after stop (Close has already refused new writes).
 func (s *Store) flusher() {
 	defer s.wg.Done()
-	var tick <-chan time.Time
-	if s.opts.Fsync == FsyncInterval {
-		t := time.NewTicker(s.opts.FsyncInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	var spare []byte
+	t := time.NewTicker(s.opts.FsyncInterval)
+	defer t.Stop()
 	for {
 		stopping := false
-		syncNow := s.opts.Fsync == FsyncAlways
+		syncNow := s.opts.Fsync != FsyncNone
 		select {
-		case <-s.kick:
-		case <-tick:
-			syncNow = true
+		case <-t.C:
 		case <-s.stop:
 			stopping, syncNow = true, true
 		}
 		s.mu.Lock()
-		work := s.chunks
-		cur := work[len(work)-1]
-		// The current segment keeps a fresh chunk for new appends.
-		s.chunks = []chunk{{f: cur.f, data: spare[:0], end: cur.end}}
-		spare = nil
-		target, written, synced := s.appended, s.written, s.synced
-		s.mu.Unlock()
-
-		var err error
-		syncedTo := synced
-		for _, c := range work {
-			if len(c.data) > 0 && err == nil {
-				_, err = c.f.Write(c.data)
-			}
-			if c.closeAfter && err == nil {
-				if err = c.f.Sync(); err == nil {
-					syncedTo = c.end
-					err = c.f.Close()
-				}
-			}
-			if cap(c.data) > cap(spare) && cap(c.data) <= 16<<20 {
-				spare = c.data
-			}
+		for s.writing {
+			s.cond.Wait()
 		}
-		if err == nil && syncNow && target > syncedTo {
-			if err = cur.f.Sync(); err == nil {
-				syncedTo = target
-			}
+		if s.err == nil && (syncNow || len(s.chunks) > 1 || len(s.chunks[0].data) > 0) &&
+			(s.appended > s.synced || len(s.chunks) > 1) {
+			s.flushLocked(syncNow)
 		}
-		s.mu.Lock()
-		if err != nil {
-			s.failLocked(err)
-		} else {
-			if target > written {
-				s.written = target
-			}
-			if syncedTo > s.synced {
-				s.synced = syncedTo
-			}
-		}
-		s.cond.Broadcast()
 		s.mu.Unlock()
 		if stopping {
 			return
