@@ -1,0 +1,227 @@
+"""Exact reward allocation: split an integer pool in proportion to hold scores.
+
+The split is exact. Every float score is an exact rational (``Fraction(score)``), each
+holder's quota ``pool * score / total`` is computed as a rational, floored, and the units
+left over go one each to the largest fractional remainders (Hamilton's largest-remainder
+method), ties broken by ``holder_id`` ascending. So the amounts always sum to ``pool``
+exactly, no dust is lost or created, and the result does not depend on input order.
+
+A ``cap`` limits any one holder: holders whose quota reaches the cap get exactly the cap,
+and what they would have had above it is redistributed among the others, in proportion to
+their scores, until no new holder reaches the cap (at most one round per holder).
+"""
+
+from __future__ import annotations
+
+import csv
+import gc
+import io
+import json
+import math
+from collections.abc import Iterable, Mapping
+from fractions import Fraction
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any
+
+from ._errors import HoldMetricsError
+
+__all__ = ["RewardRow", "InfeasibleCapError", "allocate_rewards", "write_rewards_csv", "write_rewards_json"]
+
+
+class InfeasibleCapError(HoldMetricsError, ValueError):
+    """``cap × eligible holders < pool``: the pool cannot be split without exceeding the cap."""
+
+    def __init__(self, message: str, *, pool: int, cap: int, holders: int) -> None:
+        super().__init__(message)
+        self.pool, self.cap, self.holders = pool, cap, holders
+
+
+class RewardRow:
+    """One holder's allocation. ``share`` is ``amount / pool`` as an exact Fraction;
+    ``amount`` is in the token's smallest unit (an int, of any size)."""
+
+    __slots__ = ("holder_id", "score", "amount", "pool")
+
+    def __init__(self, holder_id: str, score: float, amount: int, pool: int) -> None:
+        self.holder_id, self.score, self.amount, self.pool = holder_id, score, amount, pool
+
+    @property
+    def share(self) -> Fraction:
+        return Fraction(self.amount, self.pool) if self.pool else Fraction(0)
+
+    def __iter__(self):  # so rows unpack as (holder_id, score, share, amount)
+        return iter((self.holder_id, self.score, self.share, self.amount))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RewardRow) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return f"RewardRow(holder_id={self.holder_id!r}, score={self.score!r}, share={self.share!r}, amount={self.amount!r})"
+
+
+def _scores(source: Any, window: Any) -> list[tuple[str, float]]:
+    """(holder_id, score) pairs from a mapping, (holder, score) pairs, HoldStat rows or an
+    Aggregator (its snapshot, in ``window`` when given)."""
+    if hasattr(source, "snapshot") and callable(source.snapshot):
+        rows = source.snapshot(window=window) if window is not None else source.snapshot()
+        return [(r.holder_id, r.score) for r in rows]
+    if window is not None:
+        raise ValueError("window applies only when allocating from an Aggregator; "
+                         "pass windowed scores (calculate_score(..., window=...)) instead")
+    items: Iterable[Any] = source.items() if isinstance(source, Mapping) else source
+    out = []
+    for i, item in enumerate(items):
+        if hasattr(item, "holder_id") and hasattr(item, "score"):
+            out.append((item.holder_id, item.score))
+        else:
+            try:
+                holder, score = item
+            except (TypeError, ValueError):
+                raise ValueError(f"scores[{i}]: expected (holder_id, score) or a HoldStat, got {item!r}") from None
+            out.append((holder, score))
+    return out
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int (smallest token units), got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} {value} must be >= {minimum}")
+    return value
+
+
+def allocate_rewards(scores_or_aggregator: Any, pool: int, *, window: Any = None, min_score: float = 0,
+                     cap: int | None = None, decimals: int = 0) -> list[RewardRow]:
+    """Split ``pool`` (an int in the token's smallest unit, any size) among holders in
+    proportion to their scores, exactly; see the module doc for the method.
+
+    ``scores_or_aggregator``: a ``{holder_id: score}`` mapping, an iterable of
+    ``(holder_id, score)`` or of ``HoldStat`` rows, or an ``Aggregator`` (then ``window``
+    selects the campaign window of its snapshot). Holders scoring below ``min_score``, and
+    holders scoring 0, get nothing and are left out of the result. ``cap`` (int) limits any
+    one holder's amount; ``InfeasibleCapError`` if ``cap × eligible < pool``. ``decimals`` is
+    the token's number of decimals; it only affects how writers render amounts.
+
+    Returns rows sorted by amount descending, then holder_id ascending.
+    """
+    # The cyclic GC would rescan every row built so far many times over (millions of
+    # acyclic tuples and rows): pause it for the call.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _allocate(scores_or_aggregator, pool, window, min_score, cap, decimals)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: float, cap: int | None,
+              decimals: int) -> list[RewardRow]:
+    pool = _check_int("pool", pool, 0)
+    _check_int("decimals", decimals, 0)
+    if cap is not None:
+        cap = _check_int("cap", cap, 0)
+    if not (isinstance(min_score, (int, float)) and math.isfinite(min_score)):
+        raise ValueError(f"min_score {min_score!r} must be a finite number")
+    merged: dict[str, float] = {}
+    for i, (holder, score) in enumerate(_scores(scores_or_aggregator, window)):
+        if not isinstance(holder, str) or not holder:
+            raise ValueError(f"scores[{i}]: holder_id {holder!r} must be a non-empty str")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score) or score < 0:
+            raise ValueError(f"scores[{i}] ({holder!r}): score {score!r} must be a finite number >= 0")
+        if holder in merged:
+            raise ValueError(f"scores[{i}]: holder_id {holder!r} appears twice")
+        merged[holder] = score
+    eligible = {h: float(s) for h, s in merged.items() if s > 0 and s >= min_score}
+    if not eligible:
+        if pool == 0:
+            return []
+        raise ValueError(f"no holder is eligible (scores > 0 and >= min_score {min_score}): "
+                         f"cannot distribute a pool of {pool}")
+    if cap is not None and cap * len(eligible) < pool:
+        raise InfeasibleCapError(f"cap {cap} x {len(eligible)} eligible holders = {cap * len(eligible)} "
+                                 f"is less than the pool {pool}", pool=pool, cap=cap, holders=len(eligible))
+
+    # Exact integer arithmetic: every float is n / 2**k, so with D the largest such
+    # denominator each score is N / D for an integer N, and quotas pool * N / T (T = sum N)
+    # are compared through integer floors and remainders (same T for everyone).
+    ratios = [s.as_integer_ratio() for s in eligible.values()]
+    big_d = max(d for _, d in ratios)
+    nums = {h: n if d == big_d else n * (big_d // d) for h, (n, d) in zip(eligible, ratios)}
+    amounts: dict[str, int] = {}
+    remaining = pool
+    if cap is not None:
+        # Fix holders at the cap until no quota of the rest reaches it. Each round removes
+        # at least one holder, so this ends; feasibility keeps remaining <= cap * len(rest).
+        while nums:
+            total = sum(nums.values())
+            capped = [h for h, n in nums.items() if remaining * n >= cap * total]
+            if not capped:
+                break
+            for h in capped:
+                amounts[h] = cap
+                remaining -= cap
+                del nums[h]
+    if nums:
+        total = sum(nums.values())
+        split = [(h, *divmod(remaining * n, total)) for h, n in nums.items()]
+        left = remaining - sum(q for _, q, _ in split)
+        amounts.update((h, q) for h, q, _ in split)
+        if left:
+            # largest remainder first (all over the same total); ties by holder_id ascending
+            split.sort(key=lambda hqr: (-hqr[2], hqr[0]))
+            for h, q, _ in split[:left]:
+                amounts[h] = q + 1
+    assert sum(amounts.values()) == pool, "allocation lost or created units"
+    order = sorted(amounts.items(), key=lambda ha: (-ha[1], ha[0]))
+    return [RewardRow(h, merged[h], a, pool) for h, a in order]
+
+
+def format_amount(amount: int, decimals: int) -> str:
+    """``amount`` base units as an exact decimal string with ``decimals`` places."""
+    if decimals == 0:
+        return str(amount)
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 10 ** decimals)
+    return f"{sign}{whole}.{frac:0{decimals}d}"
+
+
+def _records(rows: Iterable[RewardRow], decimals: int) -> Iterable[dict[str, str]]:
+    for r in rows:
+        yield {"holder_id": r.holder_id, "score": repr(float(r.score)),
+               "share": f"{r.share.numerator}/{r.share.denominator}" if r.share.denominator != 1 else str(r.share.numerator),
+               "amount": str(r.amount), "amount_decimal": format_amount(r.amount, decimals)}
+
+
+def write_rewards_csv(rows: Iterable[RewardRow], out: str | IO[str], *, decimals: int = 0) -> None:
+    """CSV with columns holder_id, score, share (exact fraction), amount (base units, exact
+    integer), amount_decimal (amount / 10**decimals, exact)."""
+    fields = ["holder_id", "score", "share", "amount", "amount_decimal"]
+    f = open(out, "w", newline="", encoding="utf-8") if isinstance(out, str) else out
+    try:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(_records(rows, decimals))
+    finally:
+        if isinstance(out, str):
+            f.close()
+
+
+def write_rewards_json(rows: Iterable[RewardRow], out: str | IO[str] | None = None, *, decimals: int = 0) -> str:
+    """JSON array of objects (amounts as strings: they may exceed 2**53). Returns the text,
+    and writes it to ``out`` (a path or a text file) when given."""
+    text = json.dumps(list(_records(rows, decimals)), indent=1)
+    if out is not None:
+        if isinstance(out, str):
+            with open(out, "w", encoding="utf-8") as f:
+                f.write(text + "\n")
+        else:
+            out.write(text + "\n")
+    return text
+
+
+def rewards_csv_text(rows: Iterable[RewardRow], *, decimals: int = 0) -> str:
+    buf = io.StringIO()
+    write_rewards_csv(rows, buf, decimals=decimals)
+    return buf.getvalue()
