@@ -533,17 +533,17 @@ func (a *Aggregator) snapshot(v view) ([]HolderStat, error) {
 	if err := ValidateTime(-1, "now", v.now); err != nil {
 		return nil, err
 	}
-	out := make([]HolderStat, 0, a.Len())
+	rows := make([]HolderStat, 0, a.Len())
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		for id, h := range sh.holders {
-			out = append(out, h.stat(id, v))
+			rows = append(rows, h.stat(id, v))
 		}
 		sh.mu.Unlock()
 	}
-	slices.SortFunc(out, func(x, y HolderStat) int { return statLess(&x, &y) })
-	return out, nil
+	slices.SortFunc(rows, func(x, y HolderStat) int { return statLess(&x, &y) })
+	return rows, nil
 }
 
 // TopN returns the first n rows of Snapshot's order without sorting every

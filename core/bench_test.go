@@ -150,7 +150,7 @@ func bigAggregator(b *testing.B, holders int) (*Aggregator, float64) {
 		b.Fatal(err)
 	}
 	for i, id := range ids {
-		e := HoldEvent{TokenID: "TOKEN", HolderID: id, Start: int64(i), End: int64(i) + 1000, HasEnd: true, Weight: 1}
+		e := HoldEvent{TokenID: "TOKEN", HolderID: id, Start: int64(i), End: int64(i) + int64(i*7919%100_000), HasEnd: true, Weight: 1}
 		if i%100 == 0 {
 			e.HasEnd = false
 		}
