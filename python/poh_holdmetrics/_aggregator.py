@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from . import _native
-from ._columns import Columns, is_columnar, normalize
+from ._columns import Columns, check_lengths, convert, is_columnar, normalize, raw_columns, slice_raw
 from ._errors import ClosedError, ForkedProcessError, InvalidEventError
 from ._events import HoldEvent, HoldStat, TimeLike, event_at
 from ._score import c_columns, resolve_now
@@ -35,6 +35,14 @@ def _free(lib: Any, handle: int, pid: int) -> None:
     if _native.forked() or os.getpid() != pid:
         return
     lib.poh_free(handle, _native.new_error(_native._ffi))
+
+
+def _shift(e: Exception, offset: int) -> Exception:
+    """e with its batch index moved by offset (an error found in a chunk of a batch)."""
+    if not isinstance(e, InvalidEventError) or e.index < 0 or not offset:
+        return e
+    return InvalidEventError(str(e).replace(f"event {e.index}:", f"event {e.index + offset}:", 1),
+                             field=e.field, index=e.index + offset, reason=e.reason, value=e.value)
 
 
 def _events_to_columns(events: list[HoldEvent]) -> Columns:
@@ -156,11 +164,7 @@ class Aggregator:
         rc = self._lib.poh_aggregator_record_columns(self._handle(), c, self._lib.POH_NOW, 0, accepted, err)
         del keep
         if rc:
-            e = _native.error_from(self._ffi, self._lib, rc, err)
-            if isinstance(e, InvalidEventError) and e.index >= 0 and offset:
-                e = InvalidEventError(str(e).replace(f"event {e.index}:", f"event {e.index + offset}:", 1),
-                                      field=e.field, index=e.index + offset, reason=e.reason, value=e.value)
-            raise e
+            raise _shift(_native.error_from(self._ffi, self._lib, rc, err), offset)
         return int(accepted[0])
 
     def record_many_sync(self, events: Iterable[HoldEvent] | Any) -> int:
@@ -180,15 +184,34 @@ class Aggregator:
         import asyncio  # here, not at import: it costs tens of ms, and a running loop has loaded it
 
         self._handle()
-        cols = self._prepare(events)
-        if cols.n <= CHUNK_ROWS:
-            return self._record_chunk(cols, 0)
-        for lo in range(0, cols.n, CHUNK_ROWS):  # validate whole first, yielding too
-            self._validate(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)))
+        if is_columnar(events):
+            raw = raw_columns(events, need_ids=True)
+            n = check_lengths(raw)
+
+            def chunk(lo: int, hi: int) -> Columns:
+                return convert(slice_raw(raw, lo, hi), hi - lo)
+        else:
+            evs = events if isinstance(events, list) else list(events)
+            n = len(evs)
+
+            def chunk(lo: int, hi: int) -> Columns:
+                return self._prepare(evs[lo:hi])
+        if n <= CHUNK_ROWS:
+            return self._record_chunk(chunk(0, n), 0)
+        # Convert and validate every chunk before recording any (all-or-nothing), yielding
+        # to the loop after each step: converting Python objects is the slow part.
+        chunks = []
+        for lo in range(0, n, CHUNK_ROWS):
+            try:
+                c = chunk(lo, min(lo + CHUNK_ROWS, n))
+                self._validate(c)
+            except InvalidEventError as e:
+                raise _shift(e, lo) from None
+            chunks.append((lo, c))
             await asyncio.sleep(0)
         total = 0
-        for lo in range(0, cols.n, CHUNK_ROWS):
-            total += self._record_chunk(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)), lo)
+        for lo, c in chunks:
+            total += self._record_chunk(c, lo)
             await asyncio.sleep(0)
         return total
 

@@ -109,6 +109,12 @@ def _bad_columns(message: str, field: str) -> InvalidEventError:
 
 def normalize(data: Any, need_ids: bool) -> Columns:
     """data as Columns; raises InvalidEventError for a bad batch."""
+    raw = raw_columns(data, need_ids)
+    return convert(raw, check_lengths(raw))
+
+
+def raw_columns(data: Any, need_ids: bool) -> dict[str, Any]:
+    """The named columns of data, as they are (None when absent)."""
     mod = type(data).__module__
     if mod.startswith("pyarrow"):
         get = _arrow_getter(data)
@@ -123,10 +129,35 @@ def normalize(data: Any, need_ids: bool) -> Columns:
         if need_ids and raw[name] is None:
             raise InvalidEventError(f"{name} column is required to record", field=name, index=-1,
                                     reason="empty")
+    return raw
+
+
+def check_lengths(raw: dict[str, Any]) -> int:
+    """The row count; every present column must have it."""
     n = len(raw["start"])
     for name in NAMES[1:]:
         if raw[name] is not None and len(raw[name]) != n:
             raise _bad_columns(f"{name} column has {len(raw[name])} rows, start has {n}", name)
+    return n
+
+
+def slice_raw(raw: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
+    """Rows [lo, hi) of every raw column (views where the column type has them)."""
+    out = {}
+    for name, col in raw.items():
+        if col is None:
+            out[name] = None
+        elif type(col).__module__.startswith("pandas"):
+            out[name] = col.iloc[lo:hi]
+        elif type(col).__module__.startswith("pyarrow"):
+            out[name] = col.slice(lo, hi - lo)
+        else:
+            out[name] = col[lo:hi]
+    return out
+
+
+def convert(raw: dict[str, Any], n: int) -> Columns:
+    """Raw columns of n rows as Columns (errors index rows from 0)."""
     try:
         return _fast(raw, n)
     except _Slow:

@@ -1,0 +1,190 @@
+"""Aggregator: recording (async and sync, events and columns), reading, TTL GC, metrics,
+lifecycle, chunked async batches and parallel threads."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+import time
+
+import pytest
+
+import poh_holdmetrics as phm
+from conftest import PURE, needs_native
+from poh_holdmetrics import HoldEvent, _native
+
+pytestmark = needs_native
+
+README = [HoldEvent("T", "alice", 0, 10, 2.0), HoldEvent("T", "bob", 50), HoldEvent("T", "bob", 90, 150),
+          HoldEvent("T", "carol", 120, None, 3.0)]
+
+
+async def test_record_and_snapshot(agg):
+    for ev in README:
+        await agg.record(ev)
+    rows = agg.snapshot(now=100)
+    assert [r.holder_id for r in rows] == ["bob", "alice", "carol"]
+    bob = rows[0]
+    assert (bob.score, bob.total_seconds, bob.events, bob.open_holds, bob.tokens) == (110.0, 110, 2, 1, 1)
+    assert isinstance(bob, phm.HoldStat) and bob.updated_at > 1_700_000_000
+    assert agg.top_n(1, now=100) == rows[:1]
+    assert len(agg) == 3
+
+
+async def test_record_many_forms(agg):
+    assert await agg.record_many(README) == 4
+    assert agg.record_many_sync({"token_id": ["U"], "holder_id": ["dave"], "start": [0], "end": [5]}) == 1
+    assert [r.holder_id for r in agg.top_n(10, now=100, token="U")] == ["dave"]
+    with pytest.raises(phm.InvalidEventError) as ei:
+        agg.record_many_sync({"start": [0]})
+    assert ei.value.field == "token_id"
+
+
+def test_all_or_nothing(agg):
+    with pytest.raises(phm.InvalidEventError) as ei:
+        agg.record_many_sync({"token_id": ["T", "T"], "holder_id": ["a", ""], "start": [0, 0]})
+    assert (ei.value.index, ei.value.field, ei.value.reason) == (1, "holder_id", "empty")
+    assert agg.snapshot(now=10) == []
+    assert 'poh_hold_events_total{result="rejected"} 2' in agg.metrics_text()
+
+
+def test_all_or_nothing_across_chunks(agg):
+    from poh_holdmetrics import _aggregator
+    n = _aggregator.CHUNK_ROWS * 2 + 5
+    holders = [f"h{i}" for i in range(n)]
+    holders[-1] = ""
+    with pytest.raises(phm.InvalidEventError) as ei:
+        agg.record_many_sync({"token_id": ["T"] * n, "holder_id": holders, "start": [0] * n})
+    assert ei.value.index == n - 1
+    assert len(agg) == 0
+
+
+async def test_all_or_nothing_across_chunks_async(agg):
+    from poh_holdmetrics import _aggregator
+    n = _aggregator.CHUNK_ROWS * 2 + 5
+    evs = [HoldEvent("T", f"h{i}", 0, 1) for i in range(n)]
+    evs[-2] = (("T", "x", 5, 1))  # type: ignore[call-overload]  # converted, and rejected
+    with pytest.raises(phm.InvalidEventError) as ei:
+        await agg.record_many(evs)
+    assert (ei.value.index, ei.value.field) == (n - 2, "end")
+    assert str(ei.value).startswith(f"event {n - 2}: end 1:")
+    assert len(agg) == 0
+
+
+def test_close_hold_gc_and_metrics():
+    with phm.Aggregator(ttl=50) as a:
+        a.record_many_sync(README)
+        assert a.close_hold("T", "bob", at=120) == 1
+        with pytest.raises(phm.NoOpenHoldError):
+            a.close_hold("T", "bob", at=130)
+        with pytest.raises(phm.InvalidEventError) as ei:
+            a.close_hold("T", "carol", at=10)
+        assert ei.value.field == "at"
+        now = int(time.time())
+        assert a.gc(now=now + 10) == 0  # updated just now
+        assert a.gc(now=now + 1000) == 2  # alice and bob: idle, nothing open; carol holds
+        text = a.metrics_text()
+        assert "poh_gc_evictions_total 2" in text and "poh_holders 1" in text
+        for bad in (-1, 2**40):
+            with pytest.raises(phm.InvalidEventError):
+                a.snapshot(now=bad)
+        with pytest.raises(phm.InvalidEventError):
+            a.top_n(-1)
+
+
+def test_background_gc():
+    with phm.Aggregator(ttl=1) as a:
+        a.record_sync(HoldEvent("T", "a", 0, 1))
+        a.start_gc(0.01)
+        with pytest.raises(phm.HoldMetricsError):
+            a.start_gc(0.01)  # already running
+        deadline = time.monotonic() + 10
+        while len(a) and time.monotonic() < deadline:  # GC at wall clock > updated_at + 1 s
+            time.sleep(0.05)
+        assert len(a) == 0
+    with phm.Aggregator() as b, pytest.raises(phm.HoldMetricsError, match="ttl"):
+        b.start_gc(1)
+
+
+async def test_lifecycle():
+    a = phm.Aggregator()
+    a.close()
+    a.close()  # idempotent
+    assert a.closed
+    with pytest.raises(phm.ClosedError):
+        a.snapshot()
+    with pytest.raises(phm.ClosedError):
+        await a.record(README[0])
+    async with phm.Aggregator() as b:
+        await b.record(README[0])
+    with pytest.raises(phm.ClosedError):
+        b.top_n(1)
+
+
+def test_finalizer_frees_handle():
+    ffi, lib = _native.load()
+    before = lib.poh_live_handles()
+    a = phm.Aggregator()
+    a.record_sync(README[0])
+    assert lib.poh_live_handles() == before + 1
+    del a
+    gc.collect()
+    assert lib.poh_live_handles() == before
+
+
+async def test_record_many_does_not_block_the_loop(agg):
+    """A ticker coroutine keeps running while a 1M-row batch is recorded."""
+    np = pytest.importorskip("numpy")
+    n = 1_000_000
+    cols = {"token_id": ["T"] * n, "holder_id": [f"h{i % 1000}" for i in range(n)],
+            "start": np.zeros(n, dtype=np.int64), "end": np.ones(n, dtype=np.int64)}
+    gaps: list[float] = []
+    done = asyncio.Event()
+
+    async def ticker():
+        last = time.perf_counter()
+        while not done.is_set():
+            await asyncio.sleep(0)
+            now = time.perf_counter()
+            gaps.append(now - last)
+            last = now
+
+    t = asyncio.create_task(ticker())
+    await asyncio.sleep(0)
+    assert await agg.record_many(cols) == n
+    done.set()
+    await t
+    assert len(gaps) > 20  # the loop ran between chunks
+    assert max(gaps) < 0.25, f"loop blocked for {max(gaps) * 1e3:.0f} ms"
+    assert sum(r.events for r in agg.snapshot(now=10)) == n
+
+
+def test_threads_record_without_loss(agg):
+    workers, per = 8, 2000
+    barrier = threading.Barrier(workers)
+    errors: list[BaseException] = []
+
+    def work(w: int) -> None:
+        try:
+            barrier.wait()
+            for i in range(per):
+                agg.record_sync(HoldEvent("T", f"w{w}-{i % 50}", 0, 2))
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    rows = agg.snapshot(now=10)
+    assert len(rows) == workers * 50
+    assert sum(r.events for r in rows) == workers * per
+    assert sum(r.score for r in rows) == workers * per * 2.0
+
+
+def test_pure_mode_has_no_aggregator():
+    if not PURE:
+        pytest.skip("only meaningful in the fallback-only suite")
