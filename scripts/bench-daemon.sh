@@ -37,15 +37,17 @@ load() { # load STORE MODE ARGS...
     sed "s/^{/{\"store\":\"$store\",\"args\":\"$*\",/" | tee -a "$out"
 }
 
+# Each load gets a fresh daemon (and an empty data dir), memory then durable.
+loads=("broadcast -streams 4" "batch -conc 2 -batch 10000" "unary -conc 50" "unary -conc 50 -rate 100")
 for r in $(seq "$REPEAT"); do
-  for store in memory interval; do
-    if [[ $store == memory ]]; then start "$work/d.log" --in-memory
-    else rm -rf "$work/data"; start "$work/d.log" --data-dir "$work/data" --fsync interval; fi
-    load $store broadcast -streams 4
-    load $store batch -conc 2 -batch 10000
-    load $store unary -conc 50
-    load $store unary -conc 50 -rate 100
-    stop
+  for l in "${loads[@]}"; do
+    for store in memory interval; do
+      if [[ $store == memory ]]; then start "$work/d.log" --in-memory
+      else rm -rf "$work/data"; start "$work/d.log" --data-dir "$work/data" --fsync interval; fi
+      # shellcheck disable=SC2086
+      load $store $l
+      stop
+    done
   done
 done
 

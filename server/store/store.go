@@ -133,6 +133,7 @@ type chunk struct {
 	data       []byte
 	end        uint64 // logical offset after data
 	closeAfter bool
+	newSegment bool // its file was just created: sync the dir entry
 }
 
 const (
@@ -183,7 +184,7 @@ func Open(dir string, agg *core.Aggregator, opts Options) (*Store, *Recovery, er
 		lock.Close()
 		return nil, nil, err
 	}
-	f, err := s.createSegment(next)
+	f, err := s.createSegment(next, true)
 	if err != nil {
 		lock.Close()
 		return nil, nil, err
@@ -200,9 +201,10 @@ func Open(dir string, agg *core.Aggregator, opts Options) (*Store, *Recovery, er
 	return s, rec, nil
 }
 
-// createSegment creates segment i with its magic, synced, and syncs the dir
-// so the file itself survives a crash.
-func (s *Store) createSegment(i uint64) (*os.File, error) {
+// createSegment creates segment i with its magic. With durable, the file
+// and the dir are synced now; otherwise (a rotation, under s.mu) the first
+// flush of its chunk syncs the dir, outside the lock.
+func (s *Store) createSegment(i uint64, durable bool) (*os.File, error) {
 	path := filepath.Join(s.dir, segName(i))
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o644)
 	if err != nil {
@@ -211,6 +213,9 @@ func (s *Store) createSegment(i uint64) (*os.File, error) {
 	if _, err := f.WriteString(walMagic); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("write %s: %w", path, err)
+	}
+	if !durable {
+		return f, nil
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
@@ -375,13 +380,13 @@ func (s *Store) appendLocked(rec []byte) Ticket {
 // rotateLocked starts a new segment; the flusher syncs and closes the old
 // one after writing its last bytes. Caller holds s.mu.
 func (s *Store) rotateLocked() error {
-	f, err := s.createSegment(s.segIndex + 1)
+	f, err := s.createSegment(s.segIndex+1, false)
 	if err != nil {
 		return err
 	}
 	s.chunks[len(s.chunks)-1].closeAfter = true
 	s.chunks[len(s.chunks)-1].end = s.appended
-	s.chunks = append(s.chunks, chunk{f: f, end: s.appended})
+	s.chunks = append(s.chunks, chunk{f: f, end: s.appended, newSegment: true})
 	s.segIndex++
 	s.segBytes = 0
 	return nil
@@ -441,6 +446,9 @@ func (s *Store) flushLocked(syncNow bool) {
 	syncedTo := synced
 	var spare []byte
 	for _, c := range work {
+		if c.newSegment && err == nil {
+			err = syncDir(s.dir)
+		}
 		if len(c.data) > 0 && err == nil {
 			_, err = c.f.Write(c.data)
 		}
@@ -497,9 +505,29 @@ func (s *Store) flusher() {
 		for s.writing {
 			s.cond.Wait()
 		}
-		if s.err == nil && (syncNow || len(s.chunks) > 1 || len(s.chunks[0].data) > 0) &&
-			(s.appended > s.synced || len(s.chunks) > 1) {
-			s.flushLocked(syncNow)
+		if s.err == nil && (stopping || s.opts.Fsync != FsyncInterval) {
+			// Final flush, or always/none: write (and sync) in one go.
+			if s.appended > s.written || len(s.chunks) > 1 || (syncNow && s.appended > s.synced) {
+				s.flushLocked(syncNow)
+			}
+		} else if s.err == nil {
+			// interval: write what is queued, then sync without holding
+			// writing, so leaders keep writing during the fsync.
+			if s.appended > s.written || len(s.chunks) > 1 {
+				s.flushLocked(false)
+			}
+			if !s.writing && s.written > s.synced {
+				f, target := s.chunks[len(s.chunks)-1].f, s.written
+				s.mu.Unlock()
+				err := f.Sync()
+				s.mu.Lock()
+				// ErrClosed: a rotation closed f after syncing all of it.
+				if err != nil && !errors.Is(err, os.ErrClosed) {
+					s.failLocked(fmt.Errorf("sync: %w", err))
+				} else if target > s.synced {
+					s.synced = target
+				}
+			}
 		}
 		s.mu.Unlock()
 		if stopping {
