@@ -16,6 +16,8 @@ from ._errors import ClosedError, ForkedProcessError, InvalidEventError
 from ._events import HoldEvent, HoldStat, TimeLike, event_at
 from ._score import c_columns, resolve_now
 
+_NOW = _native.POH_NOW
+
 #: Rows per library call in record_many: ~1-2 ms of work, after which the async twin
 #: yields to the event loop.
 CHUNK_ROWS = 16384
@@ -84,6 +86,8 @@ class Aggregator:
         if rc:
             raise _native.error_from(self._ffi, self._lib, rc, err)
         self._h: int = out[0]
+        self._rec = self._lib.poh_aggregator_record
+        self._null = self._ffi.NULL
         self._closed = False
         self._finalizer = weakref.finalize(self, _free, self._lib, self._h, os.getpid())
 
@@ -127,21 +131,39 @@ class Aggregator:
 
     # --- recording -------------------------------------------------------------------------
 
+    # The one-event path is the hot one: the HoldEvent is already valid, so the call passes
+    # no poh_error (NULL); only if it fails is it repeated with one, for the details (a
+    # failed record changes nothing but the rejected-events counter).
+
     def record_sync(self, event: HoldEvent) -> None:
         """Record one event (all its fields were validated by HoldEvent)."""
-        h = self._handle()
+        if self._closed or _native._forked:
+            self._handle()
         ev = event if event.__class__ is HoldEvent else event_at(event, -1)
-        err = self._ffi.new("poh_error *")
         end = ev.end
-        rc = self._lib.poh_aggregator_record(h, ev._tok, len(ev._tok), ev._hol, len(ev._hol), ev.start,
-                                             0 if end is None else end, end is not None, ev.weight,
-                                             self._lib.POH_NOW, err)
-        if rc:
-            raise _native.error_from(self._ffi, self._lib, rc, err)
+        tok, hol = ev._tok, ev._hol
+        if self._rec(self._h, tok, len(tok), hol, len(hol), ev.start, 0 if end is None else end, end is not None,
+                     ev.weight, _NOW, self._null):
+            self._record_failed(ev)
 
     async def record(self, event: HoldEvent) -> None:
-        """Record one event. One short library call (no thread hop)."""
-        self.record_sync(event)
+        """Record one event: one short library call, on the loop's thread (no thread hop)."""
+        if self._closed or _native._forked:
+            self._handle()
+        ev = event if event.__class__ is HoldEvent else event_at(event, -1)
+        end = ev.end
+        tok, hol = ev._tok, ev._hol
+        if self._rec(self._h, tok, len(tok), hol, len(hol), ev.start, 0 if end is None else end, end is not None,
+                     ev.weight, _NOW, self._null):
+            self._record_failed(ev)
+
+    def _record_failed(self, ev: HoldEvent) -> None:
+        err = self._ffi.new("poh_error *")
+        end = ev.end
+        rc = self._rec(self._handle(), ev._tok, len(ev._tok), ev._hol, len(ev._hol), ev.start,
+                       0 if end is None else end, end is not None, ev.weight, _NOW, err)
+        if rc:
+            raise _native.error_from(self._ffi, self._lib, rc, err)
 
     def _prepare(self, events: Iterable[HoldEvent] | Any) -> Columns:
         if is_columnar(events):
@@ -161,7 +183,7 @@ class Aggregator:
         c, keep = c_columns(self._ffi, cols)
         err = self._ffi.new("poh_error *")
         accepted = self._ffi.new("int64_t *")
-        rc = self._lib.poh_aggregator_record_columns(self._handle(), c, self._lib.POH_NOW, 0, accepted, err)
+        rc = self._lib.poh_aggregator_record_columns(self._handle(), c, _NOW, 0, accepted, err)
         del keep
         if rc:
             raise _shift(_native.error_from(self._ffi, self._lib, rc, err), offset)
@@ -219,19 +241,19 @@ class Aggregator:
         """End every open hold of (token_id, holder_id) at ``at``; returns how many.
         Raises NoOpenHoldError when there is none."""
         h = self._handle()
-        t = self._lib.POH_NOW if at is None else resolve_now(at, "at")
+        t = _NOW if at is None else resolve_now(at, "at")
         tok = token_id.encode("utf-8", "surrogatepass") if isinstance(token_id, str) else bytes(token_id)
         hol = holder_id.encode("utf-8", "surrogatepass") if isinstance(holder_id, str) else bytes(holder_id)
         err = self._ffi.new("poh_error *")
         n = self._ffi.new("int64_t *")
-        self._check(self._lib.poh_aggregator_close_hold(h, tok, len(tok), hol, len(hol), t, self._lib.POH_NOW,
+        self._check(self._lib.poh_aggregator_close_hold(h, tok, len(tok), hol, len(hol), t, _NOW,
                                                         n, err), err)
         return int(n[0])
 
     # --- reading ---------------------------------------------------------------------------
 
     def _now(self, now: TimeLike | None) -> int:
-        return self._lib.POH_NOW if now is None else resolve_now(now)
+        return _NOW if now is None else resolve_now(now)
 
     def _stats(self, rc: int, err: Any, result: Any) -> list[HoldStat]:
         self._check(rc, err)

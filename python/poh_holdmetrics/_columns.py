@@ -86,11 +86,15 @@ def _ids_list(ids: tuple[Any, Any] | None) -> list | None:
 def _slice_ids(ids: tuple[Any, Any] | None, lo: int, hi: int) -> tuple[Any, Any] | None:
     if ids is None:
         return None
-    offs = memoryview(ids[1])
+    offs = memoryview(ids[1]).cast("B").cast("q")
     base, top = offs[lo], offs[hi]
-    sub = array("q", offs[lo:hi + 1])
-    if base:
-        sub = array("q", (o - base for o in sub))
+    np = _np()
+    if np is not None:  # vectorised rebase: this runs once per chunk of a large batch
+        sub: Any = np.frombuffer(offs, dtype=np.int64)[lo:hi + 1] - base
+    else:
+        sub = array("q", offs[lo:hi + 1])
+        if base:
+            sub = array("q", (o - base for o in sub))
     return memoryview(ids[0])[base:top], sub
 
 

@@ -28,6 +28,9 @@ _lock = threading.Lock()
 
 PURE_ENV = "POH_HOLDMETRICS_PURE"
 
+#: POH_NOW, the C API's "use the wall clock" value (INT64_MIN; checked at load).
+POH_NOW = -(2**63)
+
 FORK_MESSAGE = ("poh_holdmetrics: this process was forked after the native library was loaded, and the "
                 "Go runtime inside it does not survive fork(); native objects cannot be used here. Create "
                 "worker processes with multiprocessing's 'spawn' or 'forkserver' start method "
@@ -40,8 +43,9 @@ def _after_fork_in_child() -> None:
 
 
 def forked() -> bool:
-    """True in a child forked from a process that had loaded the library."""
-    return _forked or (_loaded_pid is not None and os.getpid() != _loaded_pid)
+    """True in a child forked (os.fork, multiprocessing) from a process that had loaded the
+    library. The at-fork hook sets the flag, so the hot paths read a global, not getpid()."""
+    return _forked
 
 
 def pure_requested() -> bool:
@@ -78,6 +82,8 @@ def _load_slow() -> tuple[Any, Any]:
             raise _load_error from e
         finally:
             sys.setdlopenflags(flags)
+        if _lowlevel.lib.POH_NOW != POH_NOW:
+            raise NativeLibraryError("native library does not match this package (POH_NOW)")
         os.register_at_fork(after_in_child=_after_fork_in_child)
         _loaded_pid = os.getpid()
         _ffi, _lib = _lowlevel.ffi, _lowlevel.lib

@@ -68,12 +68,13 @@ def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = No
     if nl is None:
         return _pure.score_events(evs, t)
     ffi, lib = nl
-    buf = b"".join(map(_packed, evs))
+    buf = ffi.from_buffer("poh_event[]", b"".join(map(_packed, evs)))
     out = ffi.new("double *")
-    err = ffi.new("poh_error *")
-    rc = lib.poh_score_events(ffi.from_buffer("poh_event[]", buf), len(evs), t, out, err)
-    if rc:
-        raise _native.error_from(ffi, lib, rc, err)
+    # No poh_error on the first try (allocating one costs more than small batches take):
+    # scoring has no side effects, so a failure is simply repeated with one.
+    if lib.poh_score_events(buf, len(evs), t, out, ffi.NULL):
+        err = ffi.new("poh_error *")
+        raise _native.error_from(ffi, lib, lib.poh_score_events(buf, len(evs), t, out, err), err)
     return out[0]
 
 

@@ -1,0 +1,182 @@
+"""poh_holdmetrics benchmarks (make bench-python). Every figure is a median of repeated runs,
+and every target is a ratio against a baseline measured in this same run (pure-Python
+fallback, numpy, pandas), so a slow or busy machine shifts both sides alike.
+
+Targets (issue 3): object path >= 1.0x the fallback; columnar 1M >= 1.5x numpy and >= 50x the
+fallback; await record(ev) median <= 3 us; record_many 1M + top_n(100) >= 1.0x pandas
+groupby+nlargest; import + first native call <= 20 ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+import poh_holdmetrics as phm
+from poh_holdmetrics import HoldEvent, _native, _pure
+
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+NOW = 1_700_000_000
+rows: list[tuple[str, str, str, str]] = []
+
+
+def median_time(f, reps: int) -> float:
+    out = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        f()
+        out.append(time.perf_counter() - t)
+    return statistics.median(out)
+
+
+def fmt(sec: float) -> str:
+    if sec < 1e-6:
+        return f"{sec * 1e9:.0f} ns"
+    if sec < 1e-3:
+        return f"{sec * 1e6:.2f} us"
+    if sec < 1:
+        return f"{sec * 1e3:.2f} ms"
+    return f"{sec:.2f} s"
+
+
+def report(name: str, value: str, ratio: str, ok: bool | None) -> None:
+    verdict = "" if ok is None else ("target met" if ok else "TARGET MISSED")
+    rows.append((name, value, ratio, verdict))
+    print(f"{name:<58} {value:>12}  {ratio:<34} {verdict}", flush=True)
+
+
+def fallback(events, now):
+    return _pure.score_events(events, now)
+
+
+def bench_objects() -> None:
+    rng = np.random.default_rng(1)
+    n = 20_000
+    starts = rng.integers(NOW - 10**7, NOW, n)
+    evs = [HoldEvent("T", f"h{i % 1000}", int(s), int(s) + 3600 if i % 3 else None, 1.5)
+           for i, s in enumerate(starts)]
+    assert phm.calculate_score(evs, now=NOW) == fallback(evs, NOW)
+    native = median_time(lambda: phm.calculate_score(evs, now=NOW), 15)
+    pure = median_time(lambda: fallback(evs, NOW), 7)
+    report("calculate_score, 20k HoldEvents (native)", fmt(native),
+           f"{pure / native:.1f}x the fallback ({fmt(pure)})", pure / native >= 1.0)
+
+
+def bench_columnar() -> None:
+    rng = np.random.default_rng(2)
+    n = 1_000_000
+    start = rng.integers(NOW - 10**7, NOW, n).astype(np.int64)
+    end = start + rng.integers(0, 10**6, n)
+    weight = rng.random(n) * 10
+    cols = {"start": start, "end": end, "weight": weight}
+    ours = phm.calculate_score(cols, now=NOW)
+    ref = float(((np.minimum(end, NOW) - start).clip(0) * weight).sum())
+    assert abs(ours - ref) <= 1e-9 * ref
+    native = median_time(lambda: phm.calculate_score(cols, now=NOW), 15)
+    numpy = median_time(lambda: float(((np.minimum(end, NOW) - start).clip(0) * weight).sum()), 15)
+    lists = (start.tolist(), end.tolist(), weight.tolist())
+    pure = median_time(lambda: _pure.score_rows(lists[0], lists[1], lists[2], NOW), 1 if QUICK else 3)
+    report("calculate_score, 1M columnar events, numpy arrays", fmt(native),
+           f"{numpy / native:.1f}x numpy ({fmt(numpy)})", numpy / native >= 1.5)
+    report("", "", f"{pure / native:.0f}x the fallback ({fmt(pure)})", pure / native >= 50)
+
+
+def bench_record_one() -> None:
+    evs = [HoldEvent("T", f"h{i % 5000}", NOW - 100, NOW) for i in range(1000)]
+
+    async def run() -> list[float]:
+        per_call = []
+        with phm.Aggregator() as agg:
+            for _ in range(30 if not QUICK else 5):
+                t = time.perf_counter()
+                for ev in evs:
+                    await agg.record(ev)
+                per_call.append((time.perf_counter() - t) / len(evs))
+        return per_call
+
+    per_call = asyncio.run(run())
+    med = statistics.median(per_call)
+    with phm.Aggregator() as agg:
+        sync = median_time(lambda: [agg.record_sync(e) for e in evs], 15) / len(evs)
+    report("await agg.record(ev), one event per call (median)", fmt(med),
+           f"(sync record_sync: {fmt(sync)})", med <= 3e-6)
+
+
+def bench_record_many_topn() -> None:
+    rng = np.random.default_rng(3)
+    n, holders = 1_000_000, 100_000
+    # Every hold ends by NOW: the aggregator credits a closed hold in full, pandas clips it.
+    start = rng.integers(NOW - 10**7, NOW - 10**6, n).astype(np.int64)
+    end = start + rng.integers(0, 10**6, n)
+    weight = rng.random(n) * 10
+    hid = np.array([f"0x{i:040x}" for i in range(holders)], dtype=object)[rng.integers(0, holders, n)]
+    df = pd.DataFrame({"token_id": "T", "holder_id": hid, "start": start, "end": end, "weight": weight})
+    df["token_id"] = df["token_id"].astype(df["holder_id"].dtype)
+
+    def pandas_way():
+        s = (np.minimum(df["end"].to_numpy(), NOW) - df["start"].to_numpy()).clip(0) * df["weight"].to_numpy()
+        return df.assign(score=s).groupby("holder_id")["score"].sum().nlargest(100)
+
+    def ours():
+        async def go():
+            with phm.Aggregator() as agg:
+                await agg.record_many(df)
+                return agg.top_n(100, now=NOW)
+        return asyncio.run(go())
+
+    top = ours()
+    ref = pandas_way()
+    assert [r.holder_id for r in top[:10]] == list(ref.index[:10])
+    t_ours = median_time(ours, 3 if QUICK else 5)
+    t_pd = median_time(pandas_way, 3 if QUICK else 5)
+    report("await record_many(1M rows DataFrame, 100k holders) + top_n(100)", fmt(t_ours),
+           f"{t_pd / t_ours:.1f}x pandas groupby+nlargest ({fmt(t_pd)})", t_pd / t_ours >= 1.0)
+
+
+def bench_import() -> None:
+    code = ("import time; t = time.perf_counter(); import poh_holdmetrics as p; "
+            "p.calculate_score([], now=1); print(time.perf_counter() - t)")
+    base = ("import time; t = time.perf_counter(); import json, decimal; print(time.perf_counter() - t)")
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(9)]
+    basel = [float(subprocess.run([sys.executable, "-c", base], capture_output=True, text=True, check=True).stdout)
+             for _ in range(9)]
+    med = statistics.median(runs)
+    report("import poh_holdmetrics + first native call", fmt(med),
+           f"(import json+decimal here: {fmt(statistics.median(basel))})", med <= 0.020)
+
+
+def bench_call_overhead() -> None:
+    ffi, lib = _native.load()
+    n = 100_000
+    t = median_time(lambda: [lib.poh_live_handles() for _ in range(n)], 5) / n
+    e = HoldEvent("T", "a", 0, 1)
+    t2 = median_time(lambda: [phm.calculate_score([e], now=NOW) for _ in range(n // 10)], 5) / (n // 10)
+    report("cffi API-mode call, no arguments (poh_live_handles)", fmt(t), "", None)
+    report("calculate_score([one HoldEvent]) round trip", fmt(t2), "", None)
+
+
+def main() -> None:
+    assert phm.backend == "native", "benchmarks need the native library"
+    print(f"poh_holdmetrics {phm.__version__} ({phm.backend}), Python {sys.version.split()[0]}, "
+          f"numpy {np.__version__}, pandas {pd.__version__}, {os.cpu_count()} CPUs")
+    print(f"{'benchmark':<58} {'median':>12}  {'ratio vs baseline (same run)':<34}")
+    bench_import()
+    bench_call_overhead()
+    bench_objects()
+    bench_columnar()
+    bench_record_one()
+    bench_record_many_topn()
+    missed = [r for r in rows if r[3] == "TARGET MISSED"]
+    print(f"{len([r for r in rows if r[3]]) - len(missed)} targets met, {len(missed)} missed")
+
+
+if __name__ == "__main__":
+    main()
