@@ -1,0 +1,25 @@
+"""The README's Python quickstart runs as written and prints what it says."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from conftest import REPO, needs_native
+
+
+def quickstart_blocks() -> list[str]:
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Python quickstart", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"```python\n(.*?)```", section, re.S)
+
+
+@needs_native
+def test_quickstart_runs_as_written(tmp_path):
+    blocks = quickstart_blocks()
+    assert len(blocks) == 2
+    outs = [subprocess.run([sys.executable, "-c", b], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+            for b in blocks]
+    assert outs[0].split("\n") == ["80.0", "bob 110.0", "dave 40.0", "alice 20.0", ""]
+    assert outs[1] == "70.0\n"
