@@ -14,12 +14,21 @@ import poh_holdmetrics as phm
 from conftest import PURE, needs_native
 from poh_holdmetrics import HoldEvent, _native
 
-pytestmark = needs_native
+
+
+def test_aggregator_needs_the_native_library():
+    """Runs in both suites: without the library, a clear NativeLibraryError."""
+    if PURE:
+        with pytest.raises(phm.NativeLibraryError, match="POH_HOLDMETRICS_PURE"):
+            phm.Aggregator()
+    else:
+        phm.Aggregator().close()
 
 README = [HoldEvent("T", "alice", 0, 10, 2.0), HoldEvent("T", "bob", 50), HoldEvent("T", "bob", 90, 150),
           HoldEvent("T", "carol", 120, None, 3.0)]
 
 
+@needs_native
 async def test_record_and_snapshot(agg):
     for ev in README:
         await agg.record(ev)
@@ -32,6 +41,7 @@ async def test_record_and_snapshot(agg):
     assert len(agg) == 3
 
 
+@needs_native
 async def test_record_many_forms(agg):
     assert await agg.record_many(README) == 4
     assert agg.record_many_sync({"token_id": ["U"], "holder_id": ["dave"], "start": [0], "end": [5]}) == 1
@@ -41,6 +51,7 @@ async def test_record_many_forms(agg):
     assert ei.value.field == "token_id"
 
 
+@needs_native
 def test_all_or_nothing(agg):
     with pytest.raises(phm.InvalidEventError) as ei:
         agg.record_many_sync({"token_id": ["T", "T"], "holder_id": ["a", ""], "start": [0, 0]})
@@ -49,6 +60,7 @@ def test_all_or_nothing(agg):
     assert 'poh_hold_events_total{result="rejected"} 2' in agg.metrics_text()
 
 
+@needs_native
 def test_all_or_nothing_across_chunks(agg):
     from poh_holdmetrics import _aggregator
     n = _aggregator.CHUNK_ROWS * 2 + 5
@@ -60,6 +72,7 @@ def test_all_or_nothing_across_chunks(agg):
     assert len(agg) == 0
 
 
+@needs_native
 async def test_all_or_nothing_across_chunks_async(agg):
     from poh_holdmetrics import _aggregator
     n = _aggregator.CHUNK_ROWS * 2 + 5
@@ -72,6 +85,7 @@ async def test_all_or_nothing_across_chunks_async(agg):
     assert len(agg) == 0
 
 
+@needs_native
 def test_close_hold_gc_and_metrics():
     with phm.Aggregator(ttl=50) as a:
         a.record_many_sync(README)
@@ -93,6 +107,7 @@ def test_close_hold_gc_and_metrics():
             a.top_n(-1)
 
 
+@needs_native
 def test_background_gc():
     with phm.Aggregator(ttl=1) as a:
         a.record_sync(HoldEvent("T", "a", 0, 1))
@@ -107,6 +122,7 @@ def test_background_gc():
         b.start_gc(1)
 
 
+@needs_native
 async def test_lifecycle():
     a = phm.Aggregator()
     a.close()
@@ -122,6 +138,7 @@ async def test_lifecycle():
         b.top_n(1)
 
 
+@needs_native
 def test_finalizer_frees_handle():
     ffi, lib = _native.load()
     before = lib.poh_live_handles()
@@ -133,6 +150,7 @@ def test_finalizer_frees_handle():
     assert lib.poh_live_handles() == before
 
 
+@needs_native
 async def test_record_many_does_not_block_the_loop(agg):
     """A ticker coroutine keeps running while a 1M-row batch is recorded."""
     np = pytest.importorskip("numpy")
@@ -160,6 +178,7 @@ async def test_record_many_does_not_block_the_loop(agg):
     assert sum(r.events for r in agg.snapshot(now=10)) == n
 
 
+@needs_native
 def test_threads_record_without_loss(agg):
     workers, per = 8, 2000
     barrier = threading.Barrier(workers)
@@ -185,6 +204,3 @@ def test_threads_record_without_loss(agg):
     assert sum(r.score for r in rows) == workers * per * 2.0
 
 
-def test_pure_mode_has_no_aggregator():
-    if not PURE:
-        pytest.skip("only meaningful in the fallback-only suite")
