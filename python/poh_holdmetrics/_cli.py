@@ -268,25 +268,26 @@ class Reader:
                                          ("token_id", pa.string()), ("holder_id", pa.string())) if f in cols}
         src = self._open()
         rows = 0
+        fallback = False
         try:
-            reader = pacsv.open_csv(
-                io.BufferedReader(src, 1 << 20),
-                read_options=pacsv.ReadOptions(block_size=max(1 << 16, self.chunk_rows * 48), encoding="utf8"),
-                parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
-                convert_options=pacsv.ConvertOptions(column_types=types, include_columns=list(cols.values()),
-                                                     strings_can_be_null=False))
-            while True:
+            try:
+                reader = pacsv.open_csv(
+                    io.BufferedReader(src, 1 << 20),
+                    read_options=pacsv.ReadOptions(block_size=max(1 << 16, self.chunk_rows * 48), encoding="utf8"),
+                    parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
+                    convert_options=pacsv.ConvertOptions(column_types=types, include_columns=list(cols.values()),
+                                                         strings_can_be_null=False))
+            except (pa.ArrowInvalid, pa.ArrowTypeError):
+                reader = None
+                fallback = True
+            while reader is not None:
                 try:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     break
                 except (pa.ArrowInvalid, pa.ArrowTypeError):
-                    # A value pyarrow cannot convert (an ISO time, a float time, garbage):
-                    # the csv-module reader takes over at the first unread row, and reports
-                    # bad rows precisely.
-                    src.close()
-                    yield from self._csv_python(rows)
-                    return
+                    fallback = True
+                    break
                 n = batch.num_rows
                 out: dict[str, Any] = {}
                 for f, c in cols.items():
@@ -299,6 +300,11 @@ class Reader:
                 self.rows_read = rows
         finally:
             src.close()
+        if fallback:
+            # A value pyarrow cannot convert (an ISO time, a float time, garbage): the
+            # csv-module reader takes over at the first row not yet scored, and reports
+            # bad rows precisely.
+            yield from self._csv_python(rows)
 
     def _csv_python(self, skip_rows: int) -> Iterator[Chunk]:
         import csv

@@ -87,7 +87,7 @@ class Scheduler:
             self._tasks.append(tg.create_task(self._loop("gc", self.gc_interval, self._gc),
                                               name="poh-scheduler-gc"))
 
-    async def stop(self, *exc_info: Any) -> None:
+    async def stop(self) -> None:
         """Cancel the loops and wait until they have ended. Idempotent."""
         tg, self._tg = self._tg, None
         if tg is None:
@@ -95,14 +95,17 @@ class Scheduler:
         for t in self._tasks:
             t.cancel()
         self._tasks.clear()
-        await tg.__aexit__(*(exc_info or (None, None, None)))
+        # The loops end only by cancellation (they catch every Exception), so the group
+        # raises nothing here; an exception from the `async with` body propagates as it
+        # is instead of inside an ExceptionGroup.
+        await tg.__aexit__(None, None, None)
 
     async def __aenter__(self) -> Scheduler:
         await self.start()
         return self
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        await self.stop(*exc_info)
+        await self.stop()
 
     async def run(self) -> None:
         """Run until cancelled."""
