@@ -63,6 +63,10 @@ class CliError(Exception):
     """An error to report as "poh-holdmetrics: error: ..." with exit code 1."""
 
 
+class UsageError(CliError):
+    """Options that do not go together: reported with the usage line, exit code 2."""
+
+
 # --- small helpers ----------------------------------------------------------------------------
 
 def parse_time_arg(value: str) -> int:
@@ -186,16 +190,8 @@ class Chunk:
         return Chunk(cols, hi - lo, self.first_line + lo, lines)
 
 
-class RowError(Exception):
-    """A row that cannot be read (a field of the wrong type)."""
-
-    def __init__(self, line: int, field: str, message: str) -> None:
-        super().__init__(message)
-        self.line, self.field = line, field
-
-
 class Reader:
-    """Streams one file as Chunks. Bad rows raise RowError, or with skip_invalid are
+    """Streams one file as Chunks. A bad row raises CliError naming file, line and field; with skip_invalid it is
     counted (``skipped``) and the first few remembered (``examples``)."""
 
     def __init__(self, path: str, fmt: str, mapping: dict[str, str], chunk_rows: int, skip_invalid: bool,
@@ -686,9 +682,9 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                "end": args.end_col, "weight": args.weight_col}
     now = args.now if args.now is not None else int(time.time())
     if args.top is not None and not args.by_holder:
-        raise CliError("--top needs --by-holder")
+        raise UsageError("--top needs --by-holder")
     if args.token is not None and not args.by_holder:
-        raise CliError("--token needs --by-holder")
+        raise UsageError("--token needs --by-holder")
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
     scorer = Scorer(now, args.by_holder)
@@ -892,7 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--progress", dest="progress", action="store_true", default=None,
                     help="always show the progress bar (default: only when stderr is a terminal)")
     pg.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
-    s.set_defaults(func=cmd_score)
+    s.set_defaults(func=cmd_score, parser=s)
 
     v = sub.add_parser("serve", parents=[common], formatter_class=_Formatter,
                        help="run the daemon (holdmetricsd) with these settings",
@@ -937,6 +933,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     try:
         return args.func(args, out, err)
+    except UsageError as e:
+        args.parser.error(str(e))  # exits 2
+        return 2
     except CliError as e:
         err.write(f"{PROG}: error: {e}\n")
         return 1
