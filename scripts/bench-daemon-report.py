@@ -18,14 +18,15 @@ def med(rs, key):
     return statistics.median(vals) if vals else float("nan")
 
 
-print("| load | store | events/s (median) | p50 ms | p99 ms | durable / memory |")
-print("| --- | --- | ---: | ---: | ---: | ---: |")
+print("| load | store | events/s (median) | p50 ms | p99 ms | durable / memory | daemon CPU µs/event |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
 for (mode, args, store), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] != "memory")):
     eps = med(rs, "events_per_sec")
     ratio = ""
     if store != "memory" and (mode, args, "memory") in groups:
         ratio = f"{eps / med(groups[(mode, args, 'memory')], 'events_per_sec'):.0%}"
-    print(f"| {mode} {args} | {store} | {eps:,.0f} | {med(rs, 'p50_ms'):.2f} | {med(rs, 'p99_ms'):.2f} | {ratio} |")
+    cpu = statistics.median(r["server_cpu_s"] / r["events"] * 1e6 for r in rs if r.get("events"))
+    print(f"| {mode} {args} | {store} | {eps:,.0f} | {med(rs, 'p50_ms'):.2f} | {med(rs, 'p99_ms'):.2f} | {ratio} | {cpu:.2f} |")
 print()
 print("| restart | stored events | replayed | recovery ms | start to listening ms | data dir MiB |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")

@@ -31,10 +31,15 @@ start() { # start LOG ARGS...: starts the daemon, sets pid and addr
 }
 stop() { kill -TERM "$pid"; wait "$pid"; pid=; }
 
-load() { # load STORE MODE ARGS...
-  local store=$1 mode=$2; shift 2
-  bin/holdmetrics-load -addr "$addr" -mode "$mode" -duration "$DURATION" "$@" |
-    sed "s/^{/{\"store\":\"$store\",\"args\":\"$*\",/" | tee -a "$out"
+tck=$(getconf CLK_TCK)
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; } # daemon user+sys ticks
+
+load() { # load STORE MODE ARGS...: one JSON line, plus the daemon's CPU seconds
+  local store=$1 mode=$2 c0 c1; shift 2
+  c0=$(cpu)
+  res=$(bin/holdmetrics-load -addr "$addr" -mode "$mode" -duration "$DURATION" "$@")
+  c1=$(cpu)
+  sed "s/^{/{\"store\":\"$store\",\"args\":\"$*\",\"server_cpu_s\":$(((c1 - c0) * 100 / tck))e-2,/" <<<"$res" | tee -a "$out"
 }
 
 # Each load gets a fresh daemon (and an empty data dir), memory then durable.

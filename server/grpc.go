@@ -183,6 +183,11 @@ func (g *GRPC) broadcastGroup(group []*pohpb.HoldMsg, events []core.HoldEvent, a
 
 // sendAcks sends queued acks in order, waiting for the log once per group.
 func (g *GRPC) sendAcks(ctx context.Context, stream pohpb.HoldMetrics_BroadcastServer, acks <-chan pendingAck) error {
+	// The ok ack is the same bytes every time: encode it once per stream.
+	var okMsg grpc.PreparedMsg
+	if err := okMsg.Encode(stream, okAck); err != nil {
+		return err
+	}
 	group := make([]pendingAck, 0, 256)
 	for {
 		p, ok := <-acks
@@ -208,11 +213,16 @@ func (g *GRPC) sendAcks(ctx context.Context, stream pohpb.HoldMetrics_BroadcastS
 		}
 		werr := g.svc.wait(last)
 		for _, p := range group {
-			ack := p.ack
-			if werr != nil && p.ticket != 0 {
-				ack = &pohpb.HoldAck{Error: "not stored: " + werr.Error()}
+			var err error
+			switch {
+			case werr != nil && p.ticket != 0:
+				err = stream.Send(&pohpb.HoldAck{Error: "not stored: " + werr.Error()})
+			case p.ack == okAck:
+				err = stream.SendMsg(&okMsg)
+			default:
+				err = stream.Send(p.ack)
 			}
-			if err := stream.Send(ack); err != nil {
+			if err != nil {
 				// Drain the queue so the reader never blocks on it.
 				go func() {
 					for range acks {

@@ -39,6 +39,7 @@ type config struct {
 	MaxBatch      int           `key:"max_batch" help:"largest batch (events) of one request"`
 	MaxBodyBytes  int64         `key:"max_body_bytes" help:"largest HTTP request body"`
 	DrainTimeout  time.Duration `key:"drain_timeout" help:"how long shutdown waits for in-flight requests"`
+	DebugPprof    bool          `key:"debug_pprof" help:"serve /debug/pprof/ on the HTTP listener (profiling; keep off in production)"`
 }
 
 func defaults() config {
