@@ -132,6 +132,17 @@ class _CountingReader(io.RawIOBase):
         self.count += n or 0
         return n
 
+    def seekable(self) -> bool:  # Parquet readers seek (count then tracks the position)
+        return self._f.seekable()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        pos = self._f.seek(offset, whence)
+        self.count = pos
+        return pos
+
+    def tell(self) -> int:
+        return self._f.tell()
+
     def close(self) -> None:
         self._f.close()
         super().close()
@@ -191,8 +202,9 @@ class Chunk:
 
 
 class Reader:
-    """Streams one file as Chunks. A bad row raises CliError naming file, line and field; with skip_invalid it is
-    counted (``skipped``) and the first few remembered (``examples``)."""
+    """Streams one file as Chunks. A bad row raises CliError naming the file, line and
+    field; with skip_invalid it is counted (``skipped``) and the first few are kept
+    (``examples``)."""
 
     def __init__(self, path: str, fmt: str, mapping: dict[str, str], chunk_rows: int, skip_invalid: bool,
                  engine: str, delimiter: str | None) -> None:

@@ -165,6 +165,7 @@ _SPEC: dict[str, tuple[Any, Any, bool, str]] = {
     "max_batch": (1 << 20, _parse_int, True, "daemon's largest batch (events) per request"),
     "max_body_bytes": (16 << 20, _parse_int, True, "daemon's largest HTTP request body"),
     "drain_timeout": (10.0, parse_duration, True, "how long daemon shutdown waits for in-flight work"),
+    "debug_pprof": (False, _parse_bool, True, "daemon serves /debug/pprof on its HTTP address"),
     # Python service layer only
     "collect_interval": (15.0, parse_duration, False, "how often the Scheduler takes a snapshot"),
     "metrics_addr": ("127.0.0.1:9464", parse_addr, False, "Prometheus exporter listen address"),
@@ -201,6 +202,7 @@ class Settings:
     max_batch: int
     max_body_bytes: int
     drain_timeout: float
+    debug_pprof: bool
     collect_interval: float
     metrics_addr: str
     otlp_endpoint: str

@@ -141,3 +141,16 @@ def test_settings_are_immutable_and_replace_validates():
     with pytest.raises(ConfigError, match="ttl"):
         s.replace(ttl="x")
     assert Settings() == load_settings(env={})
+
+
+def test_daemon_keys_match_holdmetricsd_config():
+    """Every key of the daemon's config (cmd/holdmetricsd/config.go) is a Settings key, so
+    one file and one set of POH_HOLDMETRICS_* variables serve both."""
+    import re
+
+    from conftest import REPO
+    src = REPO / "cmd" / "holdmetricsd" / "config.go"
+    if not src.exists():
+        pytest.skip("not a source checkout: cmd/holdmetricsd/config.go is absent")
+    go_keys = re.findall(r'`key:"([a-z_]+)"', src.read_text())
+    assert go_keys and set(go_keys) == set(DAEMON_KEYS)
