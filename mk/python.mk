@@ -13,7 +13,7 @@ PYTEST_ARGS  ?= -q -p no:cacheprovider
 
 # Shell snippet: py_for V prints the newest pyenv patch release of python V (or pythonV on PATH).
 PY_FOR := py_for() { p=$$(ls -d $(PYENV_ROOT)/versions/$$1.*/bin/python 2>/dev/null | sort -V | tail -1); \
-	[ -n "$$p" ] || p=$$(command -v python$$1 2>/dev/null); echo "$$p"; }
+	[ -n "$$p" ] || p=$$(command -v python$$1 2>/dev/null || true); echo "$$p"; }
 
 .PHONY: wheel test-python bench-python python-venvs
 
