@@ -26,6 +26,7 @@ from ._errors import HoldMetricsError, InvalidEventError
 PROG = "poh-holdmetrics"
 FIELDS = ("token_id", "holder_id", "start", "end", "weight")
 DEFAULT_CHUNK_ROWS = 65536
+_INT64_SAFE = 2**62  # times beyond this cannot even be stored (the valid range ends near 2**38)
 MAX_REPORTED_SKIPS = 5
 
 EPILOG = """\
@@ -328,7 +329,7 @@ class Reader:
                     return
             rows = skip_rows
             width = len(header)
-            buf = _RowBuffer(cols)
+            buf = _RowBuffer(cols, idx)
             for rec in reader:
                 line = reader.line_num
                 if not rec:  # a blank line
@@ -337,9 +338,10 @@ class Reader:
                 if len(rec) != width:
                     self.bad(line, "row", f"has {len(rec)} fields, the header has {width}")
                     continue
-                err = buf.add(rec, idx, line)
-                if err is not None:
-                    self.bad(line, err[0], err[1])
+                if not buf.add_csv(rec, line):
+                    err = buf.add(rec, idx, line)  # the careful path: converts or says why not
+                    if err is not None:
+                        self.bad(line, err[0], err[1])
                 if len(buf) >= self.chunk_rows:
                     yield buf.take()
                     self.rows_read = rows
@@ -415,9 +417,39 @@ class _RowBuffer:
     """Accumulates parsed rows of one chunk in typed arrays (no per-row Python objects
     survive the chunk except the id strings of the chunk itself)."""
 
-    def __init__(self, cols: dict[str, str]) -> None:
+    def __init__(self, cols: dict[str, str], positions: dict[str, int] | None = None) -> None:
         self.fields = cols
+        self.pos = positions or {}
         self._reset()
+
+    def add_csv(self, rec: list[str], line: int) -> bool:
+        """The common CSV row (integer times, a plain float weight) in one go; False when
+        the row needs the careful path (add), having added nothing."""
+        pos = self.pos
+        try:
+            s = int(rec[pos["start"]])
+            i = pos.get("end")
+            ev = rec[i] if i is not None else ""
+            e = int(ev) if ev else -1
+            i = pos.get("weight")
+            wv = rec[i] if i is not None else ""
+            w = float(wv) if wv else 1.0
+        except ValueError:
+            return False
+        if not (-_INT64_SAFE < s < _INT64_SAFE and -_INT64_SAFE < e < _INT64_SAFE):
+            return False
+        i = pos.get("token_id")
+        if i is not None:
+            self.tok.append(rec[i])
+        i = pos.get("holder_id")
+        if i is not None:
+            self.hol.append(rec[i])
+        self.start.append(s)
+        self.end.append(e)
+        self.has_end.append(1 if ev else 0)
+        self.weight.append(w)
+        self.lines.append(line)
+        return True
 
     def _reset(self) -> None:
         from array import array
@@ -447,11 +479,15 @@ class _RowBuffer:
             return "start", f"{v!r} is not Unix seconds or an ISO 8601 time"
         if s is None:
             return "start", "is missing"
+        if not -_INT64_SAFE < s < _INT64_SAFE:
+            return "start", f"{value('start')!r} is far outside the valid time range"
         v = value("end")
         try:
             e = _field_time(v)
         except ValueError:
             return "end", f"{v!r} is not Unix seconds or an ISO 8601 time (empty = still open)"
+        if e is not None and not -_INT64_SAFE < e < _INT64_SAFE:
+            return "end", f"{v!r} is far outside the valid time range"
         v = value("weight")
         if v is None or v == "":
             w = 1.0

@@ -551,3 +551,14 @@ def test_serve_runs_the_daemon_then_top_and_stats_query_it(tmp_path):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_huge_and_out_of_range_times(capsys, tmp_path, engine):
+    p = tmp_path / "huge.csv"
+    p.write_text("token_id,holder_id,start,end\nT,a,0,10\nT,b,99999999999999999999999,\nT,c,5,253402300800\n")
+    code, _, err = cli(capsys, "score", p, "--now", 100, *engine_args(engine))
+    assert code == 1 and f"{p}:3: start: " in err
+    code, out, err = cli(capsys, "score", p, "--now", 100, "--skip-invalid", "--format", "json", *engine_args(engine))
+    assert code == 0 and json.loads(out)["skipped"] == 2 and json.loads(out)["score"] == 10.0
+    assert f"{p}:4: end: " in err
