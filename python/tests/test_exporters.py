@@ -210,3 +210,20 @@ def test_import_without_the_otlp_extra():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True).stdout
     assert "pip install 'poh-holdmetrics[otlp]'" in out
+
+
+@needs_native
+def test_addresses_come_from_the_shared_settings(agg, receiver, monkeypatch):
+    from poh_holdmetrics._config import load_settings
+    from poh_holdmetrics.exporter import start_otlp_exporter
+    settings = load_settings(env={}, metrics_addr="127.0.0.1:0", otlp_endpoint=receiver.endpoint,
+                             otlp_interval="50ms")
+    with start_metrics_server(agg, settings=settings) as srv:
+        assert srv.address[0] == "127.0.0.1"
+        with urllib.request.urlopen(srv.url, timeout=10) as r:
+            assert r.status == 200
+    with start_otlp_exporter(agg, settings=settings):
+        assert ("poh_holders", ()) in points(receiver.next())  # pushed on its own, every 50 ms
+    monkeypatch.setenv("POH_HOLDMETRICS_METRICS_ADDR", "127.0.0.1:0")  # no settings: the environment's
+    with start_metrics_server(agg) as srv:
+        assert srv.address[1] > 0

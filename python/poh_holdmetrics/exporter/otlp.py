@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .._aggregator import Aggregator
+    from .._config import Settings
 
 from .._errors import HoldMetricsError
 
@@ -163,13 +164,20 @@ class OTLPExporter:
         self.close()
 
 
-def start_otlp_exporter(aggregator: Aggregator, endpoint: str = "http://127.0.0.1:4318/v1/metrics",
-                        interval: float = 15.0, *, headers: Mapping[str, str] | None = None,
-                        timeout: float = 10.0, resource_attributes: Mapping[str, str] | None = None,
-                        exporter: MetricExporter | None = None) -> OTLPExporter:
+def start_otlp_exporter(aggregator: Aggregator, endpoint: str | None = None, interval: float | None = None, *,
+                        headers: Mapping[str, str] | None = None, timeout: float = 10.0,
+                        resource_attributes: Mapping[str, str] | None = None,
+                        exporter: MetricExporter | None = None, settings: Settings | None = None) -> OTLPExporter:
     """Push the aggregator's metrics every ``interval`` seconds to an OTLP/HTTP (protobuf)
     ``endpoint`` (the full URL, e.g. a collector's ``http://host:4318/v1/metrics``).
+    Either left out comes from the settings' ``otlp_endpoint`` / ``otlp_interval``
+    (``settings``, else load_settings(); defaults http://127.0.0.1:4318/v1/metrics, 15 s).
     ``exporter`` replaces the OTLP/HTTP exporter by any SDK MetricExporter."""
+    if endpoint is None or interval is None:
+        from .._config import load_settings
+        s = settings or load_settings()
+        endpoint = s.otlp_endpoint if endpoint is None else endpoint
+        interval = s.otlp_interval if interval is None else interval
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         exporter = OTLPMetricExporter(endpoint=endpoint, headers=dict(headers or {}), timeout=timeout)

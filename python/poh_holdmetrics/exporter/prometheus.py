@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .._aggregator import Aggregator
+    from .._config import Settings
 
 from .._config import split_addr
 from .._errors import HoldMetricsError
@@ -106,10 +107,15 @@ class MetricsServer:
         return f"<MetricsServer {'closed' if self._closed else self.url}>"
 
 
-def start_metrics_server(aggregator: Aggregator, addr: str | tuple[str, int] = "127.0.0.1:9464") -> MetricsServer:
+def start_metrics_server(aggregator: Aggregator, addr: str | tuple[str, int] | None = None, *,
+                         settings: Settings | None = None) -> MetricsServer:
     """Serve ``aggregator.metrics_text()`` at ``http://addr/metrics`` (also ``/healthz``)
     from a background thread; returns the running server. ``addr`` is "host:port" or a
-    (host, port) tuple; port 0 picks a free port (see ``.address``). Binds loopback unless
-    told otherwise."""
+    (host, port) tuple; port 0 picks a free port (see ``.address``). Without ``addr`` it is
+    the settings' ``metrics_addr`` (``settings``, else load_settings(): the environment
+    and config file; default 127.0.0.1:9464). Binds loopback unless told otherwise."""
+    if addr is None:
+        from .._config import load_settings
+        addr = (settings or load_settings()).metrics_addr
     host, port = split_addr(addr) if isinstance(addr, str) else addr
     return MetricsServer(_Server((host, int(port)), aggregator))
