@@ -296,9 +296,7 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
 		}
 		sh := &a.shards[si]
 		sh.mu.Lock()
-		for _, ix := range sc.order[lo:hi] {
-			sh.add(&a.cfg, now, &events[ix])
-		}
+		sh.addRun(&a.cfg, now, events, sc.order[lo:hi])
 		sh.mu.Unlock()
 	}
 	if cap(sc.order) <= 1<<20 { // do not pin huge scratch buffers
@@ -306,12 +304,38 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
 	}
 }
 
-// add applies one valid event. Caller holds sh.mu.
-func (sh *shard) add(cfg *config, now int64, e *HoldEvent) {
-	h := sh.holders[e.HolderID]
+// lookahead is how many map lookups addRun issues before using any result.
+const lookahead = 8
+
+// addRun applies the events at order (all of this shard). Caller holds sh.mu.
+//
+// With many holders the map and the holders outgrow the CPU caches and each
+// event costs a few memory misses. Looking up a group of holders before
+// touching any of them lets those misses overlap (memory-level parallelism)
+// instead of paying them one after another.
+func (sh *shard) addRun(cfg *config, now int64, events []HoldEvent, order []int32) {
+	var found [lookahead]*holder
+	for len(order) > 0 {
+		group := order[:min(len(order), lookahead)]
+		order = order[len(group):]
+		for k, ix := range group {
+			found[k] = sh.holders[events[ix].HolderID]
+		}
+		for k, ix := range group {
+			sh.add(cfg, now, &events[ix], found[k])
+		}
+	}
+}
+
+// add applies one valid event; h is its holder if a lookup found it (nil
+// may also mean "created by an earlier event of the same group"). Caller
+// holds sh.mu.
+func (sh *shard) add(cfg *config, now int64, e *HoldEvent, h *holder) {
 	if h == nil {
-		h = &holder{}
-		sh.holders[strings.Clone(e.HolderID)] = h
+		if h = sh.holders[e.HolderID]; h == nil {
+			h = &holder{}
+			sh.holders[strings.Clone(e.HolderID)] = h
+		}
 	}
 	ts := h.token(e.TokenID)
 	if ts == nil {

@@ -113,6 +113,28 @@ func BenchmarkRecord(b *testing.B) {
 			b.ReportMetric(float64(n*g)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+	// Many holders in random order: the working set outgrows the caches.
+	b.Run("holders=100000/batch=16384", func(b *testing.B) {
+		batch := benchEvents(16384, 100_000)
+		for i := range batch { // closed only: re-recording must not grow open-hold lists
+			batch[i].End, batch[i].HasEnd = batch[i].Start+100, true
+		}
+		a, _ := New(Options{})
+		defer a.Close()
+		// warm: every holder exists, as after the first pass of a big ingest
+		warm := benchEvents(1_000_000, 100_000)
+		_, _ = a.RecordAt(1, warm, false)
+		// as the C API receives it: ids in one contiguous buffer
+		cols := toColumns(batch)
+		var events []HoldEvent
+		for b.Loop() {
+			events, _ = cols.Events(events[:0])
+			if _, err := a.RecordAt(1, events, false); err != nil {
+				b.Fatal(err)
+			}
+		}
+		perEvent(b, len(batch))
+	})
 	b.Run("fresh-aggregator", func(b *testing.B) {
 		batch := benchEvents(n, holders)
 		for b.Loop() {
