@@ -18,7 +18,11 @@ work=$(mktemp -d /tmp/holdmetricsd-bench.XXXXXX)
 out=build/bench-daemon.jsonl
 : >"$out"
 pid=
-cleanup() { [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null; rm -rf "$work"; }
+cleanup() {
+  [[ -n $pid ]] && kill -9 "$pid" 2>/dev/null
+  cp "$work"/*.log build/ 2>/dev/null || true # the last daemon logs, for a failed run
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 start() { # start LOG ARGS...: starts the daemon, sets pid and addr
