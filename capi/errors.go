@@ -24,6 +24,7 @@ const (
 	statusBufferTooSmall  = C.POH_ERR_BUFFER_TOO_SMALL
 	statusState           = C.POH_ERR_STATE
 	statusInternal        = C.POH_ERR_INTERNAL
+	statusNoHistory       = C.POH_ERR_NO_HISTORY
 )
 
 // statusError is an error with its status code, for failures found here

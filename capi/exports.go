@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"errors"
 	"math"
 	"time"
 	"unsafe"
@@ -136,35 +137,14 @@ func poh_score_columns(c *C.poh_columns, now C.int64_t, score *C.double, e *C.po
 //export poh_score_events
 func poh_score_events(events *C.poh_event, n C.int64_t, now C.int64_t, score *C.double, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	switch {
-	case score == nil:
+	if score == nil {
 		return fail(e, argError("score pointer is NULL"))
-	case n < 0 || n > maxRows:
-		return fail(e, argError("event count %d is out of range [0, %d]", int64(n), int64(maxRows)))
-	case n > 0 && events == nil:
-		return fail(e, argError("events is NULL with %d events", int64(n)))
 	}
-	t := nowOr(now, wallClock)
-	if err := core.ValidateTime(-1, "now", t); err != nil {
+	cols, err := packedColumns(events, n)
+	if err != nil {
 		return fail(e, err)
 	}
-	// Unpack into columns: a few ns per event, then core's single pass.
-	evs := cSlice(events, int64(n))
-	cols := &core.Columns{
-		Start:  make([]int64, len(evs)),
-		End:    make([]int64, len(evs)),
-		HasEnd: make([]uint8, len(evs)),
-		Weight: make([]float64, len(evs)),
-	}
-	for i := range evs {
-		cols.Start[i] = int64(evs[i].start)
-		cols.End[i] = int64(evs[i].end)
-		if evs[i].end >= 0 {
-			cols.HasEnd[i] = 1
-		}
-		cols.Weight[i] = float64(evs[i].weight)
-	}
-	s, err := core.ScoreColumns(cols, t)
+	s, err := core.ScoreColumns(cols, nowOr(now, wallClock))
 	if err != nil {
 		return fail(e, err)
 	}
@@ -237,6 +217,54 @@ func poh_aggregator_record_columns(h C.poh_handle, c *C.poh_columns, now C.int64
 	n, err := a.RecordAt(nowOr(now, a.Now), evs, partial != 0)
 	if accepted != nil {
 		*accepted = C.int64_t(n)
+	}
+	if err != nil {
+		return fail(e, err)
+	}
+	return statusOK
+}
+
+//export poh_aggregator_record_partial
+func poh_aggregator_record_partial(h C.poh_handle, c *C.poh_columns, now C.int64_t, accepted *C.int64_t,
+	rejected *C.int64_t, rejectedCap C.int64_t, rejectedCount *C.int64_t, e *C.poh_error) (rc C.int) {
+	defer recoverInto(e, &rc)
+	if accepted != nil {
+		*accepted = 0
+	}
+	if rejectedCount != nil {
+		*rejectedCount = 0
+	}
+	a, ok := lookup[*core.Aggregator](uint64(h))
+	switch {
+	case !ok:
+		return fail(e, errBadHandle)
+	case rejectedCap < 0:
+		return fail(e, argError("rejected_cap %d is negative", int64(rejectedCap)))
+	case rejectedCap > 0 && rejected == nil:
+		return fail(e, argError("rejected is NULL with rejected_cap %d", int64(rejectedCap)))
+	}
+	cols, err := columns(c)
+	if err != nil {
+		return fail(e, err)
+	}
+	evs, err := cols.Events(make([]core.HoldEvent, 0, cols.Len()))
+	if err != nil {
+		return fail(e, err)
+	}
+	n, err := a.RecordAt(nowOr(now, a.Now), evs, true)
+	if accepted != nil {
+		*accepted = C.int64_t(n)
+	}
+	var be *core.BatchError
+	if errors.As(err, &be) {
+		if rejectedCount != nil {
+			*rejectedCount = C.int64_t(len(be.Errors))
+		}
+		out := cSlice((*int64)(unsafe.Pointer(rejected)), min(int64(rejectedCap), int64(len(be.Errors))))
+		for i := range out {
+			out[i] = int64(be.Errors[i].Index)
+		}
+		return fail(e, be.Errors[0]) // the first rejected row, its own message
 	}
 	if err != nil {
 		return fail(e, err)
@@ -328,6 +356,15 @@ func poh_aggregator_len(h C.poh_handle, holders *C.int64_t, e *C.poh_error) (rc 
 	return statusOK
 }
 
+// topCount clamps a requested row count to an int: more rows than any
+// aggregator holds mean "all of them".
+func topCount(n C.int64_t) int {
+	if int64(n) > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	return int(n)
+}
+
 func statsHandle(rows []core.HolderStat, out *C.poh_handle) {
 	r := &statsResult{rows: rows}
 	for i := range rows {
@@ -369,11 +406,7 @@ func poh_aggregator_top_n(h C.poh_handle, n C.int64_t, now C.int64_t, token *C.c
 	if err != nil {
 		return fail(e, err)
 	}
-	count := int(n)
-	if int64(n) > math.MaxInt32 {
-		count = math.MaxInt32 // more rows than any aggregator holds
-	}
-	rows, err := a.TopN(count, nowOr(now, a.Now), tok)
+	rows, err := a.TopN(topCount(n), nowOr(now, a.Now), tok)
 	if err != nil {
 		return fail(e, err)
 	}

@@ -61,3 +61,35 @@ func TestHeaderMatchesExports(t *testing.T) {
 		t.Errorf("header declares a function twice: %v", protos)
 	}
 }
+
+// TestStatusCodesMirrored: every status code the header defines is mirrored
+// in errors.go (the codes the exports return) and in the capitest driver
+// (the codes the tests check), with distinct values.
+func TestStatusCodesMirrored(t *testing.T) {
+	hdr, err := os.ReadFile("poh_holdmetrics.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs := regexp.MustCompile(`(?m)^#define (POH_(?:OK|ERR_\w+)) (\d+)`).FindAllStringSubmatch(string(hdr), -1)
+	if len(defs) < 9 {
+		t.Fatalf("only %d status codes in the header", len(defs))
+	}
+	seen := map[string]string{}
+	for _, file := range []string{"errors.go", "capitest/driver.go"} {
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range defs {
+			if !strings.Contains(string(src), "C."+d[1]+")") && !strings.Contains(string(src), "C."+d[1]+"\n") {
+				t.Errorf("%s does not mirror %s", file, d[1])
+			}
+		}
+	}
+	for _, d := range defs {
+		if other, dup := seen[d[2]]; dup {
+			t.Errorf("%s and %s share the value %s", d[1], other, d[2])
+		}
+		seen[d[2]] = d[1]
+	}
+}

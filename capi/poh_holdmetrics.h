@@ -42,6 +42,7 @@ extern "C" {
 #define POH_ERR_BUFFER_TOO_SMALL 5 /* a caller buffer cannot hold the result; nothing was written */
 #define POH_ERR_STATE 6            /* not possible now, e.g. background GC already running or no TTL */
 #define POH_ERR_INTERNAL 7         /* a recovered panic: a bug, please report the message */
+#define POH_ERR_NO_HISTORY 8       /* a window query on an aggregator created without history */
 
 /* The "use the wall clock" value for now / at arguments. */
 #define POH_NOW INT64_MIN
@@ -52,9 +53,9 @@ typedef uint64_t poh_handle;
 /* A structured error, owned by the caller. */
 typedef struct poh_error {
     int64_t index;      /* the event's index in its batch; -1 when not about one event */
-    char field[32];     /* "token_id", "holder_id", "start", "end", "weight", "now", "at", ... or "" */
+    char field[32];     /* "token_id", "holder_id", "start", "end", "weight", "now", "at", "window", ... or "" */
     char reason[32];    /* "empty", "too_long", "invalid_utf8", "out_of_range", "end_before_start",
-                           "not_finite", "negative"; "" when not a validation error */
+                           "not_finite", "negative", "empty_window"; "" when not a validation error */
     char message[1024]; /* human-readable, NUL-terminated, truncated to fit */
 } poh_error;
 
@@ -87,6 +88,30 @@ typedef struct poh_event {
     int64_t end;
     double weight;
 } poh_event;
+
+/*
+ * A window [t0, t1) in Unix seconds. It clips every hold: a hold counts for
+ *   max(0, min(end or now, now, t1) - max(start, t0)) seconds.
+ * Valid when 0 <= t0 <= t1 <= 253402300799; otherwise POH_ERR_INVALID_EVENT
+ * with field "window" (reason "out_of_range" or "end_before_start"), the
+ * message naming both ends.
+ */
+typedef struct poh_window {
+    int64_t t0;
+    int64_t t1;
+} poh_window;
+
+/*
+ * Options of poh_aggregator_new2. Zero-initialise it (memset or = {0}) and
+ * set what you need: the zero value is poh_aggregator_new(0, 0, ...).
+ */
+typedef struct poh_aggregator_options {
+    int64_t ttl_seconds; /* > 0 enables TTL garbage collection; 0 keeps every holder */
+    int64_t shards;      /* <= 0: the default (64); at most 65536 */
+    int32_t has_window;  /* != 0: window is a campaign window fixed for the aggregator's life */
+    int32_t history;     /* != 0: keep every closed hold (24 bytes each) for window queries */
+    poh_window window;   /* the campaign window, read only when has_window != 0 */
+} poh_aggregator_options;
 
 /* One snapshot / top-n row. The holder id is ids[id_offset .. id_offset+id_len]
  * of the ids buffer filled by poh_result_stats. */
@@ -132,12 +157,57 @@ int poh_score_columns(poh_columns* cols, int64_t now, double* score, poh_error* 
 int poh_score_events(poh_event* events, int64_t n, int64_t now, double* score, poh_error* err);
 
 /*
+ * poh_score_columns_window is poh_score_columns with every hold clipped to
+ * *window (NULL = no window: exactly poh_score_columns):
+ *   sum of max(0, min(end or now, now, t1) - max(start, t0)) * weight.
+ * now is validated first, then the window, then the rows. Same return codes;
+ * a bad window is POH_ERR_INVALID_EVENT with field "window", index -1.
+ */
+int poh_score_columns_window(poh_columns* cols, int64_t now, poh_window* window, double* score, poh_error* err);
+
+/*
+ * poh_score_events_window is poh_score_events with every hold clipped to
+ * *window (NULL = no window). Same return codes as poh_score_columns_window.
+ */
+int poh_score_events_window(poh_event* events, int64_t n, int64_t now, poh_window* window, double* score,
+                            poh_error* err);
+
+/*
+ * poh_twab_columns stores the time-weighted average balance over *window
+ * (required) at now in *twab: the windowed score / (min(t1, now) - t0).
+ * A window with no elapsed time (t0 == t1, or t0 >= now) is
+ * POH_ERR_INVALID_EVENT with field "window", reason "empty_window" - never a
+ * NaN or an infinity. Checks run in the order now, window, elapsed time, rows.
+ * POH_ERR_INVALID_ARGUMENT for NULL cols, window or twab.
+ */
+int poh_twab_columns(poh_columns* cols, int64_t now, poh_window* window, double* twab, poh_error* err);
+
+/*
+ * poh_twab_events is poh_twab_columns over n packed events. Same return codes.
+ */
+int poh_twab_events(poh_event* events, int64_t n, int64_t now, poh_window* window, double* twab, poh_error* err);
+
+/*
  * poh_aggregator_new creates an aggregator and stores its handle in *out.
  * ttl_seconds > 0 enables TTL garbage collection (0 = keep every holder);
  * shards <= 0 means the default (64). Release it with poh_free.
  * Returns POH_OK or POH_ERR_INVALID_ARGUMENT (NULL out, negative ttl).
  */
 int poh_aggregator_new(int64_t ttl_seconds, int64_t shards, poh_handle* out, poh_error* err);
+
+/*
+ * poh_aggregator_new2 creates an aggregator from *opts (NULL = all defaults)
+ * and stores its handle in *out; release it with poh_free.
+ * With has_window, every hold is clipped to the campaign window when recorded
+ * (closed holds) or read (open holds): snapshots and top-n score only the
+ * seconds inside it. With history, closed holds are also kept so that
+ * poh_aggregator_snapshot_window / poh_aggregator_top_n_window can answer for
+ * any window (memory grows by ~24-34 bytes per closed hold; see README).
+ * Returns POH_OK; POH_ERR_INVALID_EVENT (field "window") for a bad campaign
+ * window; POH_ERR_INVALID_ARGUMENT for NULL out, a negative ttl or too many
+ * shards.
+ */
+int poh_aggregator_new2(poh_aggregator_options* opts, poh_handle* out, poh_error* err);
 
 /*
  * poh_aggregator_record records one event, stamping updated_at with now
@@ -158,6 +228,20 @@ int poh_aggregator_record(poh_handle h, char* token, int64_t token_len, char* ho
  */
 int poh_aggregator_record_columns(poh_handle h, poh_columns* cols, int64_t now, int partial, int64_t* accepted,
                                   poh_error* err);
+
+/*
+ * poh_aggregator_record_partial records the valid rows of a columnar batch
+ * (ids required) and reports every rejected row: *accepted (may be NULL) is
+ * how many were recorded, *rejected_count (may be NULL) how many were not, and
+ * the indices of the first rejected_cap of them, ascending, go to
+ * rejected[0..rejected_cap) (rejected may be NULL when rejected_cap is 0; pass
+ * cols->n to get them all). Returns POH_OK when every row was recorded;
+ * POH_ERR_INVALID_EVENT when some were rejected (the valid ones are recorded
+ * all the same; *err describes the first rejected row); other codes when
+ * nothing was recorded (bad handle, NULL or inconsistent columns, bad now).
+ */
+int poh_aggregator_record_partial(poh_handle h, poh_columns* cols, int64_t now, int64_t* accepted,
+                                  int64_t* rejected, int64_t rejected_cap, int64_t* rejected_count, poh_error* err);
 
 /*
  * poh_aggregator_close_hold ends every open hold of (token, holder) at time at
@@ -211,6 +295,26 @@ int poh_aggregator_snapshot(poh_handle h, int64_t now, poh_handle* result, poh_e
  */
 int poh_aggregator_top_n(poh_handle h, int64_t n, int64_t now, char* token, int64_t token_len, poh_handle* result,
                          poh_error* err);
+
+/*
+ * poh_aggregator_snapshot_window is poh_aggregator_snapshot over *window
+ * (required): every row's score is exactly the batch windowed score (as
+ * poh_score_columns_window) of the holder's recorded holds at now, clipped to
+ * *window only (not to the campaign window); total_seconds is clipped the same
+ * way. Needs an aggregator created with history (poh_aggregator_new2):
+ * POH_ERR_NO_HISTORY otherwise. POH_ERR_INVALID_EVENT (field "window") for a
+ * bad window; POH_ERR_INVALID_ARGUMENT for NULL window or result.
+ */
+int poh_aggregator_snapshot_window(poh_handle h, int64_t now, poh_window* window, poh_handle* result,
+                                   poh_error* err);
+
+/*
+ * poh_aggregator_top_n_window is poh_aggregator_top_n over the rows of
+ * poh_aggregator_snapshot_window (a bounded heap over every holder: O(events
+ * in history) per call). Same return codes as both.
+ */
+int poh_aggregator_top_n_window(poh_handle h, int64_t n, int64_t now, char* token, int64_t token_len,
+                                poh_window* window, poh_handle* result, poh_error* err);
 
 /*
  * poh_aggregator_metrics_text renders the aggregator's Prometheus metrics in

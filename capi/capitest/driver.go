@@ -45,6 +45,25 @@ static int null_cases(poh_handle agg, poh_handle res, int *out) {
 	out[i++] = poh_result_text(res, NULL, 100, &e);
 	out[i++] = poh_version(NULL, 100, &e);
 	out[i++] = poh_aggregator_start_gc(agg, 0, &e);
+	// Windows: NULL where a window is required, a bad options struct.
+	poh_window w = {0, 10};
+	out[i++] = poh_score_columns_window(NULL, 10, &w, &s, &e);
+	out[i++] = poh_score_events_window(NULL, 2, 10, NULL, &s, &e);
+	out[i++] = poh_twab_columns(&c, 10, NULL, &s, &e);
+	out[i++] = poh_twab_events(NULL, 0, 10, &w, NULL, &e);
+	out[i++] = poh_twab_events(NULL, 0, 10, NULL, &s, &e);
+	out[i++] = poh_aggregator_new2(NULL, NULL, &e);
+	poh_aggregator_options o;
+	memset(&o, 0, sizeof o);
+	o.ttl_seconds = -1;
+	out[i++] = poh_aggregator_new2(&o, &r, &e);
+	out[i++] = poh_aggregator_snapshot_window(agg, 10, NULL, &r, &e);
+	out[i++] = poh_aggregator_snapshot_window(agg, 10, &w, NULL, &e);
+	out[i++] = poh_aggregator_top_n_window(agg, 3, 10, NULL, 0, NULL, &r, &e);
+	out[i++] = poh_aggregator_top_n_window(agg, 3, 10, NULL, 2, &w, &r, &e);
+	out[i++] = poh_aggregator_record_partial(agg, NULL, 10, &v, NULL, 0, &v, &e);
+	out[i++] = poh_aggregator_record_partial(agg, &c, 10, &v, NULL, 4, &v, &e);
+	out[i++] = poh_aggregator_record_partial(agg, &c, 10, &v, &v, -1, &v, &e);
 	// err may be NULL: the status alone comes back.
 	out[i++] = poh_free(0, NULL);
 	return i;
@@ -87,6 +106,7 @@ const (
 	BufferTooSmall  = int(C.POH_ERR_BUFFER_TOO_SMALL)
 	State           = int(C.POH_ERR_STATE)
 	Internal        = int(C.POH_ERR_INTERNAL)
+	NoHistory       = int(C.POH_ERR_NO_HISTORY)
 )
 
 // Now is POH_NOW, the wall-clock sentinel.
@@ -216,17 +236,152 @@ type Event struct {
 
 // ScoreEvents is poh_score_events.
 func ScoreEvents(evs []Event, now int64) (float64, Err) {
-	p := (*C.poh_event)(C.malloc(C.size_t(uintptr(len(evs)+1) * unsafe.Sizeof(C.poh_event{}))))
+	p := cevents(evs)
 	defer C.free(unsafe.Pointer(p))
+	var s C.double
+	e := newErr()
+	rc := C.poh_score_events(p, C.int64_t(len(evs)), C.int64_t(now), &s, e.p)
+	return float64(s), e.done(rc)
+}
+
+// Window is a poh_window [T0, T1); a nil *Window is passed as NULL.
+type Window struct{ T0, T1 int64 }
+
+// cwin copies w into malloc'd memory (NULL for nil); free it with C.free.
+func cwin(w *Window) *C.poh_window {
+	if w == nil {
+		return nil
+	}
+	p := (*C.poh_window)(C.malloc(C.size_t(unsafe.Sizeof(C.poh_window{}))))
+	p.t0, p.t1 = C.int64_t(w.T0), C.int64_t(w.T1)
+	return p
+}
+
+func cevents(evs []Event) *C.poh_event {
+	p := (*C.poh_event)(C.malloc(C.size_t(uintptr(len(evs)+1) * unsafe.Sizeof(C.poh_event{}))))
 	dst := unsafe.Slice(p, len(evs))
 	for i := range dst {
 		q := &dst[i]
 		q.start, q.end, q.weight = C.int64_t(evs[i].Start), C.int64_t(evs[i].End), C.double(evs[i].Weight)
 	}
+	return p
+}
+
+// ScoreColumnsWindow is poh_score_columns_window.
+func ScoreColumnsWindow(c Cols, now int64, w *Window) (float64, Err) {
+	cc := c.toC()
+	defer cc.release()
+	cw := cwin(w)
+	defer C.free(unsafe.Pointer(cw))
 	var s C.double
 	e := newErr()
-	rc := C.poh_score_events(p, C.int64_t(len(evs)), C.int64_t(now), &s, e.p)
+	rc := C.poh_score_columns_window(cc.c, C.int64_t(now), cw, &s, e.p)
 	return float64(s), e.done(rc)
+}
+
+// ScoreEventsWindow is poh_score_events_window.
+func ScoreEventsWindow(evs []Event, now int64, w *Window) (float64, Err) {
+	p := cevents(evs)
+	defer C.free(unsafe.Pointer(p))
+	cw := cwin(w)
+	defer C.free(unsafe.Pointer(cw))
+	var s C.double
+	e := newErr()
+	rc := C.poh_score_events_window(p, C.int64_t(len(evs)), C.int64_t(now), cw, &s, e.p)
+	return float64(s), e.done(rc)
+}
+
+// TWABColumns is poh_twab_columns.
+func TWABColumns(c Cols, now int64, w *Window) (float64, Err) {
+	cc := c.toC()
+	defer cc.release()
+	cw := cwin(w)
+	defer C.free(unsafe.Pointer(cw))
+	var s C.double
+	e := newErr()
+	rc := C.poh_twab_columns(cc.c, C.int64_t(now), cw, &s, e.p)
+	return float64(s), e.done(rc)
+}
+
+// TWABEvents is poh_twab_events.
+func TWABEvents(evs []Event, now int64, w *Window) (float64, Err) {
+	p := cevents(evs)
+	defer C.free(unsafe.Pointer(p))
+	cw := cwin(w)
+	defer C.free(unsafe.Pointer(cw))
+	var s C.double
+	e := newErr()
+	rc := C.poh_twab_events(p, C.int64_t(len(evs)), C.int64_t(now), cw, &s, e.p)
+	return float64(s), e.done(rc)
+}
+
+// Options is poh_aggregator_options (Window nil = no campaign window).
+type Options struct {
+	TTLSeconds, Shards int64
+	Window             *Window
+	History            bool
+}
+
+// NewAggregator2 is poh_aggregator_new2.
+func NewAggregator2(o Options) (uint64, Err) {
+	p := (*C.poh_aggregator_options)(C.calloc(1, C.size_t(unsafe.Sizeof(C.poh_aggregator_options{}))))
+	defer C.free(unsafe.Pointer(p))
+	p.ttl_seconds, p.shards = C.int64_t(o.TTLSeconds), C.int64_t(o.Shards)
+	if o.Window != nil {
+		p.has_window = 1
+		p.window.t0, p.window.t1 = C.int64_t(o.Window.T0), C.int64_t(o.Window.T1)
+	}
+	if o.History {
+		p.history = 1
+	}
+	var h C.poh_handle
+	e := newErr()
+	rc := C.poh_aggregator_new2(p, &h, e.p)
+	return uint64(h), e.done(rc)
+}
+
+// RecordPartial is poh_aggregator_record_partial with room for rejectedCap
+// indices; it returns the accepted count, the rejected count and the indices.
+func RecordPartial(h uint64, c Cols, now, rejectedCap int64) (int64, int64, []int64, Err) {
+	cc := c.toC()
+	defer cc.release()
+	idx := (*C.int64_t)(C.malloc(C.size_t(8 * (rejectedCap + 1))))
+	defer C.free(unsafe.Pointer(idx))
+	var acc, nrej C.int64_t
+	e := newErr()
+	rc := C.poh_aggregator_record_partial(C.poh_handle(h), cc.c, C.int64_t(now), &acc, idx, C.int64_t(rejectedCap),
+		&nrej, e.p)
+	var out []int64
+	for _, v := range unsafe.Slice(idx, min(int64(nrej), rejectedCap)) {
+		out = append(out, int64(v))
+	}
+	return int64(acc), int64(nrej), out, e.done(rc)
+}
+
+// SnapshotWindow is poh_aggregator_snapshot_window; it returns a result handle.
+func SnapshotWindow(h uint64, now int64, w *Window) (uint64, Err) {
+	cw := cwin(w)
+	defer C.free(unsafe.Pointer(cw))
+	var r C.poh_handle
+	e := newErr()
+	rc := C.poh_aggregator_snapshot_window(C.poh_handle(h), C.int64_t(now), cw, &r, e.p)
+	return uint64(r), e.done(rc)
+}
+
+// TopNWindow is poh_aggregator_top_n_window ("" = every token).
+func TopNWindow(h uint64, n, now int64, token string, w *Window) (uint64, Err) {
+	var t *C.char
+	if token != "" {
+		t = cbytes([]byte(token))
+		defer C.free(unsafe.Pointer(t))
+	}
+	cw := cwin(w)
+	defer C.free(unsafe.Pointer(cw))
+	var r C.poh_handle
+	e := newErr()
+	rc := C.poh_aggregator_top_n_window(C.poh_handle(h), C.int64_t(n), C.int64_t(now), t, C.int64_t(len(token)), cw,
+		&r, e.p)
+	return uint64(r), e.done(rc)
 }
 
 // NewAggregator is poh_aggregator_new.

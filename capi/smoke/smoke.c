@@ -76,7 +76,59 @@ int main(void) {
     CHECK(strstr(text, "poh_hold_events_total{result=\"accepted\"} 5") != NULL, "metrics content:\n%s", text);
     CHECK(poh_free(m, &err) == POH_OK, "free metrics");
 
+    /* No history: a window query is refused with its own status. */
+    poh_window win = {0, 60};
+    rc = poh_aggregator_top_n_window(agg, 2, 100, NULL, 0, &win, &res, &err);
+    CHECK(rc == POH_ERR_NO_HISTORY, "window query without history: rc %d", rc);
+    printf("refused as expected: %s\n", err.message);
+
     CHECK(poh_free(agg, &err) == POH_OK, "free aggregator");
+
+    /* Windows: the README example clipped to [0, 60) at now = 100 scores
+     * alice 20 + bob (50..60) 10 = 30; the TWAB is 30 / 60 = 0.5. */
+    CHECK(poh_score_columns_window(&cols, 100, &win, &score, &err) == POH_OK && score == 30.0,
+          "windowed score %g: %s", score, err.message);
+    double twab = -1;
+    CHECK(poh_twab_columns(&cols, 100, &win, &twab, &err) == POH_OK && twab == 0.5, "twab %g: %s", twab, err.message);
+    poh_window empty = {60, 60};
+    rc = poh_twab_columns(&cols, 100, &empty, &twab, &err);
+    CHECK(rc == POH_ERR_INVALID_EVENT && strcmp(err.field, "window") == 0 && strcmp(err.reason, "empty_window") == 0,
+          "zero-length twab: rc %d field %s reason %s", rc, err.field, err.reason);
+    printf("rejected as expected: %s\n", err.message);
+
+    /* An aggregator with a campaign window [0, 60) and history. */
+    poh_aggregator_options opts;
+    memset(&opts, 0, sizeof opts);
+    opts.has_window = 1;
+    opts.window = win;
+    opts.history = 1;
+    agg = 0;
+    CHECK(poh_aggregator_new2(&opts, &agg, &err) == POH_OK && agg != 0, "new2: %s", err.message);
+    CHECK(poh_aggregator_record_columns(agg, &cols, 100, 0, &accepted, &err) == POH_OK, "record: %s", err.message);
+    CHECK(poh_aggregator_top_n(agg, 1, 100, NULL, 0, &res, &err) == POH_OK, "campaign top_n: %s", err.message);
+    CHECK(poh_result_stats(res, stats, 2, ids, sizeof ids, &err) == POH_OK && stats[0].score == 20.0 &&
+              memcmp(ids + stats[0].id_offset, "alice", 5) == 0,
+          "campaign top row %g", stats[0].score);
+    poh_free(res, NULL);
+    /* Any other window, from history: [90, 200) at 200 is carol (120..200) x 3 = 240,
+     * ahead of bob 110 + 60 = 170. */
+    poh_window later = {90, 200};
+    CHECK(poh_aggregator_top_n_window(agg, 1, 200, NULL, 0, &later, &res, &err) == POH_OK, "top_n_window: %s",
+          err.message);
+    CHECK(poh_result_stats(res, stats, 2, ids, sizeof ids, &err) == POH_OK && stats[0].score == 240.0 &&
+              memcmp(ids + stats[0].id_offset, "carol", 5) == 0,
+          "window top row %g", stats[0].score);
+    printf("window [90, 200) top: %.*s score %g\n", (int)stats[0].id_len, ids + stats[0].id_offset, stats[0].score);
+    poh_free(res, NULL);
+
+    /* Partial mode: the valid rows go in, every rejected index comes back. */
+    end[2] = 5;
+    int64_t rejected[4], nrej = 0;
+    rc = poh_aggregator_record_partial(agg, &cols, 100, &accepted, rejected, 4, &nrej, &err);
+    CHECK(rc == POH_ERR_INVALID_EVENT && accepted == 3 && nrej == 1 && rejected[0] == 2,
+          "partial: rc %d accepted %lld rejected %lld", rc, (long long)accepted, (long long)nrej);
+    end[2] = 150;
+    CHECK(poh_free(agg, &err) == POH_OK, "free aggregator 2");
     CHECK(poh_free(agg, &err) == POH_ERR_BAD_HANDLE, "double free must be POH_ERR_BAD_HANDLE");
     CHECK(poh_aggregator_record(agg, "T", 1, "a", 1, 0, 1, 1, 1.0, 10, NULL) == POH_ERR_BAD_HANDLE, "use after free");
     CHECK(poh_live_handles() == 0, "handles left: %lld", (long long)poh_live_handles());
