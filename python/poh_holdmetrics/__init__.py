@@ -10,11 +10,18 @@ TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from typing import Any
 
-from ._aggregator import Aggregator
+    from ._rewards import InfeasibleCapError, RewardRow, allocate_rewards, write_rewards_csv, write_rewards_json
+
+from ._aggregator import Aggregator, RecordResult
 from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
-                      NativeLibraryError, NoOpenHoldError)
-from ._events import HoldEvent, HoldStat, TimeLike
-from ._score import calculate_score
+                      NativeLibraryError, NoHistoryError, NoOpenHoldError)
+from ._events import HoldEvent, HoldStat, TimeLike, WindowLike
+from ._score import calculate_score, twab
+
+# Reward allocation loads on first access: it needs csv, json and fractions, which the
+# scoring path does not.
+_LAZY_REWARDS = frozenset(("InfeasibleCapError", "RewardRow", "allocate_rewards", "write_rewards_csv",
+                           "write_rewards_json"))
 
 __version__ = "0.1.0"
 
@@ -25,14 +32,23 @@ __all__ = [
     "HoldEvent",
     "HoldMetricsError",
     "HoldStat",
+    "InfeasibleCapError",
     "InternalError",
     "InvalidEventError",
     "NativeLibraryError",
+    "NoHistoryError",
     "NoOpenHoldError",
+    "RecordResult",
+    "RewardRow",
     "TimeLike",
+    "WindowLike",
+    "allocate_rewards",
     "backend",
     "calculate_score",
     "native_version",
+    "twab",
+    "write_rewards_csv",
+    "write_rewards_json",
 ]
 
 
@@ -51,4 +67,9 @@ def __getattr__(name: str) -> Any:
     if name == "backend":  # "native" or "python", decided (and the library loaded) on access
         from . import _native
         return _native.backend()
+    if name in _LAZY_REWARDS:
+        from . import _rewards
+        value = getattr(_rewards, name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'poh_holdmetrics' has no attribute {name!r}")

@@ -12,9 +12,9 @@ if TYPE_CHECKING:
 
 from . import _native
 from ._columns import Columns, check_lengths, convert, is_columnar, normalize, raw_columns, slice_raw
-from ._errors import ClosedError, ForkedProcessError, InvalidEventError
-from ._events import HoldEvent, HoldStat, TimeLike, event_at
-from ._score import c_columns, resolve_now
+from ._errors import ClosedError, ForkedProcessError, InternalError, InvalidEventError, NoHistoryError
+from ._events import HoldEvent, HoldStat, TimeLike, WindowLike, event_at
+from ._score import c_columns, resolve_now, resolve_window
 
 _NOW = _native.POH_NOW
 
@@ -64,6 +64,66 @@ def _events_to_columns(events: list[HoldEvent]) -> Columns:
     return c
 
 
+class RecordResult:
+    """What ``record_many(..., partial=True)`` did: ``accepted`` events were recorded, and
+    ``errors`` holds one InvalidEventError per rejected event (``.index`` is its position in
+    the batch), in ascending index order. Unpacks as ``accepted, errors = result``."""
+
+    __slots__ = ("accepted", "errors")
+
+    def __init__(self, accepted: int, errors: list[InvalidEventError]) -> None:
+        self.accepted = accepted
+        self.errors = errors
+
+    @property
+    def rejected(self) -> int:
+        return len(self.errors)
+
+    def __iter__(self):
+        return iter((self.accepted, self.errors))
+
+    def __repr__(self) -> str:
+        return f"RecordResult(accepted={self.accepted}, rejected={len(self.errors)})"
+
+
+def _partial_events(evs: list) -> tuple[Columns, list[int] | None, list[InvalidEventError]]:
+    """Events (HoldEvents, mappings, tuples) as Columns of the convertible ones, the batch
+    index of each kept row (None: all kept), and the conversion errors."""
+    out: list[HoldEvent] = []
+    kept: list[int] = []
+    errors: list[InvalidEventError] = []
+    for i, e in enumerate(evs):
+        try:
+            out.append(e if e.__class__ is HoldEvent else event_at(e, i))
+            kept.append(i)
+        except InvalidEventError as x:
+            errors.append(x)
+    return _events_to_columns(out), (kept if errors else None), errors
+
+
+def _partial_raw(raw: dict[str, Any], n: int) -> tuple[Columns, list[int] | None, list[InvalidEventError]]:
+    """_partial_events for raw columns. The fast conversion does not check values (the library
+    does); only when some row cannot be converted at all (a null start, a wrong type) is the
+    batch converted row by row, so that every such row is reported."""
+    try:
+        return convert(raw, n), None, []
+    except InvalidEventError:
+        pass
+    out: list[HoldEvent] = []
+    kept: list[int] = []
+    errors: list[InvalidEventError] = []
+    for i in range(n):
+        try:
+            starts, ends, weights, toks, hols = convert(slice_raw(raw, i, i + 1), 1).rows()
+            # validated here: the fast conversion of one row does not check values
+            out.append(event_at((toks[0], hols[0], starts[0], ends[0], weights[0]), 0))
+        except InvalidEventError as x:
+            errors.append(_shift(x, i))
+            continue
+        kept.append(i)
+    return _events_to_columns(out), kept, errors
+
+
 class Aggregator:
     """Accumulates hold scores per holder and per (holder, token), in the native library.
 
@@ -74,17 +134,36 @@ class Aggregator:
     aggregator raise ClosedError; in a child forked after the library was loaded they raise
     ForkedProcessError (use the "spawn" or "forkserver" start method).
 
+    ``window=(t0, t1)`` is a campaign window fixed for the aggregator's life: every hold is
+    clipped to ``[t0, t1)`` (closed holds when recorded, in O(1); open holds when read), so
+    ``snapshot()`` and ``top_n()`` score only the seconds inside it. ``history=True`` also
+    keeps every closed hold (about 34 bytes each) so that ``snapshot(window=...)`` and
+    ``top_n(..., window=...)`` can answer for any window, exactly as
+    ``calculate_score(the holder's events, now, window)``; without it they raise
+    NoHistoryError.
+
     ``now`` / ``at`` arguments default to the library's wall clock.
     """
 
-    def __init__(self, ttl: float | timedelta | None = None, *, shards: int = 0) -> None:
+    def __init__(self, ttl: float | timedelta | None = None, *, shards: int = 0, window: WindowLike | None = None,
+                 history: bool = False) -> None:
         self._ffi, self._lib = _native.load()
         ttl_s = _seconds(ttl, "ttl")
+        win = resolve_window(window)
+        opts = self._ffi.new("poh_aggregator_options *")
+        opts.ttl_seconds = max(1, round(ttl_s)) if ttl_s else 0
+        opts.shards = int(shards)
+        if win is not None:
+            opts.has_window = 1
+            opts.window.t0, opts.window.t1 = win
+        opts.history = 1 if history else 0
         err = _native.new_error(self._ffi)
         out = self._ffi.new("poh_handle *")
-        rc = self._lib.poh_aggregator_new(max(1, round(ttl_s)) if ttl_s else 0, int(shards), out, err)
+        rc = self._lib.poh_aggregator_new2(opts, out, err)
         if rc:
             raise _native.error_from(self._ffi, self._lib, rc, err)
+        self._window = win
+        self._history = bool(history)
         self._h: int = out[0]
         self._rec = self._lib.poh_aggregator_record
         self._null = self._ffi.NULL
@@ -109,6 +188,16 @@ class Aggregator:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def window(self) -> tuple[int, int] | None:
+        """The campaign window (t0, t1) in Unix seconds, or None."""
+        return self._window
+
+    @property
+    def history(self) -> bool:
+        """Whether window queries are available (created with ``history=True``)."""
+        return self._history
 
     def __enter__(self) -> Aggregator:
         return self
@@ -189,10 +278,23 @@ class Aggregator:
             raise _shift(_native.error_from(self._ffi, self._lib, rc, err), offset)
         return int(accepted[0])
 
-    def record_many_sync(self, events: Iterable[HoldEvent] | Any) -> int:
-        """Record a batch all-or-nothing: HoldEvents or columnar data (see calculate_score;
-        ``token_id`` and ``holder_id`` columns are required). Returns the count recorded."""
+    def record_many_sync(self, events: Iterable[HoldEvent] | Any, *, partial: bool = False) -> Any:
+        """Record a batch: HoldEvents or columnar data (see calculate_score; ``token_id`` and
+        ``holder_id`` columns are required).
+
+        All-or-nothing by default: a bad event raises InvalidEventError (naming its index)
+        and nothing is recorded; returns the count recorded. With ``partial=True`` the valid
+        events are recorded and the bad ones skipped: returns a RecordResult, ``accepted``
+        plus one InvalidEventError per rejected event (nothing is raised for bad events;
+        a batch that is not a batch at all, e.g. without an id column, still raises).
+        """
         self._handle()
+        if partial:
+            n, chunk = self._chunker(events, partial=True)
+            result = RecordResult(0, [])
+            for lo in range(0, n, CHUNK_ROWS):
+                self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, result)
+            return result
         cols = self._prepare(events)
         if cols.n <= CHUNK_ROWS:
             return self._record_chunk(cols, 0)
@@ -200,24 +302,72 @@ class Aggregator:
         return sum(self._record_chunk(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)), lo)
                    for lo in range(0, cols.n, CHUNK_ROWS))
 
-    async def record_many(self, events: Iterable[HoldEvent] | Any) -> int:
-        """record_many_sync for event loops: the batch goes in chunks of CHUNK_ROWS rows,
-        yielding to the loop between chunks, so a large batch never blocks it for long."""
-        import asyncio  # here, not at import: it costs tens of ms, and a running loop has loaded it
-
-        self._handle()
+    def _chunker(self, events: Iterable[HoldEvent] | Any, partial: bool) -> tuple[int, Any]:
+        """(rows, chunk(lo, hi)): the batch's size, and a function converting rows [lo, hi)
+        (into Columns; with partial, into _partial_events' triple)."""
         if is_columnar(events):
             raw = raw_columns(events, need_ids=True)
             n = check_lengths(raw)
+            if partial:
+                return n, lambda lo, hi: _partial_raw(slice_raw(raw, lo, hi), hi - lo)
+            return n, lambda lo, hi: convert(slice_raw(raw, lo, hi), hi - lo)
+        evs = events if isinstance(events, list) else list(events)
+        if partial:
+            return len(evs), lambda lo, hi: _partial_events(evs[lo:hi])
+        return len(evs), lambda lo, hi: self._prepare(evs[lo:hi])
 
-            def chunk(lo: int, hi: int) -> Columns:
-                return convert(slice_raw(raw, lo, hi), hi - lo)
-        else:
-            evs = events if isinstance(events, list) else list(events)
-            n = len(evs)
+    def _record_partial(self, converted: tuple[Columns, list[int] | None, list[InvalidEventError]], offset: int,
+                        result: RecordResult) -> None:
+        """Record one converted chunk in partial mode, adding to result. The library reports
+        the index of every rejected row; each one's details come from validating that row
+        alone (the same checks, so the same error)."""
+        cols, kept, errors = converted
+        ffi, lib = self._ffi, self._lib
+        rejected_idx: list[int] = []
+        if cols.n:
+            c, keep = c_columns(ffi, cols)
+            err = ffi.new("poh_error *")
+            accepted = ffi.new("int64_t *")
+            count = ffi.new("int64_t *")
+            idx = ffi.new("int64_t[]", cols.n)
+            rc = lib.poh_aggregator_record_partial(self._handle(), c, _NOW, accepted, idx, cols.n, count, err)
+            del keep
+            if rc and (rc != lib.POH_ERR_INVALID_EVENT or not count[0]):  # not about single rows
+                raise _shift(_native.error_from(ffi, lib, rc, err), offset)
+            result.accepted += int(accepted[0])
+            rejected_idx = [int(i) for i in idx[0:int(count[0])]]
+        # Indices so far are within the chunk; the library's are within cols (kept rows).
+        for r in rejected_idx:
+            errors.append(_shift(self._row_error(cols, r), kept[r] if kept is not None else r))
+        errors.sort(key=lambda e: e.index)
+        result.errors.extend(_shift(e, offset) for e in errors)  # type: ignore[misc]
 
-            def chunk(lo: int, hi: int) -> Columns:
-                return self._prepare(evs[lo:hi])
+    def _row_error(self, cols: Columns, r: int) -> InvalidEventError:
+        """The validation error of row r of cols (index 0: the caller shifts it)."""
+        c, keep = c_columns(self._ffi, cols.slice(r, r + 1))
+        out = self._ffi.new("double *")
+        err = self._ffi.new("poh_error *")
+        rc = self._lib.poh_score_columns(c, 0, out, err)
+        del keep
+        e = _native.error_from(self._ffi, self._lib, rc, err) if rc else None
+        if not isinstance(e, InvalidEventError):
+            raise InternalError(f"row {r} was rejected by the aggregator but validates alone ({e})")
+        return e
+
+    async def record_many(self, events: Iterable[HoldEvent] | Any, *, partial: bool = False) -> Any:
+        """record_many_sync for event loops: the batch goes in chunks of CHUNK_ROWS rows,
+        yielding to the loop between chunks, so a large batch never blocks it for long.
+        ``partial`` as in record_many_sync."""
+        import asyncio  # here, not at import: it costs tens of ms, and a running loop has loaded it
+
+        self._handle()
+        n, chunk = self._chunker(events, partial)
+        if partial:
+            result = RecordResult(0, [])
+            for lo in range(0, n, CHUNK_ROWS):
+                self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, result)
+                await asyncio.sleep(0)
+            return result
         if n <= CHUNK_ROWS:
             return self._record_chunk(chunk(0, n), 0)
         # Convert and validate every chunk before recording any (all-or-nothing), yielding
@@ -277,16 +427,33 @@ class Aggregator:
                                 s.open_holds, s.tokens, s.updated_at))
         return out
 
-    def snapshot(self, now: TimeLike | None = None) -> list[HoldStat]:
-        """One row per holder at ``now``: score descending, then holder_id ascending."""
+    def _window_arg(self, window: WindowLike) -> Any:
+        """A poh_window for a window query: validated, then NoHistoryError without history."""
+        w = resolve_window(window)
+        if not self._history:
+            raise NoHistoryError(f"window [{w[0]}, {w[1]}): window queries need an Aggregator created with "
+                                 "history=True (it keeps every closed hold for them)")
+        return self._ffi.new("poh_window *", w)
+
+    def snapshot(self, now: TimeLike | None = None, *, window: WindowLike | None = None) -> list[HoldStat]:
+        """One row per holder at ``now``: score descending, then holder_id ascending.
+
+        With ``window=(t0, t1)`` (needs ``history=True``), each row's score is exactly
+        ``calculate_score(the holder's recorded events, now, window)`` and total_seconds is
+        clipped alike; the campaign window does not apply to it."""
         h = self._handle()
         err = self._ffi.new("poh_error *")
         res = self._ffi.new("poh_handle *")
-        return self._stats(self._lib.poh_aggregator_snapshot(h, self._now(now), res, err), err, res)
+        if window is None:
+            return self._stats(self._lib.poh_aggregator_snapshot(h, self._now(now), res, err), err, res)
+        w = self._window_arg(window)
+        return self._stats(self._lib.poh_aggregator_snapshot_window(h, self._now(now), w, res, err), err, res)
 
-    def top_n(self, n: int, now: TimeLike | None = None, token: str | None = None) -> list[HoldStat]:
+    def top_n(self, n: int, now: TimeLike | None = None, token: str | None = None, *,
+              window: WindowLike | None = None) -> list[HoldStat]:
         """The first ``n`` rows of the snapshot order (a bounded heap, no full sort). With
-        ``token``, rows are the (holder, token) pairs of that token."""
+        ``token``, rows are the (holder, token) pairs of that token. ``window`` as in
+        snapshot (needs ``history=True``)."""
         h = self._handle()
         if isinstance(n, bool) or not isinstance(n, int):
             raise InvalidEventError(f"n {n!r}: must be an int", field="n", reason="invalid_type", value=repr(n))
@@ -296,9 +463,13 @@ class Aggregator:
                                     value='""')
         err = self._ffi.new("poh_error *")
         res = self._ffi.new("poh_handle *")
-        n_c = min(n, 2**62) if n >= 0 else n
-        return self._stats(self._lib.poh_aggregator_top_n(h, max(n_c, -1), self._now(now), tok or self._ffi.NULL,
-                                                          len(tok), res, err), err, res)
+        n_c = max(min(n, 2**62) if n >= 0 else n, -1)
+        t = self._now(now)
+        tok_p = tok or self._ffi.NULL
+        if window is None:
+            return self._stats(self._lib.poh_aggregator_top_n(h, n_c, t, tok_p, len(tok), res, err), err, res)
+        w = self._window_arg(window)
+        return self._stats(self._lib.poh_aggregator_top_n_window(h, n_c, t, tok_p, len(tok), w, res, err), err, res)
 
     def gc(self, now: TimeLike | None = None) -> int:
         """Drop holders idle for longer than the TTL with no open hold; returns how many."""

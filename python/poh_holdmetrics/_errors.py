@@ -11,10 +11,11 @@ class InvalidEventError(HoldMetricsError, ValueError):
     """An event (or a value such as ``now``) breaks the contract.
 
     ``field`` names the field (``token_id``, ``holder_id``, ``start``, ``end``, ``weight``,
-    ``now``, ``at``, ...), ``index`` the event's position in its batch (-1 when the error is
+    ``now``, ``at``, ``window``, ...), ``index`` the event's position in its batch (-1 when the error is
     not about one event of a batch), ``reason`` the machine-readable kind (``empty``,
     ``too_long``, ``invalid_utf8``, ``out_of_range``, ``end_before_start``, ``not_finite``,
-    ``negative``, or ``invalid_type`` for a value of the wrong Python type).
+    ``negative``, ``empty_window`` for a TWAB window with no elapsed time, or
+    ``invalid_type`` for a value of the wrong Python type).
     """
 
     def __init__(self, message: str, *, field: str, index: int = -1, reason: str, value: str = "") -> None:
@@ -34,6 +35,11 @@ def _rebuild_invalid(message: str, field: str, index: int, reason: str, value: s
 
 class NoOpenHoldError(HoldMetricsError, LookupError):
     """close_hold found no open hold for the (token, holder) pair."""
+
+
+class NoHistoryError(HoldMetricsError):
+    """A window query (``snapshot(window=...)``, ``top_n(..., window=...)``) on an Aggregator
+    created without ``history=True``: it kept no per-hold history to answer from."""
 
 
 class ClosedError(HoldMetricsError):

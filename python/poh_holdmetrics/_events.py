@@ -16,6 +16,8 @@ from ._errors import InvalidEventError
 #: A time accepted wherever the API takes one: Unix seconds (int, or float floored) or a
 #: datetime (naive = UTC, floored to the second).
 TimeLike = int | float | datetime
+#: A window [t0, t1): a pair of times, ``t0 <= t1``.
+WindowLike = tuple[TimeLike, TimeLike]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _EPOCH_NAIVE = datetime(1970, 1, 1)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
-                      NativeLibraryError, NoOpenHoldError)
+                      NativeLibraryError, NoHistoryError, NoOpenHoldError)
 
 # The lazily-loaded library: the package's only global state (see STYLE.md).
 _ffi: Any = None
@@ -117,6 +117,8 @@ def error_from(ffi: Any, lib: Any, rc: int, err: Any) -> HoldMetricsError:
         return ClosedError(f"aggregator is closed ({msg})")
     if rc == lib.POH_ERR_NO_OPEN_HOLD:
         return NoOpenHoldError(msg)
+    if rc == lib.POH_ERR_NO_HISTORY:
+        return NoHistoryError(msg)
     if rc == lib.POH_ERR_INTERNAL:
         return InternalError(msg)
     if rc == lib.POH_ERR_STATE:

@@ -118,11 +118,37 @@ def check_weight(index: int, w: float) -> None:
         raise invalid(index, "weight", go_float(w), "out_of_range", "is larger than 1e200")
 
 
+def check_window(t0: int, t1: int) -> None:
+    """core.Window.Validate: both ends in range, then t0 <= t1. Errors name both ends."""
+    value = f"[{t0}, {t1})"
+    if not (MIN_TIME <= t0 <= MAX_TIME and MIN_TIME <= t1 <= MAX_TIME):
+        raise invalid(-1, "window", value, "out_of_range",
+                      f"start {t0} and end {t1} must lie in [{MIN_TIME}, {MAX_TIME}]")
+    if t1 < t0:
+        raise invalid(-1, "window", value, "end_before_start", f"end {t1} is before start {t0}")
+
+
+def elapsed(t0: int, t1: int, now: int) -> int:
+    """core.Window.elapsed, the TWAB denominator min(t1, now) - t0; an error when it is not
+    positive (a window of zero length, or one that starts at or after now): never a NaN."""
+    check_window(t0, t1)
+    d = min(t1, now) - t0
+    if d <= 0:
+        raise invalid(-1, "window", f"[{t0}, {t1})", "empty_window",
+                      f"has no elapsed time at now {now} (start {t0}, end {t1})")
+    return d
+
+
 def score_rows(starts: Sequence[int], ends: Sequence[int | None], weights: Sequence[float], now: int,
-               tokens: Sequence[bytes] | None = None, holders: Sequence[bytes] | None = None) -> float:
-    """core.ScoreColumns over plain sequences (None end = open): validates every row in
-    order, fields in contract order, and sums with the Neumaier recurrence of core/score.go."""
+               tokens: Sequence[bytes] | None = None, holders: Sequence[bytes] | None = None,
+               t0: int = MIN_TIME, t1: int = MAX_TIME) -> float:
+    """core.ScoreColumnsWindow over plain sequences (None end = open): validates now, the
+    window [t0, t1), then every row in order, fields in contract order, and sums
+    max(0, min(end or now, now, t1) - max(start, t0)) * weight with the Neumaier
+    recurrence of core/score.go. The default window clips nothing."""
     check_time(-1, "now", now)
+    check_window(t0, t1)
+    cap = now if now < t1 else t1  # min(end or now, now, t1) == min(end or cap, cap)
     s = 0.0
     c = 0.0
     for i in range(len(starts)):
@@ -133,8 +159,8 @@ def score_rows(starts: Sequence[int], ends: Sequence[int | None], weights: Seque
         start, end, w = starts[i], ends[i], weights[i]
         check_span(i, start, end)
         check_weight(i, w)
-        stop = now if end is None or end > now else end
-        d = stop - start
+        stop = cap if end is None or end > cap else end
+        d = stop - (start if start > t0 else t0)
         if d > 0:
             x = d * w
             t = s + x
@@ -146,15 +172,19 @@ def score_rows(starts: Sequence[int], ends: Sequence[int | None], weights: Seque
     return s + c
 
 
-def score_events(events: Iterable, now: int) -> float:
-    """core.Score over validated HoldEvents (their constructor checked every field)."""
+def score_events(events: Iterable, now: int, t0: int = MIN_TIME, t1: int = MAX_TIME) -> float:
+    """core.ScoreWindow over validated HoldEvents (their constructor checked every field);
+    the default window [MIN_TIME, MAX_TIME] clips nothing."""
     check_time(-1, "now", now)
+    check_window(t0, t1)
+    cap = now if now < t1 else t1
     s = 0.0
     c = 0.0
     for e in events:
         end = e.end
-        stop = now if end is None or end > now else end
-        d = stop - e.start
+        stop = cap if end is None or end > cap else end
+        start = e.start
+        d = stop - (start if start > t0 else t0)
         if d > 0:
             x = d * e.weight
             t = s + x

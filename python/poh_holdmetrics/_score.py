@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 from . import _native, _pure
 from ._columns import Columns, is_columnar, normalize
-from ._errors import ForkedProcessError, NativeLibraryError
-from ._events import HoldEvent, TimeLike, event_at, to_seconds
+from ._errors import ForkedProcessError, InvalidEventError, NativeLibraryError
+from ._events import HoldEvent, TimeLike, WindowLike, event_at, to_seconds
 
 _packed = attrgetter("_packed")
 _fork_warned = False
@@ -42,7 +42,22 @@ def _native_or_none() -> tuple[Any, Any] | None:
         return None
 
 
-def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = None) -> float:
+def resolve_window(window: Any) -> tuple[int, int] | None:
+    """window as validated (t0, t1) Unix seconds, or None for no window. It must be a pair
+    (tuple or list) of times; 0 <= t0 <= t1 <= MAX_TIME (InvalidEventError, field "window",
+    naming both ends)."""
+    if window is None:
+        return None
+    if not isinstance(window, (tuple, list)) or len(window) != 2:
+        raise InvalidEventError(f"window {window!r}: must be a (t0, t1) pair of times", field="window",
+                                reason="invalid_type", value=repr(window))
+    t0, t1 = to_seconds(window[0], "window"), to_seconds(window[1], "window")
+    _pure.check_window(t0, t1)
+    return t0, t1
+
+
+def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = None,
+                    window: WindowLike | None = None) -> float:
     """The hold score of a batch at ``now`` (default: the wall clock):
     ``sum(max(0, min(end or now, now) - start) * weight)``, in input order, with Neumaier
     compensated summation. ``events`` is an iterable of HoldEvents (mappings and
@@ -50,15 +65,44 @@ def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = No
     data: a dict of sequences or numpy arrays, a pandas DataFrame or a pyarrow Table with
     columns ``start``, ``end``, ``weight`` (and ``token_id`` / ``holder_id``, validated when
     present). Raises InvalidEventError naming the first bad event's index and field.
+
+    ``window=(t0, t1)`` (times as for events) clips every hold to ``[t0, t1)``:
+    ``sum(max(0, min(end or now, now, t1) - max(start, t0)) * weight)``. ``t0 <= t1`` is
+    required (else InvalidEventError, field ``"window"``, naming both values).
     """
     t = resolve_now(now)
+    return _score(events, t, resolve_window(window), False)
+
+
+def twab(events: Iterable[HoldEvent] | Any, window: WindowLike, now: TimeLike | None = None) -> float:
+    """The time-weighted average balance over ``window=(t0, t1)`` at ``now`` (default: the
+    wall clock): ``calculate_score(events, now, window) / (min(t1, now) - t0)``, the average
+    weight held during the part of the window that has elapsed. ``events`` as for
+    calculate_score. A window with no elapsed time (``t0 == t1``, or ``t0 >= now``) raises
+    InvalidEventError (field ``"window"``, reason ``"empty_window"``): never a NaN.
+    """
+    t = resolve_now(now)
+    w = resolve_window(window)
+    if w is None:
+        raise InvalidEventError("window None: a TWAB needs a (t0, t1) window", field="window",
+                                reason="invalid_type", value="None")
+    _pure.elapsed(w[0], w[1], t)  # the empty-window error comes before any event's
+    return _score(events, t, w, True)
+
+
+def _score(events: Any, t: int, w: tuple[int, int] | None, want_twab: bool) -> float:
+    """The windowed score (or TWAB) of events at t, natively when possible. now and the
+    window are already validated."""
     if is_columnar(events):
         cols = normalize(events, need_ids=False)
         nl = _native_or_none()
         if nl is None:
             starts, ends, weights, toks, hols = cols.rows()
-            return _pure.score_rows(starts, ends, weights, t, toks, hols)
-        return score_columns_native(nl[0], nl[1], cols, t)
+            if w is None:
+                return _pure.score_rows(starts, ends, weights, t, toks, hols)
+            s = _pure.score_rows(starts, ends, weights, t, toks, hols, w[0], w[1])
+            return s / _pure.elapsed(w[0], w[1], t) if want_twab else s
+        return score_columns_native(nl[0], nl[1], cols, t, w, want_twab)
     evs = events if isinstance(events, list) else list(events)
     for i, ev in enumerate(evs):
         if ev.__class__ is not HoldEvent:
@@ -66,15 +110,25 @@ def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = No
             break
     nl = _native_or_none()
     if nl is None:
-        return _pure.score_events(evs, t)
+        if w is None:
+            return _pure.score_events(evs, t)
+        s = _pure.score_events(evs, t, w[0], w[1])
+        return s / _pure.elapsed(w[0], w[1], t) if want_twab else s
     ffi, lib = nl
     buf = ffi.from_buffer("poh_event[]", b"".join(map(_packed, evs)))
     out = ffi.new("double *")
     # No poh_error on the first try (allocating one costs more than small batches take):
     # scoring has no side effects, so a failure is simply repeated with one.
-    if lib.poh_score_events(buf, len(evs), t, out, ffi.NULL):
+    if w is None:
+        if lib.poh_score_events(buf, len(evs), t, out, ffi.NULL):
+            err = ffi.new("poh_error *")
+            raise _native.error_from(ffi, lib, lib.poh_score_events(buf, len(evs), t, out, err), err)
+        return out[0]
+    fn = lib.poh_twab_events if want_twab else lib.poh_score_events_window
+    cw = ffi.new("poh_window *", w)
+    if fn(buf, len(evs), t, cw, out, ffi.NULL):
         err = ffi.new("poh_error *")
-        raise _native.error_from(ffi, lib, lib.poh_score_events(buf, len(evs), t, out, err), err)
+        raise _native.error_from(ffi, lib, fn(buf, len(evs), t, cw, out, err), err)
     return out[0]
 
 
@@ -109,11 +163,16 @@ def c_columns(ffi: Any, cols: Columns) -> tuple[Any, list]:
     return c, keep
 
 
-def score_columns_native(ffi: Any, lib: Any, cols: Columns, now: int) -> float:
+def score_columns_native(ffi: Any, lib: Any, cols: Columns, now: int, window: tuple[int, int] | None = None,
+                         want_twab: bool = False) -> float:
     c, keep = c_columns(ffi, cols)
     out = ffi.new("double *")
     err = ffi.new("poh_error *")
-    rc = lib.poh_score_columns(c, now, out, err)
+    if window is None:
+        rc = lib.poh_score_columns(c, now, out, err)
+    else:
+        fn = lib.poh_twab_columns if want_twab else lib.poh_score_columns_window
+        rc = fn(c, now, ffi.new("poh_window *", window), out, err)
     del keep
     if rc:
         raise _native.error_from(ffi, lib, rc, err)

@@ -204,3 +204,50 @@ def test_threads_record_without_loss(agg):
     assert sum(r.score for r in rows) == workers * per * 2.0
 
 
+
+
+@needs_native
+def test_record_many_partial(agg):
+    """partial=True records the valid events and returns one error per rejected event."""
+    batch = [HoldEvent("T", "a", 0, 10), ("T", "b", 10, 5), {"token_id": "T", "holder_id": "c", "start": "x"},
+             ("T", "", 0), HoldEvent("T", "d", 0, 4, 0.5)]
+    res = agg.record_many_sync(batch, partial=True)
+    assert isinstance(res, phm.RecordResult)
+    accepted, errors = res
+    assert (accepted, res.rejected) == (2, 3)
+    assert [(e.index, e.field, e.reason) for e in errors] == [
+        (1, "end", "end_before_start"), (2, "start", "invalid_type"), (3, "holder_id", "empty")]
+    assert str(errors[0]) == "event 1: end 5: is before start 10"
+    assert {r.holder_id: r.score for r in agg.snapshot(now=100)} == {"a": 10.0, "d": 2.0}
+    # An all-valid batch: no errors; a non-batch (no id column) still raises.
+    assert tuple(agg.record_many_sync([HoldEvent("T", "e", 0, 1)], partial=True)) == (1, [])
+    with pytest.raises(phm.InvalidEventError):
+        agg.record_many_sync({"start": [0]}, partial=True)
+
+
+@needs_native
+async def test_record_many_partial_columns_across_chunks(agg):
+    from poh_holdmetrics import _aggregator
+    np = pytest.importorskip("numpy")
+    n = _aggregator.CHUNK_ROWS * 2 + 7
+    start = np.zeros(n, dtype=np.int64)
+    end = np.ones(n, dtype=np.int64)
+    weight = np.ones(n)
+    bad = [3, _aggregator.CHUNK_ROWS, _aggregator.CHUNK_ROWS * 2 + 6]
+    start[bad[0]] = 10  # after its end
+    weight[bad[1]] = np.nan
+    holders = [f"h{i % 100}" for i in range(n)]
+    cols = {"token_id": ["T"] * n, "holder_id": holders, "start": start, "end": end, "weight": weight}
+    cols["holder_id"][bad[2]] = "x" * 300
+    res = await agg.record_many(cols, partial=True)
+    assert res.accepted == n - 3
+    assert [(e.index, e.field) for e in res.errors] == [(bad[0], "end"), (bad[1], "weight"), (bad[2], "holder_id")]
+    assert sum(r.events for r in agg.snapshot(now=10)) == n - 3
+    # Rows that cannot even be converted (a null start, a string time) are reported too.
+    res = agg.record_many_sync({"token_id": ["T"] * 4, "holder_id": ["p", "q", "r", "s"],
+                                "start": [0, None, "noon", 2], "end": [1, 1, 1, 1]}, partial=True)
+    assert res.accepted == 1
+    assert [(e.index, e.field, e.reason) for e in res.errors] == [
+        (1, "start", "empty"), (2, "start", "invalid_type"), (3, "end", "end_before_start")]
+    assert str(res.errors[2]) == "event 3: end 1: is before start 2"
+    assert 'poh_hold_events_total{result="rejected"} 3' in agg.metrics_text()
