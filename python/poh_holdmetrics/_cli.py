@@ -659,7 +659,13 @@ class Scorer:
             self.parts.append(s)
             self.rows += c.n
             if self.agg is not None:
-                self.agg.record_many_sync(_clip_to_now(c.cols, self.now))
+                # Batches of the aggregator's own chunk size: a larger batch is validated
+                # again and re-sliced inside record_many_sync (row by row for the id
+                # offsets); slices of our columns are views.
+                from ._aggregator import CHUNK_ROWS
+                for lo in range(0, c.n, CHUNK_ROWS):
+                    part = c.slice(lo, min(lo + CHUNK_ROWS, c.n)) if c.n > CHUNK_ROWS else c
+                    self.agg.record_many_sync(_clip_to_now(part.cols, self.now))
 
     @property
     def total(self) -> float:
@@ -681,7 +687,7 @@ def _stat_rows(stats: list[Any]) -> list[dict[str, Any]]:
 def _print_table(rows: list[dict[str, Any]], columns: Sequence[str], out: TextIO) -> None:
     def cell(v: Any) -> str:
         if isinstance(v, float):
-            return f"{v:.6f}".rstrip("0").rstrip(".") if abs(v) < 1e15 else repr(v)
+            return repr(round(v, 6)) if abs(v) < 1e15 else repr(v)  # no float noise digits
         return str(v)
     cells = [[cell(r.get(c, "")) for c in columns] for r in rows]
     widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]

@@ -86,7 +86,7 @@ def test_score_sample_runs_as_a_module():
     assert r.returncode == 0, r.stderr
     header, row = r.stdout.splitlines()
     assert header.split() == ["rows", "skipped", "now", "score"]
-    assert row.split() == ["15", "0", str(NOW), "6563721600"]
+    assert row.split() == ["15", "0", str(NOW), "6563721600.0"]
 
 
 @needs_native
