@@ -23,3 +23,14 @@ def test_quickstart_runs_as_written(tmp_path):
             for b in blocks]
     assert outs[0].split("\n") == ["80.0", "bob 110.0", "dave 40.0", "alice 20.0", ""]
     assert outs[1] == "70.0\n"
+
+
+@needs_native
+def test_airdrop_runs_as_written(tmp_path):
+    text = (REPO / "README.md").read_text()
+    section = text.split("## Airdrop in five lines", 1)[1].split("\n## ", 1)[0]
+    code, = re.findall(r"```python\n(.*?)```", section, re.S)
+    shown, = re.findall(r"```\n(holder_id.*?)```", section, re.S)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
+    assert out == shown + "\n"  # print() adds a newline after the file's own last one
+    assert (tmp_path / "airdrop.csv").read_text() == shown
