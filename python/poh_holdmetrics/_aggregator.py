@@ -278,7 +278,8 @@ class Aggregator:
             raise _shift(_native.error_from(self._ffi, self._lib, rc, err), offset)
         return int(accepted[0])
 
-    def record_many_sync(self, events: Iterable[HoldEvent] | Any, *, partial: bool = False) -> Any:
+    def record_many_sync(self, events: Iterable[HoldEvent] | Any, *,
+                         partial: bool = False) -> int | RecordResult:
         """Record a batch: HoldEvents or columnar data (see calculate_score; ``token_id`` and
         ``holder_id`` columns are required).
 
@@ -354,7 +355,8 @@ class Aggregator:
             raise InternalError(f"row {r} was rejected by the aggregator but validates alone ({e})")
         return e
 
-    async def record_many(self, events: Iterable[HoldEvent] | Any, *, partial: bool = False) -> Any:
+    async def record_many(self, events: Iterable[HoldEvent] | Any, *,
+                          partial: bool = False) -> int | RecordResult:
         """record_many_sync for event loops: the batch goes in chunks of CHUNK_ROWS rows,
         yielding to the loop between chunks, so a large batch never blocks it for long.
         ``partial`` as in record_many_sync."""

@@ -20,6 +20,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
+from operator import itemgetter
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any
@@ -169,12 +170,16 @@ def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: floa
         left = remaining - sum(q for _, q, _ in split)
         amounts.update((h, q) for h, q, _ in split)
         if left:
-            # largest remainder first (all over the same total); ties by holder_id ascending
-            split.sort(key=lambda hqr: (-hqr[2], hqr[0]))
+            # largest remainder first (all over the same total); ties by holder_id ascending:
+            # two stable sorts on plain keys (reverse=True keeps ties in order), much cheaper
+            # than one sort on (-remainder, holder_id) tuples.
+            split.sort(key=itemgetter(0))
+            split.sort(key=itemgetter(2), reverse=True)
             for h, q, _ in split[:left]:
                 amounts[h] = q + 1
     assert sum(amounts.values()) == pool, "allocation lost or created units"
-    order = sorted(amounts.items(), key=lambda ha: (-ha[1], ha[0]))
+    order = sorted(amounts.items())  # holder_id ascending, then (stable) amount descending
+    order.sort(key=itemgetter(1), reverse=True)
     return [RewardRow(h, merged[h], a, pool) for h, a in order]
 
 
