@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import poh_holdmetrics
 from conftest import PURE, REPO, needs_native
 from poh_holdmetrics import HoldEvent, calculate_score
 from poh_holdmetrics._cli import main
@@ -493,23 +494,30 @@ def test_bad_config_is_an_error_naming_key_and_source(capsys, tmp_path):
 
 # --- serve ----------------------------------------------------------------------------------
 
-DAEMON = REPO / "bin" / "holdmetricsd"
+BUILT_DAEMON = REPO / "bin" / "holdmetricsd"  # make build
+BUNDLED_DAEMON = Path(poh_holdmetrics.__file__).parent / "_bin" / "holdmetricsd"  # a wheel that bundles it
+needs_daemon = pytest.mark.skipif(not (BUILT_DAEMON.exists() or BUNDLED_DAEMON.exists()),
+                                  reason="holdmetricsd is neither bundled nor built (make build)")
 
 
+def daemon_env() -> dict:
+    """PATH with bin/ first (used when the package does not bundle the daemon)."""
+    return {"PATH": f"{BUILT_DAEMON.parent}:{os.environ.get('PATH', '')}"}
+
+
+@pytest.mark.skipif(BUNDLED_DAEMON.exists(), reason="this install bundles holdmetricsd: it cannot be absent")
 def test_serve_without_a_daemon_is_a_clear_error(tmp_path):
     r = run("serve", env={"PATH": str(tmp_path)})
-    if "_bin" in r.stdout:  # a wheel that bundles the daemon: nothing to test here
-        pytest.skip("this install bundles holdmetricsd")
     assert r.returncode == 1
     assert "holdmetricsd not found" in r.stderr and "make build" in r.stderr
 
 
-@pytest.mark.skipif(not DAEMON.exists(), reason="bin/holdmetricsd is not built (make build)")
+@needs_daemon
 def test_serve_passes_settings_as_daemon_flags(tmp_path):
     cfg = tmp_path / "poh.toml"
     cfg.write_text('ttl = "36h"\ncollect_interval = "1s"\nfsync = "always"\n')
     r = run("serve", "--config", cfg, "--http-addr", "127.0.0.1:0", "--expose", "--dry-run", "--", "--max-batch", "9",
-            env={"PATH": f"{DAEMON.parent}:{os.environ['PATH']}", "POH_HOLDMETRICS_LOG_LEVEL": "warn"})
+            env={**daemon_env(), "POH_HOLDMETRICS_LOG_LEVEL": "warn"})
     assert r.returncode == 0, r.stderr
     argv = r.stdout.split()
     assert argv[0].endswith("holdmetricsd")
@@ -517,9 +525,9 @@ def test_serve_passes_settings_as_daemon_flags(tmp_path):
                         "--log-level=warn", "--max-batch", "9"]
 
 
-@pytest.mark.skipif(not DAEMON.exists(), reason="bin/holdmetricsd is not built (make build)")
+@needs_daemon
 def test_serve_runs_the_daemon_then_top_and_stats_query_it(tmp_path):
-    env = {**os.environ, "PATH": f"{DAEMON.parent}:{os.environ['PATH']}"}
+    env = {**os.environ, **daemon_env()}
     env.pop("POH_HOLDMETRICS_CONFIG", None)
     proc = subprocess.Popen([sys.executable, "-m", "poh_holdmetrics", "serve", "--http-addr", "127.0.0.1:0",
                              "--grpc-addr", "127.0.0.1:0", "--data-dir", str(tmp_path / "data")],
@@ -562,3 +570,13 @@ def test_huge_and_out_of_range_times(capsys, tmp_path, engine):
     code, out, err = cli(capsys, "score", p, "--now", 100, "--skip-invalid", "--format", "json", *engine_args(engine))
     assert code == 0 and json.loads(out)["skipped"] == 2 and json.loads(out)["score"] == 10.0
     assert f"{p}:4: end: " in err
+
+
+def test_console_script():
+    script = Path(sys.executable).parent / "poh-holdmetrics"
+    if not script.exists():
+        pytest.skip("running from a source tree: the poh-holdmetrics console script is installed with the wheel")
+    r = subprocess.run([str(script), "score", str(SAMPLE), "--now", str(NOW), "--format", "json"], capture_output=True,
+                       text=True, timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["rows"] == 15
