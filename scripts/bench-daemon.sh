@@ -27,7 +27,7 @@ trap cleanup EXIT
 
 start() { # start LOG ARGS...: starts the daemon, sets pid and addr
   local log=$1; shift
-  bin/holdmetricsd --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --log-level info "$@" 2>"$log" &
+  "$daemon" --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --log-level info "$@" 2>"$log" &
   pid=$!
   for _ in $(seq 600); do grep -q '"holdmetricsd listening"' "$log" && break; sleep 0.05; done
   addr=$(sed -n 's/.*"holdmetricsd listening".*"grpc":"\([^"]*\)".*/\1/p' "$log")
@@ -35,13 +35,18 @@ start() { # start LOG ARGS...: starts the daemon, sets pid and addr
 }
 stop() { kill -TERM "$pid"; wait "$pid"; pid=; }
 
+# Private copies: a concurrent `make build` must not swap a binary mid-run.
+cp bin/holdmetricsd bin/holdmetrics-load "$work"/
+daemon=$work/holdmetricsd
+loadgen=$work/holdmetrics-load
+
 tck=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; } # daemon user+sys ticks
 
 load() { # load STORE MODE ARGS...: one JSON line, plus the daemon's CPU seconds
   local store=$1 mode=$2 c0 c1; shift 2
   c0=$(cpu)
-  res=$(bin/holdmetrics-load -addr "$addr" -mode "$mode" -duration "$DURATION" "$@")
+  res=$("$loadgen" -addr "$addr" -mode "$mode" -duration "$DURATION" "$@")
   c1=$(cpu)
   sed "s/^{/{\"store\":\"$store\",\"args\":\"$*\",\"server_cpu_s\":$(((c1 - c0) * 100 / tck))e-2,/" <<<"$res" | tee -a "$out"
 }
@@ -64,7 +69,7 @@ done
 # clean stop (writes a snapshot) and restart from the snapshot.
 rm -rf "$work/data"
 start "$work/d.log" --data-dir "$work/data" --snapshot-bytes -1
-bin/holdmetrics-load -addr "$addr" -mode fill -events "$RESTART_EVENTS" -batch 10000 -conc 2 >/dev/null
+"$loadgen" -addr "$addr" -mode fill -events "$RESTART_EVENTS" -batch 10000 -conc 2 >/dev/null
 kill -9 "$pid"; wait "$pid" 2>/dev/null || true; pid=
 logbytes=$(du -sb "$work/data" | cut -f1)
 for phase in replay snapshot; do
