@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._rewards import InfeasibleCapError, RewardRow, allocate_rewards, write_rewards_csv, write_rewards_json
+    from ._scheduler import Scheduler
+    from ._tracker import HoldAlreadyOpenError, HoldTracker
+    from .exporter.prometheus import start_metrics_server
 
 from ._aggregator import Aggregator, RecordResult
 from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
@@ -18,10 +21,14 @@ from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, Interna
 from ._events import HoldEvent, HoldStat, TimeLike, WindowLike
 from ._score import calculate_score, twab
 
-# Reward allocation loads on first access: it needs csv, json and fractions, which the
-# scoring path does not.
-_LAZY_REWARDS = frozenset(("InfeasibleCapError", "RewardRow", "allocate_rewards", "write_rewards_csv",
-                           "write_rewards_json"))
+# Loaded on first access: reward allocation needs csv, json and fractions, the service layer
+# asyncio and http.server; the scoring path needs none of them.
+_LAZY = {
+    "InfeasibleCapError": "_rewards", "RewardRow": "_rewards", "allocate_rewards": "_rewards",
+    "write_rewards_csv": "_rewards", "write_rewards_json": "_rewards",
+    "HoldTracker": "_tracker", "HoldAlreadyOpenError": "_tracker", "Scheduler": "_scheduler",
+    "start_metrics_server": "exporter.prometheus",
+}
 
 __version__ = "0.1.0"
 
@@ -29,8 +36,10 @@ __all__ = [
     "Aggregator",
     "ClosedError",
     "ForkedProcessError",
+    "HoldAlreadyOpenError",
     "HoldEvent",
     "HoldMetricsError",
+    "HoldTracker",
     "HoldStat",
     "InfeasibleCapError",
     "InternalError",
@@ -40,12 +49,14 @@ __all__ = [
     "NoOpenHoldError",
     "RecordResult",
     "RewardRow",
+    "Scheduler",
     "TimeLike",
     "WindowLike",
     "allocate_rewards",
     "backend",
     "calculate_score",
     "native_version",
+    "start_metrics_server",
     "twab",
     "write_rewards_csv",
     "write_rewards_json",
@@ -67,9 +78,9 @@ def __getattr__(name: str) -> Any:
     if name == "backend":  # "native" or "python", decided (and the library loaded) on access
         from . import _native
         return _native.backend()
-    if name in _LAZY_REWARDS:
-        from . import _rewards
-        value = getattr(_rewards, name)
+    if name in _LAZY:
+        from importlib import import_module
+        value = getattr(import_module("." + _LAZY[name], __name__), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'poh_holdmetrics' has no attribute {name!r}")
