@@ -223,25 +223,33 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 	if err := ValidateTime(-1, "now", now); err != nil {
 		return 0, err
 	}
+	sc, _ := a.scratch.Get().(*batchScratch)
+	if sc == nil {
+		sc = &batchScratch{counts: make([]int32, len(a.shards)+1)}
+	}
+	defer a.putScratch(sc)
+	// One pass validates each event and computes its shard while the event
+	// is in cache; an invalid event goes to the extra last "shard", which is
+	// never applied.
+	n := len(events)
+	sc.shardOf = slices.Grow(sc.shardOf[:0], n)[:n]
 	var bad []*ValidationError
-	var skip []bool
 	for i := range events {
 		if err := events[i].Validate(i); err != nil {
 			if !partial {
 				a.metrics.rejected.Add(uint64(len(events)))
 				return 0, err
 			}
-			if skip == nil {
-				skip = make([]bool, len(events))
-			}
-			skip[i] = true
+			sc.shardOf[i] = uint32(len(a.shards))
 			bad = append(bad, err)
+			continue
 		}
+		sc.shardOf[i] = uint32(xxhash.Sum64String(events[i].HolderID) & a.mask)
 	}
 	a.metrics.rejected.Add(uint64(len(bad)))
 	accepted := len(events) - len(bad)
 	if accepted > 0 {
-		a.apply(now, events, skip)
+		a.apply(now, events, sc)
 	}
 	if bad != nil {
 		return accepted, &BatchError{Errors: bad}
@@ -249,26 +257,14 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 	return accepted, nil
 }
 
-// apply groups the batch by shard (a counting sort) and takes each shard's
-// lock once.
-func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
-	sc, _ := a.scratch.Get().(*batchScratch)
-	if sc == nil {
-		sc = &batchScratch{counts: make([]int32, len(a.shards)+1)}
-	}
+// apply groups the batch by shard (a counting sort over sc.shardOf) and
+// takes each shard's lock once.
+func (a *Aggregator) apply(now int64, events []HoldEvent, sc *batchScratch) {
 	n := len(events)
-	sc.shardOf = slices.Grow(sc.shardOf[:0], n)[:n]
 	sc.order = slices.Grow(sc.order[:0], n)[:n]
 	counts := sc.counts
 	clear(counts)
-	for i := range events {
-		if skip != nil && skip[i] {
-			sc.shardOf[i] = uint32(len(a.shards)) // sorts past the last shard
-			counts[len(a.shards)]++
-			continue
-		}
-		s := uint32(xxhash.Sum64String(events[i].HolderID) & a.mask)
-		sc.shardOf[i] = s
+	for _, s := range sc.shardOf {
 		counts[s]++
 	}
 	// counts -> start offsets
@@ -299,7 +295,10 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, skip []bool) {
 		sh.addRun(&a.cfg, now, events, sc.order[lo:hi])
 		sh.mu.Unlock()
 	}
-	if cap(sc.order) <= 1<<20 { // do not pin huge scratch buffers
+}
+
+func (a *Aggregator) putScratch(sc *batchScratch) {
+	if cap(sc.order) <= 1<<20 && cap(sc.shardOf) <= 1<<20 { // do not pin huge buffers
 		a.scratch.Put(sc)
 	}
 }

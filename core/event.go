@@ -1,11 +1,13 @@
 package core
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Limits of a valid HoldEvent. They are part of the cross-language contract
@@ -207,14 +209,14 @@ func formatFloat(f float64) string {
 // ASCII ids (wallet addresses, contract addresses): it ORs 8 bytes at a time
 // and only falls back to the full decoder when a high bit is set.
 func validUTF8(s string) bool {
+	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read-only view, no copy
 	var acc uint64
 	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		acc |= uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	for ; i+8 <= len(b); i += 8 {
+		acc |= binary.LittleEndian.Uint64(b[i:]) // one 8-byte load
 	}
-	for ; i < len(s); i++ {
-		acc |= uint64(s[i])
+	for ; i < len(b); i++ {
+		acc |= uint64(b[i])
 	}
 	if acc&0x8080808080808080 == 0 {
 		return true
