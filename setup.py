@@ -64,6 +64,23 @@ class BuildExt(build_ext):
         shutil.copyfile(lib, dest / LIB_NAME)
         if self.inplace:
             shutil.copyfile(lib, ROOT / "python" / "poh_holdmetrics" / LIB_NAME)
+        self._build_daemon(dest / "_bin" / "holdmetricsd")
+
+    def _build_daemon(self, out: Path) -> None:
+        """holdmetricsd inside the package, for `poh-holdmetrics serve`: a prebuilt binary
+        (POH_HOLDMETRICSD_BIN, e.g. bin/holdmetricsd from `make build`) or a static
+        (CGO_ENABLED=0, so it adds no GLIBC requirement to the wheel tag) go build."""
+        out.parent.mkdir(parents=True, exist_ok=True)
+        prebuilt = os.environ.get("POH_HOLDMETRICSD_BIN")
+        if prebuilt:
+            shutil.copyfile(prebuilt, out)
+        else:
+            go = shutil.which("go")
+            if go is None:
+                sys.exit("building poh_holdmetrics from source needs Go >= 1.24 (https://go.dev/dl/) on PATH")
+            subprocess.run([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "./cmd/holdmetricsd"],
+                           cwd=ROOT, check=True, env={**os.environ, "CGO_ENABLED": "0"})
+        out.chmod(0o755)
 
 
 class BdistWheel(bdist_wheel):

@@ -8,7 +8,7 @@
 PYENV_ROOT   ?= $(HOME)/.pyenv
 PY_VERSIONS  ?= 3.11 3.12 3.13
 PY_BUILD     ?= 3.11
-PY_TEST_DEPS := cffi pytest pytest-asyncio hypothesis numpy pandas pyarrow
+PY_TEST_DEPS := cffi pytest pytest-asyncio hypothesis numpy pandas pyarrow prometheus_client opentelemetry-sdk opentelemetry-exporter-otlp-proto-http pyyaml
 PYTEST_ARGS  ?= -q -p no:cacheprovider
 
 # Shell snippet: py_for V prints the newest pyenv patch release of python V (or pythonV on PATH).
