@@ -5,6 +5,8 @@ fallback, numpy, pandas), so a slow or busy machine shifts both sides alike.
 Targets (issue 3): object path >= 1.0x the fallback; columnar 1M >= 1.5x numpy and >= 50x the
 fallback; await record(ev) median <= 3 us; record_many 1M + top_n(100) >= 1.0x pandas
 groupby+nlargest; import + first native call <= 20 ms.
+Issue 6 (figures, no targets): allocate_rewards over 1,000,000 holders; an arbitrary-window
+top_n(100) over 1,000,000 holders with 10,000,000 closed holds in history.
 """
 
 from __future__ import annotations
@@ -140,6 +142,57 @@ def bench_record_many_topn() -> None:
            f"{t_pd / t_ours:.1f}x pandas groupby+nlargest ({fmt(t_pd)})", t_pd / t_ours >= 1.0)
 
 
+def bench_allocation() -> None:
+    """Exact largest-remainder split of a 10^27 pool over 1M holders, against numpy's
+    (inexact) float split pool * s / total in the same run."""
+    rng = np.random.default_rng(4)
+    n = 100_000 if QUICK else 1_000_000
+    scores = dict(zip((f"0x{i:040x}" for i in range(n)), (rng.random(n) * 1e9).tolist()))
+    pool = 10**27
+    arr = np.fromiter(scores.values(), dtype=np.float64, count=n)
+    rows_out = phm.allocate_rewards(scores, pool)
+    assert len(rows_out) == n and sum(r.amount for r in rows_out) == pool
+    t = median_time(lambda: phm.allocate_rewards(scores, pool), 1 if QUICK else 3)
+    t_np = median_time(lambda: np.floor(pool * (arr / arr.sum())), 5)
+    report(f"allocate_rewards, {n:,} holders, pool 10^27 (exact)", fmt(t),
+           f"({fmt(t_np)} for numpy's inexact float split)", None)
+
+
+def bench_window_topn() -> None:
+    """Aggregator(history=True) with 1M holders x 10 closed holds, then top_n(100) over an
+    arbitrary window through Python; the baseline is pandas clipping the same 10M rows to
+    the window, grouping by integer holder codes and taking nlargest(100)."""
+    import pyarrow as pa
+    rng = np.random.default_rng(5)
+    holders = 100_000 if QUICK else 1_000_000
+    n = holders * 10
+    codes = np.tile(np.arange(holders, dtype=np.int64), 10)
+    start = rng.integers(1_600_000_000, 1_700_000_000, n).astype(np.int64)
+    end = start + rng.integers(0, 10_000_000, n)
+    weight = rng.random(n) * 100
+    ids = pa.array([f"0x{i:040x}" for i in range(holders)]).take(pa.array(codes))
+    table = pa.table({"token_id": pa.array(["TOKEN"] * holders).take(pa.array(codes)), "holder_id": ids,
+                      "start": start, "end": end, "weight": weight})
+    t0, t1, now = 1_620_000_000, 1_650_000_000, 1_700_000_000
+    with phm.Aggregator(history=True) as agg:
+        t_rec = time.perf_counter()
+        agg.record_many_sync(table)
+        t_rec = time.perf_counter() - t_rec
+        top = agg.top_n(100, now=now, window=(t0, t1))
+        t = median_time(lambda: agg.top_n(100, now=now, window=(t0, t1)), 3 if QUICK else 5)
+
+    def pandas_way():
+        s = (np.minimum(np.minimum(end, now), t1) - np.maximum(start, t0)).clip(0) * weight
+        return pd.Series(s).groupby(codes).sum().nlargest(100)
+
+    ref = pandas_way()
+    assert [int(r.holder_id, 16) for r in top[:10]] == list(ref.index[:10])
+    t_pd = median_time(pandas_way, 3 if QUICK else 5)
+    report(f"top_n(100, window=) over {holders:,} holders, {n:,} holds in history", fmt(t),
+           f"{t_pd / t:.1f}x pandas clip+groupby+nlargest ({fmt(t_pd)})", None)
+    report("", "", f"(recording them with history took {fmt(t_rec)})", None)
+
+
 def bench_import() -> None:
     code = ("import time; t = time.perf_counter(); import poh_holdmetrics as p; "
             "p.calculate_score([], now=1); print(time.perf_counter() - t)")
@@ -163,20 +216,20 @@ def bench_call_overhead() -> None:
     report("calculate_score([one HoldEvent]) round trip", fmt(t2), "", None)
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    """Every benchmark, or only the named ones (e.g. `bench.py allocation window_topn`)."""
     assert phm.backend == "native", "benchmarks need the native library"
     print(f"poh_holdmetrics {phm.__version__} ({phm.backend}), Python {sys.version.split()[0]}, "
           f"numpy {np.__version__}, pandas {pd.__version__}, {os.cpu_count()} CPUs")
     print(f"{'benchmark':<58} {'median':>12}  {'ratio vs baseline (same run)':<34}")
-    bench_import()
-    bench_call_overhead()
-    bench_objects()
-    bench_columnar()
-    bench_record_one()
-    bench_record_many_topn()
+    benches = [bench_import, bench_call_overhead, bench_objects, bench_columnar, bench_record_one,
+               bench_record_many_topn, bench_allocation, bench_window_topn]
+    for b in benches:
+        if not only or b.__name__.removeprefix("bench_") in only:
+            b()
     missed = [r for r in rows if r[3] == "TARGET MISSED"]
     print(f"{len([r for r in rows if r[3]]) - len(missed)} targets met, {len(missed)} missed")
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
