@@ -131,6 +131,7 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 			}
 			scratch = g.broadcastGroup(group, scratch, acks)
 		case err := <-sendErr:
+			close(acks) // ends the sender's drain goroutine
 			cancel()
 			return err
 		}
