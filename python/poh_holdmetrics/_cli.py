@@ -620,19 +620,23 @@ def _clip_to_now(cols: dict[str, Any], now: int) -> dict[str, Any]:
 class Scorer:
     """Feeds chunks to calculate_score (and, ranking by holder, an Aggregator)."""
 
-    def __init__(self, now: int, by_holder: bool) -> None:
+    def __init__(self, now: int, by_holder: bool, window: tuple[int, int] | None = None,
+                 what: str = "--by-holder") -> None:
         from ._score import calculate_score
         self.calculate_score = calculate_score
         self.now = now
+        self.window = window
         self.parts: list[float] = []  # one score per chunk: a few hundred for 10M rows
         self.rows = 0
         self.agg = None
         if by_holder:
             from ._aggregator import Aggregator
             try:
-                self.agg = Aggregator()
+                # A campaign window clips each hold when it is recorded (O(1) per event);
+                # with ends cut at now (_clip_to_now) rows equal the batch windowed score.
+                self.agg = Aggregator(window=window)
             except HoldMetricsError as e:
-                raise CliError(f"--by-holder needs the native library: {e}") from None
+                raise CliError(f"{what} needs the native library: {e}") from None
 
     def feed(self, chunk: Chunk, reader: Reader) -> None:
         pending = [chunk]
@@ -645,7 +649,7 @@ class Scorer:
                 raise CliError(f"{reader.path}: --by-holder needs a {reader.mapping[missing]!r} column "
                                f"(map another with --{missing.split('_')[0]}-col)")
             try:
-                s = self.calculate_score(c.cols, now=self.now)
+                s = self.calculate_score(c.cols, now=self.now, window=self.window)
             except InvalidEventError as e:
                 if e.index < 0:
                     raise CliError(f"{reader.path}: {e}") from None
@@ -727,7 +731,7 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise UsageError("--token needs --by-holder")
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
-    scorer = Scorer(now, args.by_holder)
+    scorer = Scorer(now, args.by_holder, args.window)
     skipped = 0
     examples: list[str] = []
     try:
@@ -769,6 +773,101 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             raise CliError(str(e)) from None
         meta["token"] = args.token
         _print_rows(_stat_rows(stats), RANK_COLUMNS, args.format, out, meta)
+        return 0
+    finally:
+        progress.finish()
+        scorer.close()
+
+
+# --- rewards --------------------------------------------------------------------------------
+
+def parse_window_arg(value: str) -> tuple[int, int]:
+    """``T0,T1`` (Unix seconds or ISO 8601 each) -> (t0, t1)."""
+    parts = value.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"window {value!r}: expected T0,T1 (Unix seconds or ISO 8601)")
+    try:
+        t0, t1 = (parse_time_arg(p.strip()) for p in parts)
+    except (argparse.ArgumentTypeError, ValueError) as e:
+        raise argparse.ArgumentTypeError(f"window {value!r}: {e}") from None
+    if t1 < t0:
+        raise argparse.ArgumentTypeError(f"window {value!r}: end {t1} is before start {t0}")
+    return t0, t1
+
+
+def _pool_int(value: str) -> int:
+    try:
+        n = int(value.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of base units") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{value} must be >= 0")
+    return n
+
+
+def _min_score(value: str) -> float:
+    try:
+        f = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not math.isfinite(f):
+        raise argparse.ArgumentTypeError(f"{value!r} must be finite")
+    return f
+
+
+def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._rewards import InfeasibleCapError, allocate_rewards, write_rewards_csv, write_rewards_json
+    mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
+               "end": args.end_col, "weight": args.weight_col}
+    now = args.now if args.now is not None else int(time.time())
+    if args.window is not None and args.window[0] > now:
+        raise CliError(f"window starts at {args.window[0]}, after now {now}: nothing has been held in it yet")
+    scorer = Scorer(now, True, args.window, what="rewards")
+    show = args.progress if args.progress is not None else err.isatty()
+    progress = Progress(err, show)
+    skipped = 0
+    try:
+        for path in args.files:
+            fmt = _format_of(path, args.input_format)
+            if not os.path.exists(path):
+                raise CliError(f"{path}: no such file")
+            reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter)
+            for chunk in reader.chunks():
+                scorer.feed(chunk, reader)
+                progress.update(Path(path).name, reader.bytes_read, reader.size, scorer.rows + reader.skipped)
+            skipped += reader.skipped
+        progress.finish()
+        if skipped:
+            err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''} (--skip-invalid)\n")
+        agg = scorer.agg
+        assert agg is not None
+        stats = agg.top_n(len(agg), now=now, token=args.token) if args.token else agg.snapshot(now)
+        try:
+            rows = allocate_rewards([(s.holder_id, s.score) for s in stats], args.pool, min_score=args.min_score,
+                                    cap=args.cap, decimals=args.decimals)
+        except InfeasibleCapError as e:
+            raise CliError(f"--cap: {e}") from None
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        target: Any = out
+        if args.output:
+            target = args.output
+        if args.format == "json":
+            write_rewards_json(rows, target, decimals=args.decimals)
+        elif args.format == "csv":
+            write_rewards_csv(rows, target, decimals=args.decimals)
+        else:
+            from ._rewards import format_amount
+            table = [{"holder_id": r.holder_id, "score": r.score, "share": float(r.share),
+                      "amount": format_amount(r.amount, args.decimals)} for r in rows]
+            if args.output:
+                with open(args.output, "w", encoding="utf-8") as f:
+                    _print_table(table, ("holder_id", "score", "share", "amount"), f)
+            else:
+                _print_table(table, ("holder_id", "score", "share", "amount"), out)
+        if args.output:
+            err.write(f"{PROG}: wrote {len(rows)} allocations summing to {sum(r.amount for r in rows)} "
+                      f"to {args.output}\n")
         return 0
     finally:
         progress.finish()
@@ -908,6 +1007,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("files", nargs="+", metavar="FILE", help="input files")
     s.add_argument("--now", type=parse_time_arg, metavar="TIME",
                    help="score as of TIME (Unix seconds or ISO 8601; default: the current time)")
+    s.add_argument("--window", type=parse_window_arg, metavar="T0,T1",
+                   help="campaign window [T0, T1): holds count only inside it (Unix seconds or ISO 8601)")
     s.add_argument("--by-holder", action="store_true", help="rank holders instead of printing the total")
     s.add_argument("--top", type=_positive_int, metavar="N", help="with --by-holder: only the N best holders")
     s.add_argument("--token", metavar="T", help="with --by-holder: rank holders of token T only")
@@ -929,6 +1030,46 @@ def build_parser() -> argparse.ArgumentParser:
                     help="always show the progress bar (default: only when stderr is a terminal)")
     pg.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
     s.set_defaults(func=cmd_score, parser=s)
+
+    r = sub.add_parser("rewards", parents=[common], formatter_class=_Formatter,
+                       help="split a reward pool exactly in proportion to hold scores",
+                       description="Score the holds in FILE... per holder (optionally in a campaign window), "
+                                   "then split --pool (an integer in the token's smallest unit, any size) "
+                                   "in proportion to the scores: exact largest-remainder amounts that sum to "
+                                   "the pool, ties by holder_id.")
+    r.add_argument("files", nargs="+", metavar="FILE", help="input files")
+    r.add_argument("--pool", type=_pool_int, required=True, metavar="N",
+                   help="the pool in base units (e.g. wei), a whole number of any size")
+    r.add_argument("--window", type=parse_window_arg, metavar="T0,T1",
+                   help="campaign window [T0, T1): holds count only inside it (Unix seconds or ISO 8601)")
+    r.add_argument("--now", type=parse_time_arg, metavar="TIME",
+                   help="score as of TIME (default: the current time)")
+    r.add_argument("--token", metavar="T", help="only holds of token T")
+    r.add_argument("--min-score", type=_min_score, default=0.0, metavar="S",
+                   help="holders scoring below S get nothing")
+    r.add_argument("--cap", type=_pool_int, metavar="N", help="no holder gets more than N base units; "
+                   "the excess is redistributed (an error if the pool cannot be split under the cap)")
+    r.add_argument("--decimals", type=_nonneg_int, default=0, metavar="D",
+                   help="the token's decimals, to print amounts as exact decimals")
+    r.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
+    r.add_argument("-o", "--output", metavar="FILE", help="write the allocation to FILE instead of stdout")
+    ri = r.add_argument_group("input")
+    ri.add_argument("--input-format", choices=("auto", "csv", "jsonl", "parquet"), default="auto",
+                    help="input format (default: from the file suffix)")
+    for f, flag in (("token_id", "--token-col"), ("holder_id", "--holder-col"), ("start", "--start-col"),
+                    ("end", "--end-col"), ("weight", "--weight-col")):
+        ri.add_argument(flag, default=f, metavar="NAME", help=f"column holding {f} (default: {f})")
+    ri.add_argument("--delimiter", metavar="C", help="CSV delimiter (default: ',' or tab for .tsv)")
+    ri.add_argument("--skip-invalid", action="store_true", help="skip bad rows, count and report them")
+    ri.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS, metavar="N",
+                    help=f"rows per chunk (default {DEFAULT_CHUNK_ROWS})")
+    ri.add_argument("--engine", choices=("auto", "pyarrow", "python"), default="auto",
+                    help="CSV reader: pyarrow's streaming reader (default when installed) or the csv module")
+    rg = ri.add_mutually_exclusive_group()
+    rg.add_argument("--progress", dest="progress", action="store_true", default=None,
+                    help="always show the progress bar (default: only when stderr is a terminal)")
+    rg.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+    r.set_defaults(func=cmd_rewards, parser=r)
 
     v = sub.add_parser("serve", parents=[common], formatter_class=_Formatter,
                        help="run the daemon (holdmetricsd) with these settings",
