@@ -618,6 +618,34 @@ func (a *Aggregator) topN(n int, token string, v view) ([]HolderStat, error) {
 	return top.sorted(), nil
 }
 
+// Pair returns the row of one (holder, token) pair at now, as TopN with a
+// token filter would show it, and whether the pair exists. It costs one map
+// lookup (a tracker asks it before every start).
+func (a *Aggregator) Pair(now int64, token, holderID string) (HolderStat, bool, error) {
+	if a.closed.Load() {
+		return HolderStat{}, false, ErrClosed
+	}
+	for _, err := range []*ValidationError{
+		ValidateID(-1, "token_id", token), ValidateID(-1, "holder_id", holderID), ValidateTime(-1, "now", now),
+	} {
+		if err != nil {
+			return HolderStat{}, false, err
+		}
+	}
+	sh := a.shardOf(holderID)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	h := sh.holders[holderID]
+	if h == nil {
+		return HolderStat{}, false, nil
+	}
+	ts := h.token(token)
+	if ts == nil {
+		return HolderStat{}, false, nil
+	}
+	return tokenStat(holderID, ts, view{now: now, win: a.cfg.win}), true, nil
+}
+
 // GC drops every holder idle for longer than the TTL (now − updated_at >
 // TTL) that has no open hold, and returns how many it dropped. Without a TTL
 // it drops nothing.

@@ -319,3 +319,25 @@ func TestParallelRecordLosesNothing(t *testing.T) {
 		t.Fatalf("events %d score %v, want %d", events, score, goroutines*batches*per)
 	}
 }
+
+func TestPair(t *testing.T) {
+	a := newAgg(t, Options{})
+	_ = a.Record(ev("A", "x", 0, 10, true, 1), ev("A", "x", 5, 0, false, 2), ev("B", "x", 0, 3, true, 1))
+	st, ok, err := a.Pair(20, "A", "x")
+	if err != nil || !ok || st.OpenHolds != 1 || st.Score != 10+30 || st.Events != 2 || st.Tokens != 1 {
+		t.Fatalf("pair A/x: %+v %v %v", st, ok, err)
+	}
+	top, _ := a.TopN(1, 20, "A")
+	if top[0] != st {
+		t.Fatalf("Pair %+v differs from TopN's row %+v", st, top[0])
+	}
+	if _, ok, err := a.Pair(20, "C", "x"); ok || err != nil {
+		t.Fatalf("unknown token: %v %v", ok, err)
+	}
+	if _, ok, err := a.Pair(20, "A", "nobody"); ok || err != nil {
+		t.Fatalf("unknown holder: %v %v", ok, err)
+	}
+	if _, _, err := a.Pair(20, "", "x"); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("empty token: %v", err)
+	}
+}
