@@ -9,8 +9,30 @@ import (
 // API) the aggregator's exact state, so that a snapshot plus the log written
 // after it rebuilds an aggregator that answers every query with the same
 // bits as the one that wrote them: Neumaier sums are exported with their
-// compensation terms, and tokens and open holds keep their order (summation
-// order is part of the result).
+// compensation terms, tokens and open holds keep their order (summation
+// order is part of the result), and with History each pair's closed holds
+// are exported in recording order so window queries also answer the same.
+
+// StateConfig is what an exported state depends on beyond the events: a
+// campaign window clips closed scores at record time, and history exists
+// only when it was kept. A store records it next to the state and must not
+// import a state into an aggregator configured differently (see
+// Aggregator.StateConfig).
+type StateConfig struct {
+	Window  Window // All when there is no campaign window
+	History bool
+}
+
+// StateConfig is the aggregator's window and history setting.
+func (a *Aggregator) StateConfig() StateConfig {
+	return StateConfig{Window: a.cfg.win, History: a.cfg.history}
+}
+
+// IntervalState is one closed hold kept in history (raw, unclipped).
+type IntervalState struct {
+	Start, End int64
+	Weight     float64
+}
 
 // OpenHoldState is one open hold.
 type OpenHoldState struct {
@@ -27,6 +49,9 @@ type TokenState struct {
 	Events     int64
 	UpdatedAt  int64
 	Open       []OpenHoldState
+	// History is the pair's closed holds in recording order; nil unless
+	// the aggregator keeps History (Import ignores it otherwise).
+	History []IntervalState
 }
 
 // HolderState is one holder's state: its tokens in the order they were first
@@ -72,6 +97,12 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 						t.Open[j] = OpenHoldState{o.start, o.weight}
 					}
 				}
+				if ts.hist != nil && len(*ts.hist) > 0 {
+					t.History = make([]IntervalState, len(*ts.hist))
+					for j, iv := range *ts.hist {
+						t.History[j] = IntervalState{iv.start, iv.end, iv.weight}
+					}
+				}
 				hs.Tokens = append(hs.Tokens, t)
 			})
 			out = append(out, hs)
@@ -100,8 +131,10 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 
 // Import adds exported holders (and adds m to the metric counters). A holder
 // that already exists, an invalid id or time, a duplicate token of one
-// holder, or an invalid open-hold weight is an error; Import checks every
-// holder before it changes anything.
+// holder, an invalid open-hold weight or an invalid history interval is an
+// error; Import checks every holder before it changes anything. History is
+// kept only when the aggregator has History; the caller checks that the
+// states came from an aggregator with the same StateConfig.
 func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 	if a.closed.Load() {
 		return ErrClosed
@@ -145,6 +178,13 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 					ts.open[j] = openHold{o.Start, o.Weight}
 				}
 				sh.open += int64(len(t.Open))
+			}
+			if a.cfg.history && len(t.History) > 0 {
+				hist := make([]interval, len(t.History))
+				for j, iv := range t.History {
+					hist[j] = interval{iv.Start, iv.End, iv.Weight}
+				}
+				ts.hist = &hist
 			}
 		}
 		sh.holders[strings.Clone(hs.HolderID)] = h
@@ -203,6 +243,21 @@ func checkHolderState(hs *HolderState) error {
 				return err
 			}
 			if err := ValidateWeight(-1, o.Weight); err != nil {
+				return err
+			}
+		}
+		for _, iv := range t.History {
+			if err := ValidateTime(-1, "start", iv.Start); err != nil {
+				return err
+			}
+			if err := ValidateTime(-1, "end", iv.End); err != nil {
+				return err
+			}
+			if iv.End < iv.Start {
+				return &ValidationError{-1, "end", itoa64(iv.End), ReasonEndBeforeStart,
+					fmt.Sprintf("is before start %d (history of token %s)", iv.Start, quoteID(t.TokenID))}
+			}
+			if err := ValidateWeight(-1, iv.Weight); err != nil {
 				return err
 			}
 		}

@@ -105,3 +105,112 @@ func TestImportRejects(t *testing.T) {
 		t.Fatal("Import over an existing holder succeeded")
 	}
 }
+
+func TestExportImportHistory(t *testing.T) {
+	camp := Window{5, 500}
+	opts := Options{Shards: 4, History: true, Window: &camp}
+	a, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := []HoldEvent{
+		{TokenID: "T", HolderID: "alice", Start: 0, End: 10, HasEnd: true, Weight: 0.1},
+		{TokenID: "T", HolderID: "alice", Start: 3, End: 170, HasEnd: true, Weight: 1e17},
+		{TokenID: "U", HolderID: "alice", Start: 5, Weight: 2},
+		{TokenID: "T", HolderID: "bob", Start: 50, Weight: 1},
+		{TokenID: "T", HolderID: "bob", Start: 90, End: 150, HasEnd: true, Weight: 0.3},
+		{TokenID: "V", HolderID: "carol", Start: 1, End: 2, HasEnd: true, Weight: 3},
+	}
+	if _, err := a.RecordAt(100, evs, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CloseHoldAt(120, "U", "alice", 110); err != nil {
+		t.Fatal(err)
+	}
+	states, m, err := a.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kept int
+	for _, h := range states {
+		for _, ts := range h.Tokens {
+			kept += len(ts.History)
+		}
+	}
+	if kept != 5 { // every closed hold: 4 recorded closed + 1 closed later
+		t.Fatalf("exported %d history intervals, want 5", kept)
+	}
+	b, err := New(Options{Shards: 16, History: true, Window: &camp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := b.StateConfig(), a.StateConfig(); got != want || !want.History || want.Window != camp {
+		t.Fatalf("StateConfig %+v, want %+v", got, want)
+	}
+	if err := b.Import(states, m); err != nil {
+		t.Fatal(err)
+	}
+	windows := []Window{{0, 5}, {0, 100}, {4, 95}, {60, 1e6}, {100, 100}, All}
+	check := func(when string) {
+		t.Helper()
+		for _, now := range []int64{0, 100, 200, 1e6} {
+			for _, w := range windows {
+				want, err1 := a.SnapshotWindow(now, w)
+				got, err2 := b.SnapshotWindow(now, w)
+				if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
+					t.Fatalf("%s: now %d window %v: SnapshotWindow\n got %+v (%v)\nwant %+v (%v)", when, now, w, got, err2, want, err1)
+				}
+				wantT, _ := a.TopNWindow(2, now, "T", w)
+				gotT, _ := b.TopNWindow(2, now, "T", w)
+				if !reflect.DeepEqual(gotT, wantT) {
+					t.Fatalf("%s: now %d window %v: TopNWindow T\n got %+v\nwant %+v", when, now, w, gotT, wantT)
+				}
+			}
+		}
+	}
+	check("after import")
+	more := []HoldEvent{{TokenID: "T", HolderID: "bob", Start: 60, End: 61, HasEnd: true, Weight: 0.7}}
+	for _, x := range []*Aggregator{a, b} {
+		if _, err := x.RecordAt(300, more, false); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := x.CloseHoldAt(301, "T", "bob", 200); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check("after continuing")
+
+	// Without History the intervals are dropped and window queries refuse.
+	c, _ := New(Options{Window: &camp})
+	if err := c.Import(states, m); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SnapshotWindow(100, All); err != ErrNoHistory {
+		t.Fatalf("window query without history: %v", err)
+	}
+	again, _, _ := c.Export()
+	for _, h := range again {
+		for _, ts := range h.Tokens {
+			if ts.History != nil {
+				t.Fatalf("an aggregator without History exported history for %s", h.HolderID)
+			}
+		}
+	}
+}
+
+func TestImportRejectsBadHistory(t *testing.T) {
+	for name, iv := range map[string]IntervalState{
+		"end before start": {Start: 10, End: 5, Weight: 1},
+		"bad time":         {Start: -1, End: 5, Weight: 1},
+		"bad weight":       {Start: 1, End: 5, Weight: -2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a, _ := New(Options{History: true})
+			hs := HolderState{HolderID: "h", UpdatedAt: 1,
+				Tokens: []TokenState{{TokenID: "T", UpdatedAt: 1, History: []IntervalState{iv}}}}
+			if err := a.Import([]HolderState{hs}, MetricsState{}); err == nil {
+				t.Fatal("Import accepted a bad history interval")
+			}
+		})
+	}
+}
