@@ -45,6 +45,8 @@ func statusOf(err error) error {
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, core.ErrNoOpenHold):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, core.ErrNoHistory):
+		return status.Error(codes.FailedPrecondition, noHistory(err).Error())
 	case errors.Is(err, ErrDraining), errors.Is(err, store.ErrClosed), errors.Is(err, core.ErrClosed):
 		return status.Error(codes.Unavailable, err.Error())
 	}
@@ -362,7 +364,8 @@ func (g *GRPC) GetSnapshot(ctx context.Context, _ *emptypb.Empty) (*pohpb.Snapsh
 	return snapshotMsg(rows, now), nil
 }
 
-// TopN returns the first n rows (10 by default), optionally for one token.
+// TopN returns the first n rows (10 by default), optionally for one token
+// and clipped to a window (FailedPrecondition without history).
 func (g *GRPC) TopN(ctx context.Context, r *pohpb.TopRequest) (*pohpb.Snapshot, error) {
 	now := g.svc.Now()
 	if r.At != nil {
@@ -372,7 +375,17 @@ func (g *GRPC) TopN(ctx context.Context, r *pohpb.TopRequest) (*pohpb.Snapshot, 
 	if n == 0 {
 		n = 10
 	}
-	rows, err := g.svc.agg.TopN(n, now, r.TokenId)
+	var rows []core.HolderStat
+	var err error
+	if r.Window != nil {
+		var w core.Window
+		if w, err = windowMsg(r.Window); err != nil {
+			return nil, statusOf(err)
+		}
+		rows, err = g.svc.agg.TopNWindow(n, now, r.TokenId, w)
+	} else {
+		rows, err = g.svc.agg.TopN(n, now, r.TokenId)
+	}
 	if err != nil {
 		return nil, statusOf(err)
 	}

@@ -35,7 +35,12 @@ type fixture struct {
 // newFixture serves a Service over bufconn; durable uses a store in a temp dir.
 func newFixture(t *testing.T, durable bool, cfg Config) *fixture {
 	t.Helper()
-	agg, err := core.New(core.Options{Shards: 4})
+	return newFixtureWith(t, durable, cfg, core.Options{Shards: 4})
+}
+
+func newFixtureWith(t *testing.T, durable bool, cfg Config, opts core.Options) *fixture {
+	t.Helper()
+	agg, err := core.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,8 +23,11 @@ import (
 //
 //	POST /v1/holds          one event or an array (?partial=1)  → 200 {"accepted": n[, "errors": [...]]}
 //	POST /v1/holds/close    {"token_id", "holder_id"[, "at"]}   → 200 {"closed": n} | 404
-//	GET  /v1/stats[?now=]   rows in ranking order
-//	GET  /v1/top?n=&token=[&now=]
+//	GET  /v1/stats[?now=][&window=t0,t1]   rows in ranking order
+//	GET  /v1/top?n=&token=[&now=][&window=t0,t1]
+//
+// window (Unix seconds or RFC 3339, [t0, t1)) clips every hold to it; it
+// needs a daemon started with --history, else 400.
 //	GET  /healthz /readyz /metrics
 //	seed aliases: POST /hold (→ 202), GET /stats
 //
@@ -102,7 +105,7 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &mbe):
 		code = http.StatusRequestEntityTooLarge
-	case errors.Is(err, core.ErrInvalidEvent), errors.Is(err, errBadRequest):
+	case errors.Is(err, core.ErrInvalidEvent), errors.Is(err, errBadRequest), errors.Is(err, core.ErrNoHistory):
 		code = http.StatusBadRequest
 	case errors.Is(err, core.ErrNoOpenHold):
 		code = http.StatusNotFound
@@ -338,15 +341,38 @@ func (s *Service) nowParam(r *http.Request) (int64, error) {
 	return now, err
 }
 
+// windowParam is the optional window query parameter.
+func windowParam(r *http.Request) (*core.Window, error) {
+	v := r.URL.Query().Get("window")
+	if v == "" {
+		return nil, nil
+	}
+	win, err := ParseWindow(v)
+	if err != nil {
+		return nil, err
+	}
+	return &win, nil
+}
+
 func (s *Service) getStats(w http.ResponseWriter, r *http.Request) {
 	now, err := s.nowParam(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	rows, err := s.agg.Snapshot(now)
+	win, err := windowParam(r)
 	if err != nil {
 		writeError(w, err)
+		return
+	}
+	var rows []core.HolderStat
+	if win != nil {
+		rows, err = s.agg.SnapshotWindow(now, *win)
+	} else {
+		rows, err = s.agg.Snapshot(now)
+	}
+	if err != nil {
+		writeError(w, noHistory(err))
 		return
 	}
 	writeRows(w, rows)
@@ -358,6 +384,11 @@ func (s *Service) getTop(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	win, err := windowParam(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	n := 10
 	if v := r.URL.Query().Get("n"); v != "" {
 		if n, err = strconv.Atoi(strings.TrimSpace(v)); err != nil || n < 0 {
@@ -365,9 +396,15 @@ func (s *Service) getTop(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rows, err := s.agg.TopN(n, now, r.URL.Query().Get("token"))
+	token := r.URL.Query().Get("token")
+	var rows []core.HolderStat
+	if win != nil {
+		rows, err = s.agg.TopNWindow(n, now, token, *win)
+	} else {
+		rows, err = s.agg.TopN(n, now, token)
+	}
 	if err != nil {
-		writeError(w, err)
+		writeError(w, noHistory(err))
 		return
 	}
 	writeRows(w, rows)

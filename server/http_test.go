@@ -17,9 +17,15 @@ import (
 
 func newHTTP(t *testing.T, cfg Config) (*httptest.Server, *Service, *prometheus.Registry) {
 	t.Helper()
+	return newHTTPWith(t, cfg, core.Options{})
+}
+
+func newHTTPWith(t *testing.T, cfg Config, opts core.Options) (*httptest.Server, *Service, *prometheus.Registry) {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	agg, err := core.New(core.Options{Registerer: reg})
+	opts.Registerer = reg
+	agg, err := core.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

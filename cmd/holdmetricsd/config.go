@@ -15,6 +15,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+	"github.com/poh-holdmetrics/poh-holdmetrics/server"
 	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
 )
 
@@ -40,6 +42,8 @@ type config struct {
 	MaxBodyBytes  int64         `key:"max_body_bytes" help:"largest HTTP request body"`
 	DrainTimeout  time.Duration `key:"drain_timeout" help:"how long shutdown waits for in-flight requests"`
 	DebugPprof    bool          `key:"debug_pprof" help:"serve /debug/pprof/ on the HTTP listener (profiling; keep off in production)"`
+	History       bool          `key:"history" help:"keep every closed hold (about 24 bytes each) so top/stats answer for any window"`
+	Window        string        `key:"window" help:"campaign window T0,T1 (Unix seconds or RFC 3339): every hold is clipped to [T0, T1) when recorded"`
 }
 
 func defaults() config {
@@ -243,7 +247,22 @@ func (c *config) validate() error {
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("drain_timeout %v: must be > 0", c.DrainTimeout)
 	}
+	if _, err := c.campaignWindow(); err != nil {
+		return err
+	}
 	return nil
+}
+
+// campaignWindow is the parsed window setting; nil when unset.
+func (c *config) campaignWindow() (*core.Window, error) {
+	if c.Window == "" {
+		return nil, nil
+	}
+	w, err := server.ParseWindow(c.Window)
+	if err != nil {
+		return nil, fmt.Errorf("window %q: %w", c.Window, err)
+	}
+	return &w, nil
 }
 
 func isLoopback(host string) bool {

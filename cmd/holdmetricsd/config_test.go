@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 )
 
 func TestConfigPrecedence(t *testing.T) {
@@ -56,6 +58,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{[]string{"--tls-cert", "c.pem"}, nil, "tls_key"},
 		{[]string{"--auth-reads"}, nil, "auth_token_file"},
 		{[]string{"stray"}, nil, "stray"},
+		{[]string{"--window", "10,5"}, nil, "window \"10,5\""},
+		{[]string{"--window", "10"}, nil, "must be t0,t1"},
+		{nil, map[string]string{"POH_HOLDMETRICS_HISTORY": "maybe"}, "POH_HOLDMETRICS_HISTORY"},
 	}
 	for _, tt := range tests {
 		get := func(k string) string { return tt.env[k] }
@@ -69,5 +74,31 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v %v: error %v, want one naming %s", tt.args, tt.env, err, tt.want)
 		}
+	}
+}
+
+func TestConfigHistoryAndWindow(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.toml")
+	os.WriteFile(file, []byte("history = true\nwindow = \"2024-01-01T00:00:00Z,2024-04-01T00:00:00Z\"\n"), 0o644)
+	cfg, err := loadConfig([]string{"--config", file, "--data-dir", dir}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := cfg.campaignWindow()
+	if !cfg.History || err != nil || w == nil || w.Start != 1704067200 || w.End != 1711929600 {
+		t.Fatalf("from TOML: history %v window %v %v", cfg.History, w, err)
+	}
+	env := map[string]string{"POH_HOLDMETRICS_HISTORY": "true", "POH_HOLDMETRICS_WINDOW": "5,60"}
+	cfg, err = loadConfig([]string{"--data-dir", dir}, func(k string) string { return env[k] })
+	if w, _ := cfg.campaignWindow(); err != nil || !cfg.History || *w != (core.Window{Start: 5, End: 60}) {
+		t.Fatalf("from env: %+v %v", cfg, err)
+	}
+	cfg, err = loadConfig([]string{"--data-dir", dir, "--history=false"}, func(k string) string { return env[k] })
+	if err != nil || cfg.History {
+		t.Fatalf("flag over env: history %v %v", cfg.History, err)
+	}
+	if cfg, _ := loadConfig([]string{"--data-dir", dir}, func(string) string { return "" }); cfg.History || cfg.Window != "" {
+		t.Fatalf("defaults: history %v window %q", cfg.History, cfg.Window)
 	}
 }

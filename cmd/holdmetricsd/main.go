@@ -75,7 +75,8 @@ func realMain(args []string) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	agg, err := core.New(core.Options{TTL: cfg.TTL, Registerer: reg})
+	win, _ := cfg.campaignWindow() // validated by loadConfig
+	agg, err := core.New(core.Options{TTL: cfg.TTL, Registerer: reg, History: cfg.History, Window: win})
 	if err != nil {
 		return err
 	}
@@ -159,7 +160,7 @@ func realMain(args []string) error {
 	}
 	log.Info("holdmetricsd listening", "grpc", grpcLis.Addr().String(),
 		"http", scheme+"://"+httpLis.Addr().String(), "data_dir", dataDirForLog(cfg), "fsync", cfg.Fsync,
-		"auth", token != "", "tls", tlsCfg != nil)
+		"auth", token != "", "tls", tlsCfg != nil, "history", cfg.History, "window", cfg.Window)
 
 	var g run.Group
 	// Signals: the first SIGINT/SIGTERM starts the drain; the run group

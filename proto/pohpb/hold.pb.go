@@ -793,6 +793,59 @@ func (x *CloseAck) GetClosed() uint64 {
 	return 0
 }
 
+// extension: the half-open period [start, end); whole seconds are used.
+type Window struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Start         *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	End           *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end,proto3" json:"end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Window) Reset() {
+	*x = Window{}
+	mi := &file_hold_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Window) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Window) ProtoMessage() {}
+
+func (x *Window) ProtoReflect() protoreflect.Message {
+	mi := &file_hold_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Window.ProtoReflect.Descriptor instead.
+func (*Window) Descriptor() ([]byte, []int) {
+	return file_hold_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Window) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *Window) GetEnd() *timestamppb.Timestamp {
+	if x != nil {
+		return x.End
+	}
+	return nil
+}
+
 // TopRequest asks for the first n rows of the ranking.
 type TopRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -801,14 +854,18 @@ type TopRequest struct {
 	// Empty: all tokens. Else rows describe (holder, token_id) pairs.
 	TokenId string `protobuf:"bytes,2,opt,name=token_id,json=tokenId,proto3" json:"token_id,omitempty"`
 	// Unset: the daemon's clock.
-	At            *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	At *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=at,proto3" json:"at,omitempty"`
+	// extension: clip every hold to this window (both ends required). Needs
+	// a daemon started with --history (else FailedPrecondition); a bad window
+	// is InvalidArgument.
+	Window        *Window `protobuf:"bytes,4,opt,name=window,proto3" json:"window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TopRequest) Reset() {
 	*x = TopRequest{}
-	mi := &file_hold_proto_msgTypes[11]
+	mi := &file_hold_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +877,7 @@ func (x *TopRequest) String() string {
 func (*TopRequest) ProtoMessage() {}
 
 func (x *TopRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hold_proto_msgTypes[11]
+	mi := &file_hold_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +890,7 @@ func (x *TopRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TopRequest.ProtoReflect.Descriptor instead.
 func (*TopRequest) Descriptor() ([]byte, []int) {
-	return file_hold_proto_rawDescGZIP(), []int{11}
+	return file_hold_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *TopRequest) GetN() uint32 {
@@ -853,6 +910,13 @@ func (x *TopRequest) GetTokenId() string {
 func (x *TopRequest) GetAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.At
+	}
+	return nil
+}
+
+func (x *TopRequest) GetWindow() *Window {
+	if x != nil {
+		return x.Window
 	}
 	return nil
 }
@@ -919,12 +983,16 @@ const file_hold_proto_rawDesc = "" +
 	"\tholder_id\x18\x02 \x01(\tR\bholderId\x12*\n" +
 	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\"\n" +
 	"\bCloseAck\x12\x16\n" +
-	"\x06closed\x18\x01 \x01(\x04R\x06closed\"a\n" +
+	"\x06closed\x18\x01 \x01(\x04R\x06closed\"h\n" +
+	"\x06Window\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12,\n" +
+	"\x03end\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x03end\"\x86\x01\n" +
 	"\n" +
 	"TopRequest\x12\f\n" +
 	"\x01n\x18\x01 \x01(\rR\x01n\x12\x19\n" +
 	"\btoken_id\x18\x02 \x01(\tR\atokenId\x12*\n" +
-	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at2\xef\x01\n" +
+	"\x02at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12#\n" +
+	"\x06window\x18\x04 \x01(\v2\v.poh.WindowR\x06window2\xef\x01\n" +
 	"\vHoldMetrics\x12+\n" +
 	"\tBroadcast\x12\f.poh.HoldMsg\x1a\f.poh.HoldAck(\x010\x01\x12$\n" +
 	"\x06Record\x12\f.poh.HoldMsg\x1a\f.poh.HoldAck\x120\n" +
@@ -948,7 +1016,7 @@ func file_hold_proto_rawDescGZIP() []byte {
 	return file_hold_proto_rawDescData
 }
 
-var file_hold_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_hold_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_hold_proto_goTypes = []any{
 	(*HoldMsg)(nil),               // 0: poh.HoldMsg
 	(*HoldAck)(nil),               // 1: poh.HoldAck
@@ -961,42 +1029,46 @@ var file_hold_proto_goTypes = []any{
 	(*BatchAck)(nil),              // 8: poh.BatchAck
 	(*CloseRequest)(nil),          // 9: poh.CloseRequest
 	(*CloseAck)(nil),              // 10: poh.CloseAck
-	(*TopRequest)(nil),            // 11: poh.TopRequest
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
-	(*emptypb.Empty)(nil),         // 13: google.protobuf.Empty
+	(*Window)(nil),                // 11: poh.Window
+	(*TopRequest)(nil),            // 12: poh.TopRequest
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
+	(*emptypb.Empty)(nil),         // 14: google.protobuf.Empty
 }
 var file_hold_proto_depIdxs = []int32{
-	12, // 0: poh.HoldMsg.start:type_name -> google.protobuf.Timestamp
-	12, // 1: poh.HoldMsg.end:type_name -> google.protobuf.Timestamp
-	12, // 2: poh.HoldStat.updated_at:type_name -> google.protobuf.Timestamp
+	13, // 0: poh.HoldMsg.start:type_name -> google.protobuf.Timestamp
+	13, // 1: poh.HoldMsg.end:type_name -> google.protobuf.Timestamp
+	13, // 2: poh.HoldStat.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 3: poh.Snapshot.stats:type_name -> poh.HoldStat
-	12, // 4: poh.Snapshot.at:type_name -> google.protobuf.Timestamp
+	13, // 4: poh.Snapshot.at:type_name -> google.protobuf.Timestamp
 	0,  // 5: poh.HoldBatch.events:type_name -> poh.HoldMsg
 	6,  // 6: poh.HoldBatch.columns:type_name -> poh.HoldColumns
 	7,  // 7: poh.BatchAck.errors:type_name -> poh.EventError
-	12, // 8: poh.CloseRequest.at:type_name -> google.protobuf.Timestamp
-	12, // 9: poh.TopRequest.at:type_name -> google.protobuf.Timestamp
-	0,  // 10: poh.HoldMetrics.Broadcast:input_type -> poh.HoldMsg
-	0,  // 11: poh.HoldMetrics.Record:input_type -> poh.HoldMsg
-	13, // 12: poh.HoldMetrics.Stats:input_type -> google.protobuf.Empty
-	5,  // 13: poh.HoldMetrics.RecordBatch:input_type -> poh.HoldBatch
-	9,  // 14: poh.HoldMetrics.CloseHold:input_type -> poh.CloseRequest
-	13, // 15: poh.HoldMetricsQuery.GetSnapshot:input_type -> google.protobuf.Empty
-	13, // 16: poh.HoldMetricsQuery.HealthCheck:input_type -> google.protobuf.Empty
-	11, // 17: poh.HoldMetricsQuery.TopN:input_type -> poh.TopRequest
-	1,  // 18: poh.HoldMetrics.Broadcast:output_type -> poh.HoldAck
-	1,  // 19: poh.HoldMetrics.Record:output_type -> poh.HoldAck
-	2,  // 20: poh.HoldMetrics.Stats:output_type -> poh.HoldStat
-	8,  // 21: poh.HoldMetrics.RecordBatch:output_type -> poh.BatchAck
-	10, // 22: poh.HoldMetrics.CloseHold:output_type -> poh.CloseAck
-	3,  // 23: poh.HoldMetricsQuery.GetSnapshot:output_type -> poh.Snapshot
-	4,  // 24: poh.HoldMetricsQuery.HealthCheck:output_type -> poh.HealthStatus
-	3,  // 25: poh.HoldMetricsQuery.TopN:output_type -> poh.Snapshot
-	18, // [18:26] is the sub-list for method output_type
-	10, // [10:18] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 8: poh.CloseRequest.at:type_name -> google.protobuf.Timestamp
+	13, // 9: poh.Window.start:type_name -> google.protobuf.Timestamp
+	13, // 10: poh.Window.end:type_name -> google.protobuf.Timestamp
+	13, // 11: poh.TopRequest.at:type_name -> google.protobuf.Timestamp
+	11, // 12: poh.TopRequest.window:type_name -> poh.Window
+	0,  // 13: poh.HoldMetrics.Broadcast:input_type -> poh.HoldMsg
+	0,  // 14: poh.HoldMetrics.Record:input_type -> poh.HoldMsg
+	14, // 15: poh.HoldMetrics.Stats:input_type -> google.protobuf.Empty
+	5,  // 16: poh.HoldMetrics.RecordBatch:input_type -> poh.HoldBatch
+	9,  // 17: poh.HoldMetrics.CloseHold:input_type -> poh.CloseRequest
+	14, // 18: poh.HoldMetricsQuery.GetSnapshot:input_type -> google.protobuf.Empty
+	14, // 19: poh.HoldMetricsQuery.HealthCheck:input_type -> google.protobuf.Empty
+	12, // 20: poh.HoldMetricsQuery.TopN:input_type -> poh.TopRequest
+	1,  // 21: poh.HoldMetrics.Broadcast:output_type -> poh.HoldAck
+	1,  // 22: poh.HoldMetrics.Record:output_type -> poh.HoldAck
+	2,  // 23: poh.HoldMetrics.Stats:output_type -> poh.HoldStat
+	8,  // 24: poh.HoldMetrics.RecordBatch:output_type -> poh.BatchAck
+	10, // 25: poh.HoldMetrics.CloseHold:output_type -> poh.CloseAck
+	3,  // 26: poh.HoldMetricsQuery.GetSnapshot:output_type -> poh.Snapshot
+	4,  // 27: poh.HoldMetricsQuery.HealthCheck:output_type -> poh.HealthStatus
+	3,  // 28: poh.HoldMetricsQuery.TopN:output_type -> poh.Snapshot
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_hold_proto_init() }
@@ -1011,7 +1083,7 @@ func file_hold_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hold_proto_rawDesc), len(file_hold_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -166,6 +166,8 @@ _SPEC: dict[str, tuple[Any, Any, bool, str]] = {
     "max_body_bytes": (16 << 20, _parse_int, True, "daemon's largest HTTP request body"),
     "drain_timeout": (10.0, parse_duration, True, "how long daemon shutdown waits for in-flight work"),
     "debug_pprof": (False, _parse_bool, True, "daemon serves /debug/pprof on its HTTP address"),
+    "history": (False, _parse_bool, True, "daemon keeps closed holds so top/stats answer for any window"),
+    "window": ("", _parse_str, True, "daemon campaign window T0,T1 (Unix seconds or RFC 3339)"),
     # Python service layer only
     "collect_interval": (15.0, parse_duration, False, "how often the Scheduler takes a snapshot"),
     "metrics_addr": ("127.0.0.1:9464", parse_addr, False, "Prometheus exporter listen address"),
@@ -203,6 +205,8 @@ class Settings:
     max_body_bytes: int
     drain_timeout: float
     debug_pprof: bool
+    history: bool
+    window: str
     collect_interval: float
     metrics_addr: str
     otlp_endpoint: str

@@ -11,6 +11,33 @@ import (
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 )
 
+// ErrConfigMismatch: the snapshot was written by an aggregator whose state
+// cannot be carried into this one (another campaign window, or no history
+// where history is needed).
+var ErrConfigMismatch = errors.New("snapshot does not match the aggregator's window/history settings")
+
+// compatible says whether a state written under `was` can be imported into
+// an aggregator configured as `now`. History may be dropped, never invented.
+func compatible(was, now core.StateConfig) error {
+	if was.Window != now.Window {
+		return fmt.Errorf("%w: it was written with campaign window %s and the aggregator has %s "+
+			"(closed scores are clipped when recorded); use the same window, or a new data dir",
+			ErrConfigMismatch, windowText(was.Window), windowText(now.Window))
+	}
+	if now.History && !was.History {
+		return fmt.Errorf("%w: it was written without history, so window queries would miss every hold "+
+			"recorded before it; start without history, or with a new data dir", ErrConfigMismatch)
+	}
+	return nil
+}
+
+func windowText(w core.Window) string {
+	if w == core.All {
+		return "none"
+	}
+	return w.String()
+}
+
 // recover loads the newest snapshot and replays the log after it into the
 // aggregator. A torn or corrupt record ends the log: the segment is cut
 // there, later segments are renamed *.corrupt, and it is logged. It returns
@@ -31,11 +58,14 @@ func (s *Store) recover() (*Recovery, uint64, error) {
 	if n := len(l.snaps); n > 0 {
 		k = l.snaps[n-1]
 		path := filepath.Join(s.dir, snapName(k))
-		holders, m, err := readSnapshot(path, k)
+		holders, m, cfg, err := readSnapshot(path, k)
 		if err != nil {
 			return nil, 0, fmt.Errorf("snapshot %s is unreadable (%w); the log before it was compacted "+
 				"away, so starting without it would lose data: restore it, or move it aside to start "+
 				"from the remaining log only", path, err)
+		}
+		if err := compatible(cfg, s.agg.StateConfig()); err != nil {
+			return nil, 0, fmt.Errorf("snapshot %s: %w", path, err)
 		}
 		if err := s.agg.Import(holders, m); err != nil {
 			return nil, 0, fmt.Errorf("snapshot %s: %w", path, err)

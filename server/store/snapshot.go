@@ -16,12 +16,27 @@ import (
 // A snapshot file snap-K.snap holds the aggregator's exact state after every
 // log segment numbered below K:
 //
-//	"POHSNAP1" | header record | one record per holder | end record
+//	"POHSNAP2" | header record | one record per holder | end record
 //
 // header: K | holders | accepted | evicted | histogram flag [| dur counts | dur sum | score counts | score sum]
-// holder: id | updated_at | tokens × (id | closed sum | closed comp | seconds | events | updated_at | open × (start | weight))
+//
+//	| window start | window end | history flag
+//
+// holder: id | updated_at | tokens × (id | closed sum | closed comp | seconds | events | updated_at
+//
+//	| open × (start | weight) | history × (start | end | weight))
+//
 // end:    holders (again: a truncated file never passes for a complete one)
 //
+// Version 1 ("POHSNAP1", written before windows and history) has neither
+// the window/history fields nor the history lists; it still loads, as the
+// state of an aggregator without a campaign window or history.
+//
+// The state depends on the aggregator's campaign window (closed scores are
+// clipped when recorded) and on whether it keeps history, so recovery
+// refuses a snapshot written under another window, or without history for
+// an aggregator that needs it (window queries would silently miss every
+// hold before the snapshot).
 // It is written to a temporary file, synced, renamed and the dir synced, and
 // only then are the segments and snapshots below K deleted.
 
@@ -64,6 +79,7 @@ func (s *Store) snapshot() error {
 	}
 	rotAt := s.appended
 	holders, metrics, err := s.agg.Export()
+	cfg := s.agg.StateConfig()
 	if err != nil {
 		s.mu.Unlock()
 		return err
@@ -78,7 +94,7 @@ func (s *Store) snapshot() error {
 		s.snapping = false
 		s.mu.Unlock()
 	}()
-	size, err := writeSnapshot(s.dir, k, holders, metrics)
+	size, err := writeSnapshot(s.dir, k, holders, metrics, cfg)
 	if err != nil {
 		s.mu.Lock()
 		s.sinceSnap += before
@@ -109,7 +125,7 @@ func (s *Store) snapshot() error {
 	return nil
 }
 
-func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.MetricsState) (int64, error) {
+func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.MetricsState, cfg core.StateConfig) (int64, error) {
 	final := filepath.Join(dir, snapName(k))
 	tmp := final + ".tmp"
 	f, err := os.Create(tmp)
@@ -144,6 +160,9 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 			b = appendFloat(b, part.sum)
 		}
 	}
+	b = binary.AppendVarint(b, cfg.Window.Start)
+	b = binary.AppendVarint(b, cfg.Window.End)
+	b = append(b, boolByte(cfg.History))
 	put(endRecord(b, off))
 	for i := range holders {
 		h := &holders[i]
@@ -163,6 +182,12 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 			for _, o := range t.Open {
 				b = binary.AppendVarint(b, o.Start)
 				b = appendFloat(b, o.Weight)
+			}
+			b = binary.AppendUvarint(b, uint64(len(t.History)))
+			for _, iv := range t.History {
+				b = binary.AppendVarint(b, iv.Start)
+				b = binary.AppendVarint(b, iv.End)
+				b = appendFloat(b, iv.Weight)
 			}
 		}
 		put(endRecord(b, off))
@@ -187,20 +212,33 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 	return size, syncDir(dir)
 }
 
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
 func appendFloat(b []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 }
 
-// readSnapshot decodes a whole snapshot file; any damage is an error (a
-// snapshot is complete or unusable).
-func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState, error) {
+// readSnapshot decodes a whole snapshot file (version 1 or 2); any damage is
+// an error (a snapshot is complete or unusable).
+func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState, core.StateConfig, error) {
 	var m core.MetricsState
+	cfg := core.StateConfig{Window: core.All}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, m, err
+		return nil, m, cfg, err
 	}
-	if !strings.HasPrefix(string(data[:min(len(data), len(snapMagic))]), snapMagic) {
-		return nil, m, fmt.Errorf("%w: not a snapshot (bad magic)", errCorrupt)
+	var v2 bool
+	switch magic := string(data[:min(len(data), len(snapMagic))]); magic {
+	case snapMagic:
+		v2 = true
+	case snapMagicV1:
+	default:
+		return nil, m, cfg, fmt.Errorf("%w: not a snapshot (bad magic)", errCorrupt)
 	}
 	b := data[len(snapMagic):]
 	next := func(kind byte) (*reader, error) {
@@ -216,10 +254,10 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 	}
 	r, err := next(kindSnapHeader)
 	if err != nil {
-		return nil, m, err
+		return nil, m, cfg, err
 	}
 	if got := r.uvarint(); got != k && r.err == nil {
-		return nil, m, fmt.Errorf("%w: header says segment %d, file name %d", errCorrupt, got, k)
+		return nil, m, cfg, fmt.Errorf("%w: header says segment %d, file name %d", errCorrupt, got, k)
 	}
 	count := r.uvarint()
 	m.Accepted = r.uvarint()
@@ -243,17 +281,21 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 			}
 		}
 	}
+	if v2 {
+		cfg.Window = core.Window{Start: r.varint(), End: r.varint()}
+		cfg.History = r.byte() == 1
+	}
 	if err := r.done(); err != nil {
-		return nil, m, err
+		return nil, m, cfg, err
 	}
 	if count > uint64(len(b))/8 {
-		return nil, m, fmt.Errorf("%w: %d holders cannot fit in %d bytes", errCorrupt, count, len(b))
+		return nil, m, cfg, fmt.Errorf("%w: %d holders cannot fit in %d bytes", errCorrupt, count, len(b))
 	}
 	holders := make([]core.HolderState, 0, count)
 	for i := uint64(0); i < count; i++ {
 		r, err := next(kindSnapHolder)
 		if err != nil {
-			return nil, m, fmt.Errorf("holder %d: %w", i, err)
+			return nil, m, cfg, fmt.Errorf("holder %d: %w", i, err)
 		}
 		h := core.HolderState{HolderID: strings.Clone(r.str()), UpdatedAt: r.varint()}
 		nt := r.uvarint()
@@ -270,22 +312,34 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 			for o := uint64(0); o < no && r.err == nil; o++ {
 				t.Open = append(t.Open, core.OpenHoldState{Start: r.varint(), Weight: r.float()})
 			}
+			if v2 {
+				nh := r.uvarint()
+				if nh > uint64(len(r.b)) {
+					r.fail()
+				}
+				if nh > 0 && r.err == nil {
+					t.History = make([]core.IntervalState, 0, nh)
+				}
+				for o := uint64(0); o < nh && r.err == nil; o++ {
+					t.History = append(t.History, core.IntervalState{Start: r.varint(), End: r.varint(), Weight: r.float()})
+				}
+			}
 			h.Tokens = append(h.Tokens, t)
 		}
 		if err := r.done(); err != nil {
-			return nil, m, fmt.Errorf("holder %d: %w", i, err)
+			return nil, m, cfg, fmt.Errorf("holder %d: %w", i, err)
 		}
 		holders = append(holders, h)
 	}
 	r, err = next(kindSnapEnd)
 	if err != nil {
-		return nil, m, fmt.Errorf("end record: %w", err)
+		return nil, m, cfg, fmt.Errorf("end record: %w", err)
 	}
 	if got := r.uvarint(); r.done() != nil || got != count {
-		return nil, m, fmt.Errorf("%w: end record disagrees with header", errCorrupt)
+		return nil, m, cfg, fmt.Errorf("%w: end record disagrees with header", errCorrupt)
 	}
 	if len(b) != 0 {
-		return nil, m, fmt.Errorf("%w: %d bytes after the end record", errCorrupt, len(b))
+		return nil, m, cfg, fmt.Errorf("%w: %d bytes after the end record", errCorrupt, len(b))
 	}
-	return holders, m, nil
+	return holders, m, cfg, nil
 }

@@ -138,7 +138,9 @@ type chunk struct {
 
 const (
 	walMagic  = "POHWAL01"
-	snapMagic = "POHSNAP1"
+	snapMagic = "POHSNAP2"
+	// snapMagicV1 snapshots (no window, no history) still load.
+	snapMagicV1 = "POHSNAP1"
 )
 
 func segName(i uint64) string  { return fmt.Sprintf("wal-%016d.log", i) }

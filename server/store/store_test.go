@@ -293,3 +293,119 @@ func FuzzReplayRecord(f *testing.F) {
 		}
 	})
 }
+
+// A version-1 snapshot, written by the daemon before windows and history
+// existed (holdmetricsd at 80bbdb6 after 3 events and one close, then
+// SIGTERM), still loads.
+func TestSnapshotV1StillLoads(t *testing.T) {
+	src, err := os.ReadFile("testdata/v1/snap-0000000000000002.snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyV1 := func() string {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, "snap-0000000000000002.snap"), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	s, a, rec := open(t, copyV1(), Options{SnapshotBytes: -1})
+	defer s.Close()
+	if rec.Snapshot != "snap-0000000000000002.snap" || rec.Holders != 2 {
+		t.Fatalf("recovery %+v", rec)
+	}
+	rows, _ := a.Snapshot(1000)
+	want := []core.HolderStat{
+		{HolderID: "alice", Score: 211, TotalSeconds: 115, Events: 2, Tokens: 2, UpdatedAt: 1795847255},
+		{HolderID: "bob", Score: 30, TotalSeconds: 100, Events: 1, Tokens: 1, UpdatedAt: 1795847255},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("v1 snapshot rows\n got %+v\nwant %+v", rows, want)
+	}
+	// It holds no history: an aggregator that needs history refuses it.
+	h, _ := core.New(core.Options{History: true})
+	defer h.Close()
+	if _, _, err := Open(copyV1(), h, Options{}); !errors.Is(err, ErrConfigMismatch) {
+		t.Fatalf("history aggregator over a v1 snapshot: %v", err)
+	}
+}
+
+func historyAgg(t *testing.T, w *core.Window, history bool) *core.Aggregator {
+	t.Helper()
+	a, err := core.New(core.Options{Shards: 8, TTL: 1000 * 1e9, History: history, Window: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
+func sameWindows(t *testing.T, got, want *core.Aggregator) {
+	t.Helper()
+	sameState(t, got, want)
+	for _, now := range []int64{500, 5000, 1e9} {
+		for _, w := range []core.Window{{Start: 0, End: 300}, {Start: 250, End: 900}, {Start: 600, End: 601}, core.All} {
+			g, err1 := got.SnapshotWindow(now, w)
+			x, err2 := want.SnapshotWindow(now, w)
+			if err1 != nil || err2 != nil || !reflect.DeepEqual(g, x) {
+				t.Fatalf("now %d window %v: recovered window rows differ (%v, %v)\n got %+v\nwant %+v", now, w, err1, err2, g, x)
+			}
+			g, _ = got.TopNWindow(3, now, "T1", w)
+			x, _ = want.TopNWindow(3, now, "T1", w)
+			if !reflect.DeepEqual(g, x) {
+				t.Fatalf("now %d window %v: top T1 differs", now, w)
+			}
+		}
+	}
+}
+
+// With history and a campaign window, snapshot + log rebuild window queries
+// bit for bit, and a different window or a history-less snapshot is refused.
+func TestHistorySurvivesSnapshotAndLog(t *testing.T) {
+	camp := &core.Window{Start: 100, End: 800}
+	dir := t.TempDir()
+	twin := historyAgg(t, camp, true)
+	opts := Options{SegmentBytes: 300, SnapshotBytes: 2000}
+	s, err := openWith(dir, historyAgg(t, camp, true), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	workload(t, s, twin, 3, 400)
+	if err := s.Snapshot(); err != nil {
+		t.Fatal(err)
+	}
+	workload(t, s, twin, 4, 100) // after the snapshot: replayed from the log
+	crash(s)
+	a2 := historyAgg(t, camp, true)
+	s2, err := openWith(dir, a2, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameWindows(t, a2, twin)
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openWith(dir, historyAgg(t, &core.Window{Start: 100, End: 900}, true), opts); !errors.Is(err, ErrConfigMismatch) {
+		t.Fatalf("another campaign window: %v", err)
+	}
+	// Dropping history is allowed; a snapshot then has none, and turning
+	// history back on is refused.
+	s3, err := openWith(dir, historyAgg(t, camp, false), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s3.Record(2000, []core.HoldEvent{{TokenID: "T0", HolderID: "h0", Start: 1, End: 2, HasEnd: true, Weight: 1}}, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s3.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openWith(dir, historyAgg(t, camp, true), opts); !errors.Is(err, ErrConfigMismatch) {
+		t.Fatalf("history over a history-less snapshot: %v", err)
+	}
+}
+
+func openWith(dir string, a *core.Aggregator, opts Options) (*Store, error) {
+	s, _, err := Open(dir, a, opts)
+	return s, err
+}
