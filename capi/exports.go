@@ -414,6 +414,49 @@ func poh_aggregator_top_n(h C.poh_handle, n C.int64_t, now C.int64_t, token *C.c
 	return statusOK
 }
 
+//export poh_aggregator_pair
+func poh_aggregator_pair(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
+	now C.int64_t, out *C.poh_stat, found *C.int, e *C.poh_error) (rc C.int) {
+	defer recoverInto(e, &rc)
+	a, ok := lookup[*core.Aggregator](uint64(h))
+	switch {
+	case !ok:
+		return fail(e, errBadHandle)
+	case out == nil:
+		return fail(e, argError("out pointer is NULL"))
+	case found == nil:
+		return fail(e, argError("found pointer is NULL"))
+	}
+	*out = C.poh_stat{}
+	*found = 0
+	tok, err := cString(token, tokenLen, "token")
+	if err != nil {
+		return fail(e, err)
+	}
+	hol, err := cString(holder, holderLen, "holder")
+	if err != nil {
+		return fail(e, err)
+	}
+	st, ok, err := a.Pair(nowOr(now, a.Now), tok, hol)
+	if err != nil {
+		return fail(e, err)
+	}
+	if ok {
+		*out = C.poh_stat{
+			score:         C.double(st.Score),
+			total_seconds: C.int64_t(st.TotalSeconds),
+			events:        C.int64_t(st.Events),
+			open_holds:    C.int64_t(st.OpenHolds),
+			tokens:        C.int64_t(st.Tokens),
+			updated_at:    C.int64_t(st.UpdatedAt),
+			id_offset:     0,
+			id_len:        C.int64_t(len(st.HolderID)),
+		}
+		*found = 1
+	}
+	return statusOK
+}
+
 //export poh_aggregator_metrics_text
 func poh_aggregator_metrics_text(h C.poh_handle, result *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)

@@ -297,6 +297,19 @@ int poh_aggregator_top_n(poh_handle h, int64_t n, int64_t now, char* token, int6
                          poh_error* err);
 
 /*
+ * poh_aggregator_pair looks up one (holder, token) pair in O(1) (one map
+ * lookup, no scan): when the pair exists, *found = 1 and *out is its row at
+ * now (POH_NOW = wall clock), exactly as poh_aggregator_top_n with that token
+ * shows it (tokens = 1; id_offset = 0 and id_len = holder_len: the holder id
+ * is the caller's own holder buffer). Otherwise *found = 0 and *out is zeroed.
+ * Returns POH_OK (found or not); POH_ERR_INVALID_EVENT for a bad id (field
+ * "token_id" / "holder_id") or now; POH_ERR_INVALID_ARGUMENT for NULL out or
+ * found, or a NULL id with a non-zero length; POH_ERR_BAD_HANDLE.
+ */
+int poh_aggregator_pair(poh_handle h, char* token, int64_t token_len, char* holder, int64_t holder_len, int64_t now,
+                        poh_stat* out, int* found, poh_error* err);
+
+/*
  * poh_aggregator_snapshot_window is poh_aggregator_snapshot over *window
  * (required): every row's score is exactly the batch windowed score (as
  * poh_score_columns_window) of the holder's recorded holds at now, clipped to

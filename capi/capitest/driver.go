@@ -64,6 +64,12 @@ static int null_cases(poh_handle agg, poh_handle res, int *out) {
 	out[i++] = poh_aggregator_record_partial(agg, NULL, 10, &v, NULL, 0, &v, &e);
 	out[i++] = poh_aggregator_record_partial(agg, &c, 10, &v, NULL, 4, &v, &e);
 	out[i++] = poh_aggregator_record_partial(agg, &c, 10, &v, &v, -1, &v, &e);
+	poh_stat st;
+	int found;
+	out[i++] = poh_aggregator_pair(agg, "T", 1, "a", 1, 10, NULL, &found, &e);
+	out[i++] = poh_aggregator_pair(agg, "T", 1, "a", 1, 10, &st, NULL, &e);
+	out[i++] = poh_aggregator_pair(agg, NULL, 1, "a", 1, 10, &st, &found, &e);
+	out[i++] = poh_aggregator_pair(agg, "T", 1, "a", -1, 10, &st, &found, &e);
 	// err may be NULL: the status alone comes back.
 	out[i++] = poh_free(0, NULL);
 	return i;
@@ -480,6 +486,45 @@ func TopN(h uint64, n, now int64, token string) (uint64, Err) {
 	e := newErr()
 	rc := C.poh_aggregator_top_n(C.poh_handle(h), C.int64_t(n), C.int64_t(now), t, C.int64_t(len(token)), &r, e.p)
 	return uint64(r), e.done(rc)
+}
+
+// Pair is poh_aggregator_pair: the (holder, token) row and whether it exists.
+// The ids are passed as given (an empty string as NULL, 0).
+func Pair(h uint64, token, holder string, now int64) (Stat, bool, Err) {
+	var t, ho *C.char
+	if token != "" {
+		t = cbytes([]byte(token))
+		defer C.free(unsafe.Pointer(t))
+	}
+	if holder != "" {
+		ho = cbytes([]byte(holder))
+		defer C.free(unsafe.Pointer(ho))
+	}
+	st := (*C.poh_stat)(C.malloc(C.size_t(unsafe.Sizeof(C.poh_stat{}))))
+	defer C.free(unsafe.Pointer(st))
+	C.memset(unsafe.Pointer(st), 'X', C.size_t(unsafe.Sizeof(C.poh_stat{})))
+	found := (*C.int)(C.malloc(C.size_t(unsafe.Sizeof(C.int(0)))))
+	defer C.free(unsafe.Pointer(found))
+	*found = 7
+	e := newErr()
+	rc := C.poh_aggregator_pair(C.poh_handle(h), t, C.int64_t(len(token)), ho, C.int64_t(len(holder)),
+		C.int64_t(now), st, found, e.p)
+	if rc != C.POH_OK {
+		return Stat{}, false, e.done(rc)
+	}
+	e.done(rc)
+	if *found != 0 && *found != 1 {
+		return Stat{}, false, Err{Code: Internal, Message: "found is neither 0 nor 1"}
+	}
+	if st.id_offset != 0 || (*found == 1 && int(st.id_len) != len(holder)) {
+		return Stat{}, false, Err{Code: Internal, Message: "id_offset/id_len do not describe the holder buffer"}
+	}
+	out := Stat{Score: float64(st.score), TotalSeconds: int64(st.total_seconds), Events: int64(st.events),
+		OpenHolds: int64(st.open_holds), Tokens: int64(st.tokens), Updated: int64(st.updated_at)}
+	if *found == 1 {
+		out.HolderID = holder
+	}
+	return out, *found == 1, Err{}
 }
 
 // MetricsText is poh_aggregator_metrics_text; it returns a result handle.

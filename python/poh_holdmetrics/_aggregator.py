@@ -473,6 +473,24 @@ class Aggregator:
         w = self._window_arg(window)
         return self._stats(self._lib.poh_aggregator_top_n_window(h, n_c, t, tok_p, len(tok), w, res, err), err, res)
 
+    def pair(self, token_id: str, holder_id: str, now: TimeLike | None = None) -> HoldStat | None:
+        """The (holder_id, token_id) row at ``now``, exactly as ``top_n(..., token=token_id)``
+        shows it, or None when the holder never recorded that token. One lookup in the
+        library (O(1), no scan of the token's holders)."""
+        h = self._handle()
+        tok = token_id.encode("utf-8", "surrogatepass") if isinstance(token_id, str) else bytes(token_id)
+        hol = holder_id.encode("utf-8", "surrogatepass") if isinstance(holder_id, str) else bytes(holder_id)
+        ffi = self._ffi
+        err = ffi.new("poh_error *")
+        st = ffi.new("poh_stat *")
+        found = ffi.new("int *")
+        self._check(self._lib.poh_aggregator_pair(h, tok or ffi.NULL, len(tok), hol or ffi.NULL, len(hol),
+                                                  self._now(now), st, found, err), err)
+        if not found[0]:
+            return None
+        return HoldStat(holder_id if isinstance(holder_id, str) else hol.decode("utf-8"), st.score,
+                        st.total_seconds, st.events, st.open_holds, st.tokens, st.updated_at)
+
     def gc(self, now: TimeLike | None = None) -> int:
         """Drop holders idle for longer than the TTL with no open hold; returns how many."""
         h = self._handle()

@@ -55,13 +55,9 @@ class HoldTracker:
 
     def open_holds(self, token_id: str, holder_id: str) -> int:
         """How many holds of (token_id, holder_id) are open in the aggregator."""
-        # The C API has no per-pair lookup yet: read the token's (holder, token) rows
-        # (bounded by the holder count) and pick the holder's.
-        agg = self._agg
-        for row in agg.top_n(max(len(agg), 1), token=token_id):
-            if row.holder_id == holder_id:
-                return row.open_holds
-        return 0
+        # One O(1) lookup of the pair in the aggregator, whatever its holder count.
+        row = self._agg.pair(token_id, holder_id)
+        return 0 if row is None else row.open_holds
 
     def start_sync(self, token_id: str, holder_id: str, weight: float = 1.0, at: TimeLike | None = None) -> HoldEvent:
         ev = HoldEvent(token_id, holder_id, int(time.time()) if at is None else at, None, weight)

@@ -251,3 +251,26 @@ async def test_record_many_partial_columns_across_chunks(agg):
         (1, "start", "empty"), (2, "start", "invalid_type"), (3, "end", "end_before_start")]
     assert str(res.errors[2]) == "event 3: end 1: is before start 2"
     assert 'poh_hold_events_total{result="rejected"} 3' in agg.metrics_text()
+
+
+async def test_pair_equals_the_top_n_token_row(agg):
+    await agg.record_many([HoldEvent("POH", "alice", 10, 50, 2.0), HoldEvent("POH", "alice", 20),
+                           HoldEvent("LP", "alice", 5, 9), HoldEvent("POH", "bob", 30, None, 3.0),
+                           HoldEvent("POH", "carol", 7, 8, 0.5)])
+    rows = agg.top_n(10, now=200, token="POH")
+    assert len(rows) == 3
+    for row in rows:
+        assert agg.pair("POH", row.holder_id, now=200) == row
+    assert agg.pair("LP", "alice", now=200) == agg.top_n(1, now=200, token="LP")[0]
+    # a pair that does not exist (holder known or not, token known or not)
+    assert agg.pair("LP", "bob", now=200) is None
+    assert agg.pair("POH", "dave", now=200) is None
+    assert agg.pair("NOPE", "alice") is None
+    # the open hold grows with now
+    assert agg.pair("POH", "alice", now=300).score - agg.pair("POH", "alice", now=200).score == 100.0
+    with pytest.raises(phm.InvalidEventError) as ei:
+        agg.pair("", "alice")
+    assert ei.value.field == "token_id"
+    agg.close()
+    with pytest.raises(phm.ClosedError):
+        agg.pair("POH", "alice")

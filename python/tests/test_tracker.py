@@ -96,3 +96,32 @@ async def test_record_complete_events(agg):
     assert (row.score, row.events, row.open_holds) == (160.0, 2, 0)
     assert not t.is_open("POH", "gina")
     assert t.aggregator is agg
+
+
+async def test_start_check_is_one_pair_lookup_not_a_scan(agg, monkeypatch):
+    """The "already open?" check of record_start is one O(1) pair lookup: it never reads a
+    ranking, a snapshot or the holder count, however many holders the aggregator has."""
+    await agg.record_many([HoldEvent("POH", f"h{i}", 0, 10) for i in range(2000)])
+    calls: dict[str, int] = {"pair": 0}
+    cls = type(agg)
+
+    def forbidden(name):
+        def f(*a, **k):
+            raise AssertionError(f"record_start called {name}")
+        return f
+
+    for name in ("top_n", "snapshot", "__len__"):
+        monkeypatch.setattr(cls, name, forbidden(name))
+    real_pair = cls.pair
+
+    def counting_pair(self, *a, **k):
+        calls["pair"] += 1
+        return real_pair(self, *a, **k)
+
+    monkeypatch.setattr(cls, "pair", counting_pair)
+    t = HoldTracker(agg)
+    await t.record_start("POH", "h7", at=20)       # a known holder, pair closed
+    await t.record_start("POH", "newbie", at=20)   # an unknown holder
+    with pytest.raises(HoldAlreadyOpenError):
+        await t.record_start("POH", "h7", at=30)
+    assert calls["pair"] == 3
