@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
 )
 
 // Status codes, mirrored from the header.
@@ -25,6 +26,8 @@ const (
 	statusState           = C.POH_ERR_STATE
 	statusInternal        = C.POH_ERR_INTERNAL
 	statusNoHistory       = C.POH_ERR_NO_HISTORY
+	statusLocked          = C.POH_ERR_LOCKED
+	statusStore           = C.POH_ERR_STORE
 )
 
 // statusError is an error with its status code, for failures found here
@@ -56,8 +59,10 @@ func fail(e *C.poh_error, err error) C.int {
 		code = se.code
 	case errors.Is(err, core.ErrNoOpenHold):
 		code = statusNoOpenHold
-	case errors.Is(err, core.ErrClosed):
-		code = statusBadHandle
+	case errors.Is(err, core.ErrClosed), errors.Is(err, store.ErrClosed):
+		code = statusBadHandle // freed while this call was in flight
+	case errors.Is(err, store.ErrFailed):
+		code = statusStore
 	}
 	if e != nil {
 		e.index = C.int64_t(index)

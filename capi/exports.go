@@ -163,11 +163,12 @@ func poh_aggregator_new(ttlSeconds C.int64_t, shards C.int64_t, out *C.poh_handl
 	case shards > 1<<16:
 		return fail(e, argError("shards %d is more than 65536", int64(shards)))
 	}
-	a, err := core.New(core.Options{TTL: time.Duration(ttlSeconds) * time.Second, Shards: int(shards)})
+	ttl := time.Duration(ttlSeconds) * time.Second
+	a, err := core.New(core.Options{TTL: ttl, Shards: int(shards)})
 	if err != nil {
 		return fail(e, err)
 	}
-	*out = C.poh_handle(newHandle(a))
+	*out = C.poh_handle(newHandle(&aggregator{Aggregator: a, ttl: ttl}))
 	return statusOK
 }
 
@@ -175,7 +176,7 @@ func poh_aggregator_new(ttlSeconds C.int64_t, shards C.int64_t, out *C.poh_handl
 func poh_aggregator_record(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
 	start, end C.int64_t, hasEnd C.int, weight C.double, now C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -200,7 +201,7 @@ func poh_aggregator_record_columns(h C.poh_handle, c *C.poh_columns, now C.int64
 	if accepted != nil {
 		*accepted = 0
 	}
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -234,7 +235,7 @@ func poh_aggregator_record_partial(h C.poh_handle, c *C.poh_columns, now C.int64
 	if rejectedCount != nil {
 		*rejectedCount = 0
 	}
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	switch {
 	case !ok:
 		return fail(e, errBadHandle)
@@ -276,7 +277,7 @@ func poh_aggregator_record_partial(h C.poh_handle, c *C.poh_columns, now C.int64
 func poh_aggregator_close_hold(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
 	at, now C.int64_t, closed *C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -301,7 +302,7 @@ func poh_aggregator_close_hold(h C.poh_handle, token *C.char, tokenLen C.int64_t
 //export poh_aggregator_gc
 func poh_aggregator_gc(h C.poh_handle, now C.int64_t, dropped *C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -318,7 +319,7 @@ func poh_aggregator_gc(h C.poh_handle, now C.int64_t, dropped *C.int64_t, e *C.p
 //export poh_aggregator_start_gc
 func poh_aggregator_start_gc(h C.poh_handle, intervalMS C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -334,7 +335,7 @@ func poh_aggregator_start_gc(h C.poh_handle, intervalMS C.int64_t, e *C.poh_erro
 //export poh_aggregator_stop_gc
 func poh_aggregator_stop_gc(h C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -345,7 +346,7 @@ func poh_aggregator_stop_gc(h C.poh_handle, e *C.poh_error) (rc C.int) {
 //export poh_aggregator_len
 func poh_aggregator_len(h C.poh_handle, holders *C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -376,7 +377,7 @@ func statsHandle(rows []core.HolderStat, out *C.poh_handle) {
 //export poh_aggregator_snapshot
 func poh_aggregator_snapshot(h C.poh_handle, now C.int64_t, result *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -395,7 +396,7 @@ func poh_aggregator_snapshot(h C.poh_handle, now C.int64_t, result *C.poh_handle
 func poh_aggregator_top_n(h C.poh_handle, n C.int64_t, now C.int64_t, token *C.char, tokenLen C.int64_t,
 	result *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -418,7 +419,7 @@ func poh_aggregator_top_n(h C.poh_handle, n C.int64_t, now C.int64_t, token *C.c
 func poh_aggregator_pair(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
 	now C.int64_t, out *C.poh_stat, found *C.int, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	switch {
 	case !ok:
 		return fail(e, errBadHandle)
@@ -460,7 +461,7 @@ func poh_aggregator_pair(h C.poh_handle, token *C.char, tokenLen C.int64_t, hold
 //export poh_aggregator_metrics_text
 func poh_aggregator_metrics_text(h C.poh_handle, result *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	if !ok {
 		return fail(e, errBadHandle)
 	}
@@ -558,7 +559,7 @@ func poh_free(h C.poh_handle, e *C.poh_error) (rc C.int) {
 	if !ok {
 		return fail(e, errBadHandle)
 	}
-	if a, isAgg := v.(*core.Aggregator); isAgg {
+	if a, isAgg := v.(*aggregator); isAgg {
 		if err := a.Close(); err != nil {
 			return fail(e, err)
 		}

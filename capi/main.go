@@ -9,7 +9,9 @@
 // is kept after a call returns, and none to Go memory is handed out.
 //
 // Nothing here starts a goroutine, a listener or a signal handler the caller
-// did not ask for (poh_aggregator_start_gc is the one goroutine, on request).
+// did not ask for: poh_aggregator_start_gc starts one goroutine, and
+// poh_aggregator_open the durable store's two (log flusher, snapshotter),
+// each on request and each stopped by poh_free (durable.go).
 package main
 
 /*

@@ -43,6 +43,14 @@ extern "C" {
 #define POH_ERR_STATE 6            /* not possible now, e.g. background GC already running or no TTL */
 #define POH_ERR_INTERNAL 7         /* a recovered panic: a bug, please report the message */
 #define POH_ERR_NO_HISTORY 8       /* a window query on an aggregator created without history */
+#define POH_ERR_LOCKED 9           /* poh_aggregator_open: another store holds the data dir (any process) */
+#define POH_ERR_STORE 10           /* a durable aggregator's store failed: I/O error, unreadable snapshot,
+                                      settings that do not match the stored state; see err->message */
+
+/* Fsync policies of poh_store_options.fsync (what each promises: README "Durability"). */
+#define POH_FSYNC_INTERVAL 0 /* acknowledged after write(2); fdatasync every fsync_interval_ms (default) */
+#define POH_FSYNC_ALWAYS 1   /* acknowledged after fdatasync covered the write (group commit) */
+#define POH_FSYNC_NONE 2     /* acknowledged after write(2); syncing is left to the OS */
 
 /* The "use the wall clock" value for now / at arguments. */
 #define POH_NOW INT64_MIN
@@ -112,6 +120,17 @@ typedef struct poh_aggregator_options {
     int32_t history;     /* != 0: keep every closed hold (24 bytes each) for window queries */
     poh_window window;   /* the campaign window, read only when has_window != 0 */
 } poh_aggregator_options;
+
+/*
+ * Store options of poh_aggregator_open. Zero-initialise it and set what you
+ * need: the zero value is the fsync "interval" policy with the defaults.
+ */
+typedef struct poh_store_options {
+    int32_t fsync;             /* POH_FSYNC_INTERVAL (0), POH_FSYNC_ALWAYS or POH_FSYNC_NONE */
+    int32_t reserved;          /* 0 */
+    int64_t fsync_interval_ms; /* the interval policy's sync period; 0 = 5 ms */
+    int64_t snapshot_bytes;    /* snapshot after this many log bytes; 0 = 256 MiB; < 0 = never */
+} poh_store_options;
 
 /* One snapshot / top-n row. The holder id is ids[id_offset .. id_offset+id_len]
  * of the ids buffer filled by poh_result_stats. */
@@ -208,6 +227,32 @@ int poh_aggregator_new(int64_t ttl_seconds, int64_t shards, poh_handle* out, poh
  * shards.
  */
 int poh_aggregator_new2(poh_aggregator_options* opts, poh_handle* out, poh_error* err);
+
+/*
+ * poh_aggregator_open creates a durable aggregator from *opts (NULL = all
+ * defaults), backed by the daemon's store in the data dir path[0..path_len)
+ * (created if missing), and stores its handle in *out. It locks the dir
+ * (flock on LOCK: one open store per dir across all processes; the kernel
+ * drops the lock when the process dies), rebuilds the state from the newest
+ * snapshot and the log after it (a torn or corrupt log tail is cut off, with
+ * a warning on stderr), and starts the store's two goroutines (log flusher,
+ * snapshotter), which poh_free stops. Every write through the handle
+ * (record, record_columns, record_partial, close_hold, gc, start_gc's
+ * collections) is applied and appended to the log under one lock and returns
+ * POH_OK only once its record is durable under sopts->fsync. Reads are as for
+ * any aggregator. poh_free flushes and syncs the log, writes a snapshot when
+ * the log grew, and releases the lock.
+ * The aggregator options must match the stored state: a different campaign
+ * window, or history on a dir written without it, is POH_ERR_STORE.
+ * Returns POH_OK; POH_ERR_LOCKED when another store (in this or another
+ * process) holds the dir; POH_ERR_STORE for I/O errors, an unreadable
+ * snapshot or mismatched settings (the message names the dir);
+ * POH_ERR_INVALID_EVENT (field "window") for a bad campaign window;
+ * POH_ERR_INVALID_ARGUMENT for NULL out, an empty or NULL path, a bad fsync
+ * policy or interval, or the option errors of poh_aggregator_new2.
+ */
+int poh_aggregator_open(char* path, int64_t path_len, poh_aggregator_options* opts, poh_store_options* sopts,
+                        poh_handle* out, poh_error* err);
 
 /*
  * poh_aggregator_record records one event, stamping updated_at with now
@@ -362,8 +407,13 @@ int poh_result_text(poh_handle r, char* buf, int64_t cap, poh_error* err);
 /*
  * poh_free releases any handle. For an aggregator it stops its background GC
  * and unregisters its metrics; every later use of the handle gives
- * POH_ERR_BAD_HANDLE. For a result it frees its memory. Freeing 0 or an
- * unknown or already-freed handle returns POH_ERR_BAD_HANDLE and does nothing.
+ * POH_ERR_BAD_HANDLE. For a durable aggregator (poh_aggregator_open) it also
+ * flushes and syncs the log, writes a snapshot if the log grew, stops the
+ * store's goroutines and releases the data dir's lock; if that fails it
+ * returns POH_ERR_STORE (the handle is released all the same, and everything
+ * acknowledged before is in the log). For a result it frees its memory.
+ * Freeing 0 or an unknown or already-freed handle returns POH_ERR_BAD_HANDLE
+ * and does nothing.
  */
 int poh_free(poh_handle h, poh_error* err);
 

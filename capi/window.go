@@ -143,33 +143,44 @@ func poh_twab_events(events *C.poh_event, n C.int64_t, now C.int64_t, w *C.poh_w
 //export poh_aggregator_new2
 func poh_aggregator_new2(opts *C.poh_aggregator_options, out *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
+	if out == nil {
+		return fail(e, argError("out pointer is NULL"))
+	}
+	co, err := coreOptions(opts)
+	if err != nil {
+		return fail(e, err)
+	}
+	a, err := core.New(co)
+	if err != nil {
+		return fail(e, err)
+	}
+	*out = C.poh_handle(newHandle(&aggregator{Aggregator: a, ttl: co.TTL}))
+	return statusOK
+}
+
+// coreOptions checks a poh_aggregator_options (NULL: every default) and
+// converts it; poh_aggregator_new2 and poh_aggregator_open share it.
+func coreOptions(opts *C.poh_aggregator_options) (core.Options, error) {
 	var o C.poh_aggregator_options // NULL: the zero value, every default
 	if opts != nil {
 		o = *opts
 	}
 	switch {
-	case out == nil:
-		return fail(e, argError("out pointer is NULL"))
 	case o.ttl_seconds < 0 || int64(o.ttl_seconds) > math.MaxInt64/int64(time.Second):
-		return fail(e, argError("ttl %d seconds is out of range", int64(o.ttl_seconds)))
+		return core.Options{}, argError("ttl %d seconds is out of range", int64(o.ttl_seconds))
 	case o.shards > 1<<16:
-		return fail(e, argError("shards %d is more than 65536", int64(o.shards)))
+		return core.Options{}, argError("shards %d is more than 65536", int64(o.shards))
 	}
 	co := core.Options{TTL: time.Duration(o.ttl_seconds) * time.Second, Shards: int(o.shards),
 		History: o.history != 0}
 	if o.has_window != 0 {
 		w := window(&o.window)
 		if err := w.Validate(); err != nil { // the bare validation error (core.New wraps it)
-			return fail(e, err)
+			return core.Options{}, err
 		}
 		co.Window = &w
 	}
-	a, err := core.New(co)
-	if err != nil {
-		return fail(e, err)
-	}
-	*out = C.poh_handle(newHandle(a))
-	return statusOK
+	return co, nil
 }
 
 // windowQueryError maps core.ErrNoHistory to its status; others pass through.
@@ -184,7 +195,7 @@ func windowQueryError(err error) error {
 func poh_aggregator_snapshot_window(h C.poh_handle, now C.int64_t, w *C.poh_window, result *C.poh_handle,
 	e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	switch {
 	case !ok:
 		return fail(e, errBadHandle)
@@ -205,7 +216,7 @@ func poh_aggregator_snapshot_window(h C.poh_handle, now C.int64_t, w *C.poh_wind
 func poh_aggregator_top_n_window(h C.poh_handle, n C.int64_t, now C.int64_t, token *C.char, tokenLen C.int64_t,
 	w *C.poh_window, result *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*core.Aggregator](uint64(h))
+	a, ok := lookup[*aggregator](uint64(h))
 	switch {
 	case !ok:
 		return fail(e, errBadHandle)

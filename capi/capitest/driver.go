@@ -70,6 +70,12 @@ static int null_cases(poh_handle agg, poh_handle res, int *out) {
 	out[i++] = poh_aggregator_pair(agg, "T", 1, "a", 1, 10, &st, NULL, &e);
 	out[i++] = poh_aggregator_pair(agg, NULL, 1, "a", 1, 10, &st, &found, &e);
 	out[i++] = poh_aggregator_pair(agg, "T", 1, "a", -1, 10, &st, &found, &e);
+	poh_store_options so;
+	memset(&so, 0, sizeof so);
+	out[i++] = poh_aggregator_open("/tmp/x", 6, NULL, &so, NULL, &e);
+	out[i++] = poh_aggregator_open(NULL, 6, NULL, &so, &r, &e);
+	out[i++] = poh_aggregator_open("/tmp/x", -1, NULL, NULL, &r, &e);
+	out[i++] = poh_aggregator_open("/tmp/x", 0, NULL, NULL, &r, &e);
 	// err may be NULL: the status alone comes back.
 	out[i++] = poh_free(0, NULL);
 	return i;
@@ -113,6 +119,8 @@ const (
 	State           = int(C.POH_ERR_STATE)
 	Internal        = int(C.POH_ERR_INTERNAL)
 	NoHistory       = int(C.POH_ERR_NO_HISTORY)
+	Locked          = int(C.POH_ERR_LOCKED)
+	Store           = int(C.POH_ERR_STORE)
 )
 
 // Now is POH_NOW, the wall-clock sentinel.
@@ -343,6 +351,48 @@ func NewAggregator2(o Options) (uint64, Err) {
 	var h C.poh_handle
 	e := newErr()
 	rc := C.poh_aggregator_new2(p, &h, e.p)
+	return uint64(h), e.done(rc)
+}
+
+// StoreOptions is poh_store_options.
+type StoreOptions struct {
+	Fsync           int // FsyncInterval, FsyncAlways, FsyncNone (or anything, to test the check)
+	FsyncIntervalMS int64
+	SnapshotBytes   int64
+}
+
+// Fsync policies, from the header.
+const (
+	FsyncInterval = int(C.POH_FSYNC_INTERVAL)
+	FsyncAlways   = int(C.POH_FSYNC_ALWAYS)
+	FsyncNone     = int(C.POH_FSYNC_NONE)
+)
+
+// Open is poh_aggregator_open (path "" is passed as NULL, 0).
+func Open(path string, o Options, so StoreOptions) (uint64, Err) {
+	p := (*C.poh_aggregator_options)(C.calloc(1, C.size_t(unsafe.Sizeof(C.poh_aggregator_options{}))))
+	defer C.free(unsafe.Pointer(p))
+	p.ttl_seconds, p.shards = C.int64_t(o.TTLSeconds), C.int64_t(o.Shards)
+	if o.Window != nil {
+		p.has_window = 1
+		p.window.t0, p.window.t1 = C.int64_t(o.Window.T0), C.int64_t(o.Window.T1)
+	}
+	if o.History {
+		p.history = 1
+	}
+	sp := (*C.poh_store_options)(C.calloc(1, C.size_t(unsafe.Sizeof(C.poh_store_options{}))))
+	defer C.free(unsafe.Pointer(sp))
+	sp.fsync = C.int32_t(so.Fsync)
+	sp.fsync_interval_ms = C.int64_t(so.FsyncIntervalMS)
+	sp.snapshot_bytes = C.int64_t(so.SnapshotBytes)
+	var cp *C.char
+	if path != "" {
+		cp = cbytes([]byte(path))
+		defer C.free(unsafe.Pointer(cp))
+	}
+	var h C.poh_handle
+	e := newErr()
+	rc := C.poh_aggregator_open(cp, C.int64_t(len(path)), p, sp, &h, e.p)
 	return uint64(h), e.done(rc)
 }
 
