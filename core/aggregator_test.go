@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -339,5 +340,22 @@ func TestPair(t *testing.T) {
 	}
 	if _, _, err := a.Pair(20, "", "x"); !errors.Is(err, ErrInvalidEvent) {
 		t.Fatalf("empty token: %v", err)
+	}
+}
+
+func TestBucketMatchesLinearScan(t *testing.T) {
+	for _, bounds := range [][]float64{durationBuckets, scoreBuckets, {1}, {}} {
+		for _, v := range []float64{-1, 0, 0.5, 1, 1.5, 59, 60, 61, 86400, 1e14, 1e15, 1e16, math.Inf(1)} {
+			want := len(bounds)
+			for i, b := range bounds {
+				if v <= b {
+					want = i
+					break
+				}
+			}
+			if got := bucket(bounds, v); got != want {
+				t.Errorf("bucket(%v, %v) = %d, want %d", bounds, v, got, want)
+			}
+		}
 	}
 }
