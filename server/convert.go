@@ -13,42 +13,30 @@ import (
 	"github.com/poh-holdmetrics/poh-holdmetrics/proto/pohpb"
 )
 
-// eventFromMsg converts a HoldMsg: start is required, whole seconds are used
-// (a Timestamp's nanos are always >= 0, so dropping them floors), an unset
-// or epoch-0 end is an open hold, an unset weight is 1.0. Values are
-// validated later by the aggregator; only what cannot be represented as a
-// core.HoldEvent is rejected here.
+// eventFromMsg converts a generated HoldMsg (see wireEvent.event).
 func eventFromMsg(i int, m *pohpb.HoldMsg) (core.HoldEvent, *core.ValidationError) {
-	e := core.HoldEvent{TokenID: m.GetTokenId(), HolderID: m.GetHolderId(), Weight: 1}
-	if err := core.ValidateID(i, "token_id", e.TokenID); err != nil {
-		return e, err
-	}
-	if err := core.ValidateID(i, "holder_id", e.HolderID); err != nil {
-		return e, err
-	}
-	if m.Start == nil {
-		return e, &core.ValidationError{Index: i, Field: "start", Value: "unset", Reason: core.ReasonEmpty,
-			Detail: "is required"}
-	}
-	if err := checkTimestamp(i, "start", m.Start); err != nil {
-		return e, err
-	}
-	e.Start = m.Start.Seconds
-	if m.End != nil && (m.End.Seconds != 0 || m.End.Nanos != 0) {
-		if err := checkTimestamp(i, "end", m.End); err != nil {
-			return e, err
+	w := wireEvent{token: m.GetTokenId(), holder: m.GetHolderId()}
+	for _, p := range []struct {
+		dst *wireTime
+		src *timestamppb.Timestamp
+	}{{&w.start, m.Start}, {&w.end, m.End}} {
+		if p.src != nil {
+			*p.dst = wireTime{p.src.Seconds, p.src.Nanos, true}
 		}
-		e.End, e.HasEnd = m.End.Seconds, true
 	}
 	if m.Weight != nil {
-		e.Weight = *m.Weight
+		w.weight, w.hasWeight = *m.Weight, true
 	}
-	return e, nil
+	return w.event(i)
 }
 
 func checkTimestamp(i int, field string, t *timestamppb.Timestamp) *core.ValidationError {
-	if t.Nanos < 0 || t.Nanos >= 1e9 {
-		return &core.ValidationError{Index: i, Field: field, Value: strconv.Itoa(int(t.Nanos)) + "ns",
+	return checkNanos(i, field, t.Nanos)
+}
+
+func checkNanos(i int, field string, nanos int32) *core.ValidationError {
+	if nanos < 0 || nanos >= 1e9 {
+		return &core.ValidationError{Index: i, Field: field, Value: strconv.Itoa(int(nanos)) + "ns",
 			Reason: core.ReasonOutOfRange, Detail: "nanos must be in [0, 1e9)"}
 	}
 	return nil

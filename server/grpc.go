@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,7 +27,8 @@ type GRPC struct {
 	svc *Service
 }
 
-// NewGRPC returns the handlers; Register adds them to a grpc.Server.
+// NewGRPC returns the handlers; Register adds them to a grpc.Server, which
+// must be created with ServerOptions() (Broadcast's decoder).
 func NewGRPC(svc *Service) *GRPC { return &GRPC{svc: svc} }
 
 // Register adds both services to s.
@@ -65,37 +68,49 @@ func (g *GRPC) Record(ctx context.Context, m *pohpb.HoldMsg) (*pohpb.HoldAck, er
 	return &pohpb.HoldAck{Ok: true}, nil
 }
 
-type pendingAck struct {
+// ackGroup is the acks of one group of stream messages, in order: ok for
+// each, once ticket is durable, except the bad ones (sorted by index).
+type ackGroup struct {
 	ticket store.Ticket
-	ack    *pohpb.HoldAck
+	n      int
+	bad    []badAck
+}
+
+type badAck struct {
+	i      int
+	reason string
 }
 
 var okAck = &pohpb.HoldAck{Ok: true}
 
+// framePool recycles Broadcast frames across streams.
+var framePool = sync.Pool{New: func() any { return new(holdFrame) }}
+
 // Broadcast acknowledges every message in order: ok once it is durable, or
 // ok=false with the reason (the stream goes on). Reading and acknowledging
-// are pipelined: a sender goroutine waits for the log once per group of
-// acks, so one stream is not limited to one message per log write. On
-// shutdown it stops reading, acknowledges what it read, and ends the stream
-// with Unavailable.
+// are pipelined: a reader goroutine decodes messages (by hand, see
+// holdFrame), this loop records every message already read as one group
+// (one lock, one log record), and a sender goroutine waits for the log once
+// per batch of groups. On shutdown it stops reading, acknowledges what it
+// read, and ends the stream with Unavailable.
 func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	acks := make(chan pendingAck, 4096)
+	acks := make(chan ackGroup, 256)
 	sendErr := make(chan error, 1)
 	go func() { sendErr <- g.sendAcks(ctx, stream, acks) }()
 
-	msgs := make(chan *pohpb.HoldMsg, 256)
+	msgs := make(chan *holdFrame, 256)
 	recvErr := make(chan error, 1)
 	go func() {
 		for {
-			m, err := stream.Recv()
-			if err != nil {
+			f := framePool.Get().(*holdFrame)
+			if err := stream.RecvMsg(f); err != nil {
 				recvErr <- err
 				return
 			}
 			select {
-			case msgs <- m:
+			case msgs <- f:
 			case <-ctx.Done():
 				return
 			}
@@ -108,8 +123,7 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 		}
 		return err
 	}
-	var group []*pohpb.HoldMsg
-	var scratch []core.HoldEvent
+	var sc groupScratch
 	for {
 		select {
 		case <-g.svc.drainCh:
@@ -117,21 +131,21 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 		case err := <-recvErr:
 			// Messages read before the error are already queued in msgs.
 			for len(msgs) > 0 {
-				group = append(group[:0], <-msgs)
-				scratch = g.broadcastGroup(group, scratch, acks)
+				sc.frames = append(sc.frames[:0], <-msgs)
+				g.broadcastGroup(&sc, acks)
 			}
 			if errors.Is(err, io.EOF) {
 				return finish(nil) // the client closed its side: done
 			}
 			return finish(err)
-		case m := <-msgs:
+		case f := <-msgs:
 			// Take every message already read: one lock and one log record
 			// for the group, acks still one per message and in order.
-			group = append(group[:0], m)
-			for len(group) < 1024 && len(msgs) > 0 {
-				group = append(group, <-msgs)
+			sc.frames = append(sc.frames[:0], f)
+			for len(sc.frames) < 1024 && len(msgs) > 0 {
+				sc.frames = append(sc.frames, <-msgs)
 			}
-			scratch = g.broadcastGroup(group, scratch, acks)
+			g.broadcastGroup(&sc, acks)
 		case err := <-sendErr:
 			close(acks) // ends the sender's drain goroutine
 			cancel()
@@ -140,93 +154,93 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 	}
 }
 
-// broadcastGroup records a group of stream messages in partial mode and
-// queues one ack per message, in order. Errors are numbered as if each
-// message were alone ("event 0: ...").
-func (g *GRPC) broadcastGroup(group []*pohpb.HoldMsg, events []core.HoldEvent, acks chan<- pendingAck) []core.HoldEvent {
-	bad := make(map[int]string)
-	events = events[:0]
-	pos := make([]int, 0, len(group)) // events[j] is group[pos[j]]
-	for i, m := range group {
-		e, verr := eventFromMsg(0, m)
+// groupScratch is reused by one stream's groups.
+type groupScratch struct {
+	frames []*holdFrame
+	events []core.HoldEvent
+	pos    []int // events[j] is frames[pos[j]]
+}
+
+// broadcastGroup records a group of stream messages in partial mode, queues
+// its acks and recycles its frames (nothing refers to them afterwards: the
+// aggregator and the log copy what they keep, errors are formatted).
+// Errors are numbered as if each message were alone ("event 0: ...").
+func (g *GRPC) broadcastGroup(sc *groupScratch, acks chan<- ackGroup) {
+	var bad []badAck
+	sc.events, sc.pos = sc.events[:0], sc.pos[:0]
+	for i, f := range sc.frames {
+		e, verr := f.event(0)
 		if verr != nil {
-			bad[i] = verr.Error()
+			bad = append(bad, badAck{i, verr.Error()})
 			continue
 		}
-		pos = append(pos, i)
-		events = append(events, e)
+		sc.pos = append(sc.pos, i)
+		sc.events = append(sc.events, e)
 	}
 	var t store.Ticket
-	if len(events) > 0 {
+	if len(sc.events) > 0 {
 		var err error
-		_, t, err = g.svc.record(events, true)
+		_, t, err = g.svc.record(sc.events, true)
 		var be *core.BatchError
 		switch {
 		case errors.As(err, &be):
 			for _, v := range be.Errors {
 				v2 := *v
 				v2.Index = 0
-				bad[pos[v.Index]] = v2.Error()
+				bad = append(bad, badAck{sc.pos[v.Index], v2.Error()})
 			}
 		case err != nil:
-			for _, i := range pos {
-				bad[i] = err.Error()
+			for _, i := range sc.pos {
+				bad = append(bad, badAck{i, err.Error()})
 			}
 		}
-	}
-	for i := range group {
-		if reason, isBad := bad[i]; isBad {
-			acks <- pendingAck{ack: &pohpb.HoldAck{Error: reason}}
-		} else {
-			acks <- pendingAck{ticket: t, ack: okAck}
+		if len(bad) > 0 {
+			slices.SortFunc(bad, func(a, b badAck) int { return a.i - b.i })
 		}
 	}
-	return events
+	acks <- ackGroup{ticket: t, n: len(sc.frames), bad: bad}
+	clear(sc.events) // drop the strings that alias the frames
+	for i, f := range sc.frames {
+		framePool.Put(f)
+		sc.frames[i] = nil
+	}
 }
 
-// sendAcks sends queued acks in order, waiting for the log once per group.
-func (g *GRPC) sendAcks(ctx context.Context, stream pohpb.HoldMetrics_BroadcastServer, acks <-chan pendingAck) error {
+// sendAcks sends queued acks in order, waiting for the log once per batch
+// of groups.
+func (g *GRPC) sendAcks(ctx context.Context, stream pohpb.HoldMetrics_BroadcastServer, acks <-chan ackGroup) error {
 	// The ok ack is the same bytes every time: encode it once per stream.
 	var okMsg grpc.PreparedMsg
 	if err := okMsg.Encode(stream, okAck); err != nil {
 		return err
 	}
-	group := make([]pendingAck, 0, 256)
+	groups := make([]ackGroup, 0, 64)
 	for {
 		p, ok := <-acks
 		if !ok {
 			return nil
 		}
-		group = append(group[:0], p)
+		groups = append(groups[:0], p)
 	more:
-		for len(group) < cap(group) {
+		for len(groups) < cap(groups) {
 			select {
 			case p, ok := <-acks:
 				if !ok {
 					break more
 				}
-				group = append(group, p)
+				groups = append(groups, p)
 			default:
 				break more
 			}
 		}
 		var last store.Ticket
-		for _, p := range group {
+		for _, p := range groups {
 			last = max(last, p.ticket)
 		}
 		werr := g.svc.wait(last)
-		for _, p := range group {
-			var err error
-			switch {
-			case werr != nil && p.ticket != 0:
-				err = stream.Send(&pohpb.HoldAck{Error: "not stored: " + werr.Error()})
-			case p.ack == okAck:
-				err = stream.SendMsg(&okMsg)
-			default:
-				err = stream.Send(p.ack)
-			}
-			if err != nil {
-				// Drain the queue so the reader never blocks on it.
+		for _, p := range groups {
+			if err := sendGroup(stream, &okMsg, p, werr); err != nil {
+				// Drain the queue so the recording loop never blocks on it.
 				go func() {
 					for range acks {
 					}
@@ -235,6 +249,26 @@ func (g *GRPC) sendAcks(ctx context.Context, stream pohpb.HoldMetrics_BroadcastS
 			}
 		}
 	}
+}
+
+func sendGroup(stream pohpb.HoldMetrics_BroadcastServer, okMsg *grpc.PreparedMsg, p ackGroup, werr error) error {
+	bad := p.bad
+	for i := 0; i < p.n; i++ {
+		var err error
+		switch {
+		case len(bad) > 0 && bad[0].i == i:
+			err = stream.Send(&pohpb.HoldAck{Error: bad[0].reason})
+			bad = bad[1:]
+		case werr != nil && p.ticket != 0:
+			err = stream.Send(&pohpb.HoldAck{Error: "not stored: " + werr.Error()})
+		default:
+			err = stream.SendMsg(okMsg)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RecordBatch records events and then the columnar rows, all-or-nothing

@@ -56,8 +56,8 @@ func newFixtureWith(t *testing.T, durable bool, cfg Config, opts core.Options) *
 	svc := NewService(agg, st, cfg)
 	lis := bufconn.Listen(1 << 20)
 	logf := func(string, ...any) {}
-	gs := grpc.NewServer(grpc.ChainUnaryInterceptor(RecoveryUnary(logf), svc.AuthUnary()),
-		grpc.ChainStreamInterceptor(RecoveryStream(logf), svc.AuthStream()))
+	gs := grpc.NewServer(append(ServerOptions(), grpc.ChainUnaryInterceptor(RecoveryUnary(logf), svc.AuthUnary()),
+		grpc.ChainStreamInterceptor(RecoveryStream(logf), svc.AuthStream()))...)
 	NewGRPC(svc).Register(gs)
 	go gs.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///bufnet",
