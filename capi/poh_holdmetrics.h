@@ -44,8 +44,7 @@ extern "C" {
 #define POH_ERR_INTERNAL 7         /* a recovered panic: a bug, please report the message */
 #define POH_ERR_NO_HISTORY 8       /* a window query on an aggregator created without history */
 #define POH_ERR_LOCKED 9           /* poh_aggregator_open: another store holds the data dir (any process) */
-#define POH_ERR_STORE 10           /* a durable aggregator's store failed: I/O error, unreadable snapshot,
-                                      settings that do not match the stored state; see err->message */
+#define POH_ERR_STORE 10           /* a durable store failed: I/O, bad snapshot, mismatched settings */
 
 /* Fsync policies of poh_store_options.fsync (what each promises: README "Durability"). */
 #define POH_FSYNC_INTERVAL 0 /* acknowledged after write(2); fdatasync every fsync_interval_ms (default) */

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 from ._aggregator import Aggregator, RecordResult
 from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
-                      NativeLibraryError, NoHistoryError, NoOpenHoldError)
+                      NativeLibraryError, NoHistoryError, NoOpenHoldError, StoreError, StoreLockedError)
 from ._events import HoldEvent, HoldStat, TimeLike, WindowLike
 from ._score import calculate_score, twab
 
@@ -54,6 +54,8 @@ __all__ = [
     "RewardRow",
     "Scheduler",
     "Settings",
+    "StoreError",
+    "StoreLockedError",
     "TimeLike",
     "WindowLike",
     "allocate_rewards",

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 from . import _native
 from ._columns import Columns, check_lengths, convert, is_columnar, normalize, raw_columns, slice_raw
-from ._errors import ClosedError, ForkedProcessError, InternalError, InvalidEventError, NoHistoryError
+from ._errors import ClosedError, ForkedProcessError, InternalError, InvalidEventError, NoHistoryError, StoreError
 from ._events import HoldEvent, HoldStat, TimeLike, WindowLike, event_at
 from ._score import c_columns, resolve_now, resolve_window
 
@@ -142,11 +142,22 @@ class Aggregator:
     ``calculate_score(the holder's events, now, window)``; without it they raise
     NoHistoryError.
 
+    ``path=`` makes it durable: it is backed by the daemon's store in that data dir
+    (created if missing; the state there is rebuilt on open), and every record, close_hold
+    and gc returns only once it is in the log under the ``fsync`` policy: ``"interval"``
+    (default: written to the OS, so it survives the process being killed; synced every few
+    ms), ``"always"`` (synced to disk before returning: survives power loss), ``"none"``
+    (written to the OS, synced when the OS likes). ``close()`` flushes, snapshots and
+    releases the dir; one open Aggregator per data dir across all processes (another
+    opener gets StoreLockedError). ``window`` and ``history`` must match what the dir was
+    written with (StoreError otherwise).
+
     ``now`` / ``at`` arguments default to the library's wall clock.
     """
 
     def __init__(self, ttl: float | timedelta | None = None, *, shards: int = 0, window: WindowLike | None = None,
-                 history: bool = False) -> None:
+                 history: bool = False, path: str | os.PathLike[str] | None = None,
+                 fsync: str = "interval") -> None:
         self._ffi, self._lib = _native.load()
         ttl_s = _seconds(ttl, "ttl")
         win = resolve_window(window)
@@ -159,9 +170,17 @@ class Aggregator:
         opts.history = 1 if history else 0
         err = _native.new_error(self._ffi)
         out = self._ffi.new("poh_handle *")
-        rc = self._lib.poh_aggregator_new2(opts, out, err)
+        self._path: str | None = None
+        if path is None:
+            rc = self._lib.poh_aggregator_new2(opts, out, err)
+        else:
+            self._path = os.fspath(path)
+            rc = self._open(self._path, opts, fsync, out, err)
         if rc:
-            raise _native.error_from(self._ffi, self._lib, rc, err)
+            e = _native.error_from(self._ffi, self._lib, rc, err)
+            if isinstance(e, StoreError):
+                e.path = self._path or ""
+            raise e
         self._window = win
         self._history = bool(history)
         self._h: int = out[0]
@@ -169,6 +188,18 @@ class Aggregator:
         self._null = self._ffi.NULL
         self._closed = False
         self._finalizer = weakref.finalize(self, _free, self._lib, self._h, os.getpid())
+
+    def _open(self, path: str, opts: Any, fsync: str, out: Any, err: Any) -> int:
+        ffi, lib = self._ffi, self._lib
+        policies = {"interval": lib.POH_FSYNC_INTERVAL, "always": lib.POH_FSYNC_ALWAYS, "none": lib.POH_FSYNC_NONE}
+        if fsync not in policies:
+            raise ValueError(f"fsync {fsync!r}: want 'always', 'interval' or 'none'")
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"path {path!r}: want a non-empty path to a data dir")
+        sopts = ffi.new("poh_store_options *")
+        sopts.fsync = policies[fsync]
+        p = path.encode("utf-8", "surrogateescape")  # as the OS spells it
+        return lib.poh_aggregator_open(p, len(p), opts, sopts, out, err)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -181,13 +212,33 @@ class Aggregator:
         return self._h
 
     def close(self) -> None:
-        """Free the native aggregator (stopping its background GC). Idempotent."""
+        """Free the native aggregator (stopping its background GC). Idempotent. A durable
+        one (``path=``) also flushes and syncs its log, writes a snapshot and releases the
+        data dir; if that fails it raises StoreError (what was recorded before had already
+        reached the log)."""
         self._closed = True
-        self._finalizer()
+        detached = self._finalizer.detach()
+        if detached is None:
+            return
+        lib, handle, pid = detached[2]
+        if _native.forked() or os.getpid() != pid:
+            return
+        err = _native.new_error(self._ffi)
+        rc = lib.poh_free(handle, err)
+        if rc and self._path is not None:
+            e = _native.error_from(self._ffi, lib, rc, err)
+            if isinstance(e, StoreError):
+                e.path = self._path
+            raise e
 
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def path(self) -> str | None:
+        """The data dir of a durable aggregator, or None (in memory)."""
+        return self._path
 
     @property
     def window(self) -> tuple[int, int] | None:
@@ -212,7 +263,8 @@ class Aggregator:
         self.close()
 
     def __repr__(self) -> str:
-        return f"<Aggregator {'closed' if self._closed else 'handle=' + str(self._h)}>"
+        where = "" if self._path is None else f" path={self._path!r}"
+        return f"<Aggregator {'closed' if self._closed else 'handle=' + str(self._h)}{where}>"
 
     def _check(self, rc: int, err: Any) -> None:
         if rc:

@@ -42,6 +42,28 @@ class NoHistoryError(HoldMetricsError):
     created without ``history=True``: it kept no per-hold history to answer from."""
 
 
+class StoreError(HoldMetricsError):
+    """The durable store of an ``Aggregator(path=...)`` failed: an I/O error, an unreadable
+    snapshot, or settings (``window``, ``history``) that do not match the stored state.
+    ``path`` is the data dir."""
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.path = path
+
+    def __reduce__(self):  # keep the path across pickling (multiprocessing)
+        return (_rebuild_store_error, (type(self), str(self), self.path))
+
+
+def _rebuild_store_error(cls: type, message: str, path: str) -> StoreError:
+    return cls(message, path=path)
+
+
+class StoreLockedError(StoreError):
+    """Another store (another process, or another open Aggregator in this one) holds the data
+    dir ``path``: one writer per data dir. Close the other one (or stop the daemon using it)."""
+
+
 class ClosedError(HoldMetricsError):
     """The Aggregator was closed (or freed) and cannot be used any more."""
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
-                      NativeLibraryError, NoHistoryError, NoOpenHoldError)
+                      NativeLibraryError, NoHistoryError, NoOpenHoldError, StoreError, StoreLockedError)
 
 # The lazily-loaded library: the package's only global state (see STYLE.md).
 _ffi: Any = None
@@ -119,6 +119,10 @@ def error_from(ffi: Any, lib: Any, rc: int, err: Any) -> HoldMetricsError:
         return NoOpenHoldError(msg)
     if rc == lib.POH_ERR_NO_HISTORY:
         return NoHistoryError(msg)
+    if rc == lib.POH_ERR_LOCKED:
+        return StoreLockedError(msg)
+    if rc == lib.POH_ERR_STORE:
+        return StoreError(msg)
     if rc == lib.POH_ERR_INTERNAL:
         return InternalError(msg)
     if rc == lib.POH_ERR_STATE:
