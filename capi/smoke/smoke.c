@@ -1,11 +1,30 @@
 /* smoke.c: links libpoh_holdmetrics.so the way any C user would and runs the
  * README example through the C API. Built and run by `make test-capi`. */
+#define _DEFAULT_SOURCE /* mkdtemp */
 #include <stdio.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "poh_holdmetrics.h"
 
 static int failures = 0;
+
+/* remove_flat_dir deletes dir and the files in it (a data dir has no subdirectories). */
+static void remove_flat_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (d == NULL) return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
 
 #define CHECK(cond, ...)                          \
     do {                                          \
@@ -131,6 +150,37 @@ int main(void) {
     CHECK(poh_free(agg, &err) == POH_OK, "free aggregator 2");
     CHECK(poh_free(agg, &err) == POH_ERR_BAD_HANDLE, "double free must be POH_ERR_BAD_HANDLE");
     CHECK(poh_aggregator_record(agg, "T", 1, "a", 1, 0, 1, 1, 1.0, 10, NULL) == POH_ERR_BAD_HANDLE, "use after free");
+    CHECK(poh_live_handles() == 0, "handles left: %lld", (long long)poh_live_handles());
+
+    /* Durable: record into a data dir, free (flush + unlock), reopen, find it again;
+     * a second open while the first is live is POH_ERR_LOCKED. */
+    char dir[] = "/tmp/poh-smoke-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    poh_store_options so;
+    memset(&so, 0, sizeof so);
+    so.fsync = POH_FSYNC_ALWAYS;
+    poh_handle dur = 0, dur2 = 0;
+    CHECK(poh_aggregator_open(dir, (int64_t)strlen(dir), NULL, &so, &dur, &err) == POH_OK, "open: %s", err.message);
+    CHECK(poh_aggregator_record_columns(dur, &cols, 100, 0, &accepted, &err) == POH_OK, "durable record: %s",
+          err.message);
+    CHECK(poh_aggregator_open(dir, (int64_t)strlen(dir), NULL, &so, &dur2, &err) == POH_ERR_LOCKED,
+          "second open must be POH_ERR_LOCKED");
+    printf("locked as expected: %s\n", err.message);
+    poh_stat pair, before;
+    int found = 0;
+    CHECK(poh_aggregator_pair(dur, "T", 1, "bob", 3, 100, &before, &found, &err) == POH_OK && found &&
+              before.events == 2,
+          "pair (bob, T): found %d events %lld", found, (long long)before.events);
+    CHECK(poh_free(dur, &err) == POH_OK, "free durable: %s", err.message);
+    CHECK(poh_aggregator_open(dir, (int64_t)strlen(dir), NULL, &so, &dur, &err) == POH_OK, "reopen: %s",
+          err.message);
+    found = 0;
+    CHECK(poh_aggregator_pair(dur, "T", 1, "bob", 3, 100, &pair, &found, &err) == POH_OK && found &&
+              memcmp(&pair, &before, sizeof pair) == 0,
+          "reopened pair (bob, T): found %d score %g, before %g", found, pair.score, before.score);
+    printf("reopened %s: bob score %g\n", dir, pair.score);
+    CHECK(poh_free(dur, &err) == POH_OK, "free reopened: %s", err.message);
+    remove_flat_dir(dir);
     CHECK(poh_live_handles() == 0, "handles left: %lld", (long long)poh_live_handles());
 
     if (failures) {
