@@ -721,6 +721,27 @@ def _print_rows(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, ou
 RANK_COLUMNS = ("rank", "holder_id", "score", "total_seconds", "events", "open_holds", "tokens")
 
 
+def _feed_files(args: argparse.Namespace, mapping: dict[str, str], scorer: Scorer,
+                progress: Progress) -> tuple[int, list[str]]:
+    """Streams every input file through the scorer, chunk by chunk; returns the number of
+    skipped rows and the first few of them (--skip-invalid)."""
+    skipped = 0
+    examples: list[str] = []
+    for path in args.files:
+        fmt = _format_of(path, args.input_format)
+        if not os.path.exists(path):
+            raise CliError(f"{path}: no such file")
+        reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter)
+        for chunk in reader.chunks():
+            scorer.feed(chunk, reader)
+            progress.update(Path(path).name, reader.bytes_read, reader.size, scorer.rows + skipped + reader.skipped)
+        progress.update(Path(path).name, reader.size, reader.size, scorer.rows + skipped + reader.skipped,
+                        force=True)
+        skipped += reader.skipped
+        examples += reader.examples[:MAX_REPORTED_SKIPS - len(examples)]
+    return skipped, examples
+
+
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
                "end": args.end_col, "weight": args.weight_col}
@@ -732,21 +753,8 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
     scorer = Scorer(now, args.by_holder, args.window)
-    skipped = 0
-    examples: list[str] = []
     try:
-        for path in args.files:
-            fmt = _format_of(path, args.input_format)
-            if not os.path.exists(path):
-                raise CliError(f"{path}: no such file")
-            reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter)
-            for chunk in reader.chunks():
-                scorer.feed(chunk, reader)
-                progress.update(Path(path).name, reader.bytes_read, reader.size, scorer.rows + skipped + reader.skipped)
-            progress.update(Path(path).name, reader.size, reader.size, scorer.rows + skipped + reader.skipped,
-                            force=True)
-            skipped += reader.skipped
-            examples += reader.examples[:MAX_REPORTED_SKIPS - len(examples)]
+        skipped, examples = _feed_files(args, mapping, scorer, progress)
         progress.finish()
         if skipped:
             err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''}"
@@ -825,17 +833,8 @@ def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     scorer = Scorer(now, True, args.window, what="rewards")
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
-    skipped = 0
     try:
-        for path in args.files:
-            fmt = _format_of(path, args.input_format)
-            if not os.path.exists(path):
-                raise CliError(f"{path}: no such file")
-            reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter)
-            for chunk in reader.chunks():
-                scorer.feed(chunk, reader)
-                progress.update(Path(path).name, reader.bytes_read, reader.size, scorer.rows + reader.skipped)
-            skipped += reader.skipped
+        skipped, _ = _feed_files(args, mapping, scorer, progress)
         progress.finish()
         if skipped:
             err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''} (--skip-invalid)\n")
@@ -992,6 +991,26 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34)
 
 
+def _add_input_args(p: argparse.ArgumentParser) -> None:
+    """The input options shared by score and rewards: format, column mapping, chunking."""
+    m = p.add_argument_group("input")
+    m.add_argument("--input-format", choices=("auto", "csv", "jsonl", "parquet"), default="auto",
+                   help="input format (default: from the file suffix)")
+    for f, flag in (("token_id", "--token-col"), ("holder_id", "--holder-col"), ("start", "--start-col"),
+                    ("end", "--end-col"), ("weight", "--weight-col")):
+        m.add_argument(flag, default=f, metavar="NAME", help=f"column holding {f} (default: {f})")
+    m.add_argument("--delimiter", metavar="C", help="CSV delimiter (default: ',' or tab for .tsv)")
+    m.add_argument("--skip-invalid", action="store_true", help="skip bad rows, count and report them (exit 0)")
+    m.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS, metavar="N",
+                   help=f"rows per chunk (memory bound; default {DEFAULT_CHUNK_ROWS})")
+    m.add_argument("--engine", choices=("auto", "pyarrow", "python"), default="auto",
+                   help="CSV reader: pyarrow's streaming reader (default when installed) or the csv module")
+    pg = m.add_mutually_exclusive_group()
+    pg.add_argument("--progress", dest="progress", action="store_true", default=None,
+                    help="always show the progress bar (default: only when stderr is a terminal)")
+    pg.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, formatter_class=_Formatter, epilog=EPILOG,
                                 description="Hold scores (how much a wallet holds x how long) from files, "
@@ -1013,22 +1032,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--top", type=_positive_int, metavar="N", help="with --by-holder: only the N best holders")
     s.add_argument("--token", metavar="T", help="with --by-holder: rank holders of token T only")
     s.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
-    m = s.add_argument_group("input")
-    m.add_argument("--input-format", choices=("auto", "csv", "jsonl", "parquet"), default="auto",
-                   help="input format (default: from the file suffix)")
-    for f, flag in (("token_id", "--token-col"), ("holder_id", "--holder-col"), ("start", "--start-col"),
-                    ("end", "--end-col"), ("weight", "--weight-col")):
-        m.add_argument(flag, default=f, metavar="NAME", help=f"column holding {f} (default: {f})")
-    m.add_argument("--delimiter", metavar="C", help="CSV delimiter (default: ',' or tab for .tsv)")
-    m.add_argument("--skip-invalid", action="store_true", help="skip bad rows, count and report them (exit 0)")
-    m.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS, metavar="N",
-                   help=f"rows per chunk (memory bound; default {DEFAULT_CHUNK_ROWS})")
-    m.add_argument("--engine", choices=("auto", "pyarrow", "python"), default="auto",
-                   help="CSV reader: pyarrow's streaming reader (default when installed) or the csv module")
-    pg = m.add_mutually_exclusive_group()
-    pg.add_argument("--progress", dest="progress", action="store_true", default=None,
-                    help="always show the progress bar (default: only when stderr is a terminal)")
-    pg.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+    _add_input_args(s)
     s.set_defaults(func=cmd_score, parser=s)
 
     r = sub.add_parser("rewards", parents=[common], formatter_class=_Formatter,
@@ -1053,22 +1057,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the token's decimals, to print amounts as exact decimals")
     r.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format")
     r.add_argument("-o", "--output", metavar="FILE", help="write the allocation to FILE instead of stdout")
-    ri = r.add_argument_group("input")
-    ri.add_argument("--input-format", choices=("auto", "csv", "jsonl", "parquet"), default="auto",
-                    help="input format (default: from the file suffix)")
-    for f, flag in (("token_id", "--token-col"), ("holder_id", "--holder-col"), ("start", "--start-col"),
-                    ("end", "--end-col"), ("weight", "--weight-col")):
-        ri.add_argument(flag, default=f, metavar="NAME", help=f"column holding {f} (default: {f})")
-    ri.add_argument("--delimiter", metavar="C", help="CSV delimiter (default: ',' or tab for .tsv)")
-    ri.add_argument("--skip-invalid", action="store_true", help="skip bad rows, count and report them")
-    ri.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS, metavar="N",
-                    help=f"rows per chunk (default {DEFAULT_CHUNK_ROWS})")
-    ri.add_argument("--engine", choices=("auto", "pyarrow", "python"), default="auto",
-                    help="CSV reader: pyarrow's streaming reader (default when installed) or the csv module")
-    rg = ri.add_mutually_exclusive_group()
-    rg.add_argument("--progress", dest="progress", action="store_true", default=None,
-                    help="always show the progress bar (default: only when stderr is a terminal)")
-    rg.add_argument("--no-progress", dest="progress", action="store_false", help="never show it")
+    _add_input_args(r)
     r.set_defaults(func=cmd_rewards, parser=r)
 
     v = sub.add_parser("serve", parents=[common], formatter_class=_Formatter,
