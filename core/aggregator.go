@@ -681,6 +681,13 @@ func (a *Aggregator) GC(now int64) (int, error) {
 // StartGC runs GC(clock()) every interval on one goroutine until Close (or
 // StopGC). It is an error to start it twice or without a TTL.
 func (a *Aggregator) StartGC(interval time.Duration) error {
+	return a.StartGCWith(interval, func(now int64) { _, _ = a.GC(now) })
+}
+
+// StartGCWith is StartGC with the collection step supplied by the caller: a
+// durable wrapper passes one that logs the GC before applying it. gc runs
+// on the background goroutine with the clock's time.
+func (a *Aggregator) StartGCWith(interval time.Duration, gc func(now int64)) error {
 	if interval <= 0 {
 		return fmt.Errorf("gc interval %v must be > 0", interval)
 	}
@@ -705,7 +712,7 @@ func (a *Aggregator) StartGC(interval time.Duration) error {
 			case <-stop:
 				return
 			case <-t.C:
-				_, _ = a.GC(a.clock())
+				gc(a.clock())
 			}
 		}
 	}()
