@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
@@ -32,12 +31,6 @@ type aggregator struct {
 	*core.Aggregator
 	st  *store.Store // nil: in memory
 	ttl time.Duration
-
-	// Background GC of a durable aggregator, through the store (core's own
-	// StartGC would drop holders without logging it). Guarded by gcMu.
-	gcMu   sync.Mutex
-	gcStop chan struct{}
-	gcDone chan struct{}
 }
 
 func (a *aggregator) RecordAt(now int64, events []core.HoldEvent, partial bool) (int, error) {
@@ -64,51 +57,17 @@ func (a *aggregator) GC(now int64) (int, error) {
 	return a.st.GC(now)
 }
 
-// StartGC starts the one goroutine the caller asked for; StopGC and Close
-// stop it.
+// StartGC starts the one goroutine the caller asked for (core's loop; StopGC
+// and Close stop it). A durable aggregator collects through the store, so
+// that every GC is logged before it drops holders.
 func (a *aggregator) StartGC(interval time.Duration) error {
 	if a.st == nil {
 		return a.Aggregator.StartGC(interval)
 	}
-	a.gcMu.Lock()
-	defer a.gcMu.Unlock()
-	switch {
-	case a.ttl == 0:
+	if a.ttl == 0 {
 		return errors.New("background gc needs a ttl > 0")
-	case a.gcStop != nil:
-		return errors.New("background gc is already running")
 	}
-	stop, done := make(chan struct{}), make(chan struct{})
-	a.gcStop, a.gcDone = stop, done
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_, _ = a.GC(a.Now())
-			}
-		}
-	}()
-	return nil
-}
-
-func (a *aggregator) StopGC() {
-	if a.st == nil {
-		a.Aggregator.StopGC()
-		return
-	}
-	a.gcMu.Lock()
-	stop, done := a.gcStop, a.gcDone
-	a.gcStop, a.gcDone = nil, nil
-	a.gcMu.Unlock()
-	if stop != nil {
-		close(stop)
-		<-done
-	}
+	return a.Aggregator.StartGCWith(interval, func(now int64) { _, _ = a.GC(now) })
 }
 
 // Close stops the background GC, then closes the store (it refuses new
