@@ -100,16 +100,23 @@ type config struct {
 var ErrNoHistory = errors.New("window queries need an aggregator created with History")
 
 type shard struct {
-	mu      sync.Mutex
-	holders map[string]*holder
+	mu sync.Mutex
+	// holders is keyed by the xxhash of the holder id, which the record path
+	// computes anyway to pick the shard: a lookup then hashes and compares 8
+	// bytes instead of the id, and only the one candidate's id is compared.
+	// A second id with the same 64-bit hash (never seen in practice, but
+	// possible) lives in spill, keyed by the id itself. See get/put/del.
+	holders map[uint64]*holder
+	spill   map[string]*holder
 	tokens  map[string]string // interned token ids: one copy per shard
 	open    int64             // open holds in this shard
 	stats   shardStats        // metric counters, guarded by mu
 	_       [64]byte          // keep neighbouring shard locks off one cache line
 }
 
-// holder is ~112 bytes: most holders hold one token, kept inline.
+// holder is 128 bytes: most holders hold one token, kept inline.
 type holder struct {
+	id      string // owned copy of holder_id
 	updated int64
 	first   tokenState
 	more    []tokenState
@@ -169,7 +176,7 @@ func New(opts Options) (*Aggregator, error) {
 		a.clock = func() int64 { return time.Now().Unix() }
 	}
 	for i := range a.shards {
-		a.shards[i].holders = make(map[string]*holder)
+		a.shards[i].holders = make(map[uint64]*holder)
 		a.shards[i].tokens = make(map[string]string)
 	}
 	a.metrics = newCollector(a, opts.ConstLabels)
@@ -194,11 +201,56 @@ func (a *Aggregator) Gatherer() prometheus.Gatherer { return a.gather }
 // Now is the aggregator's clock.
 func (a *Aggregator) Now() int64 { return a.clock() }
 
-func (a *Aggregator) shardOf(holderID string) *shard {
-	return &a.shards[xxhash.Sum64String(holderID)&a.mask]
+func (a *Aggregator) shardOf(holderID string) (*shard, uint64) {
+	hash := xxhash.Sum64String(holderID)
+	return &a.shards[hash&a.mask], hash
+}
+
+// get returns the holder with this id (and its xxhash), or nil. Caller holds mu.
+func (sh *shard) get(hash uint64, id string) *holder {
+	if h := sh.holders[hash]; h != nil && h.id == id {
+		return h
+	}
+	return sh.spill[id] // a nil map reads as empty
+}
+
+// put adds a holder that get does not find. Caller holds mu.
+func (sh *shard) put(hash uint64, h *holder) {
+	if sh.holders[hash] == nil {
+		sh.holders[hash] = h
+		return
+	}
+	if sh.spill == nil {
+		sh.spill = make(map[string]*holder)
+	}
+	sh.spill[h.id] = h
+}
+
+// del removes h. Caller holds mu.
+func (sh *shard) del(h *holder) {
+	if hash := xxhash.Sum64String(h.id); sh.holders[hash] == h {
+		delete(sh.holders, hash)
+		return
+	}
+	delete(sh.spill, h.id)
+}
+
+// count is the number of holders. Caller holds mu.
+func (sh *shard) count() int { return len(sh.holders) + len(sh.spill) }
+
+// all calls f for every holder (f may del the holder it is given). Caller
+// holds mu.
+func (sh *shard) all(f func(*holder)) {
+	for _, h := range sh.holders {
+		f(h)
+	}
+	for _, h := range sh.spill {
+		f(h)
+	}
 }
 
 type batchScratch struct {
+	hash    []uint64 // xxhash of each event's holder_id
 	shardOf []uint32
 	order   []int32
 	counts  []int32
@@ -233,6 +285,7 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 	// never applied.
 	n := len(events)
 	sc.shardOf = slices.Grow(sc.shardOf[:0], n)[:n]
+	sc.hash = slices.Grow(sc.hash[:0], n)[:n]
 	var bad []*ValidationError
 	for i := range events {
 		if err := events[i].Validate(i); err != nil {
@@ -244,7 +297,9 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 			bad = append(bad, err)
 			continue
 		}
-		sc.shardOf[i] = uint32(xxhash.Sum64String(events[i].HolderID) & a.mask)
+		hash := xxhash.Sum64String(events[i].HolderID)
+		sc.hash[i] = hash
+		sc.shardOf[i] = uint32(hash & a.mask)
 	}
 	a.metrics.rejected.Add(uint64(len(bad)))
 	accepted := len(events) - len(bad)
@@ -292,7 +347,7 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, sc *batchScratch) {
 		}
 		sh := &a.shards[si]
 		sh.mu.Lock()
-		sh.addRun(&a.cfg, now, events, sc.order[lo:hi])
+		sh.addRun(&a.cfg, now, events, sc.hash, sc.order[lo:hi])
 		sh.mu.Unlock()
 	}
 }
@@ -312,16 +367,16 @@ const lookahead = 8
 // event costs a few memory misses. Looking up a group of holders before
 // touching any of them lets those misses overlap (memory-level parallelism)
 // instead of paying them one after another.
-func (sh *shard) addRun(cfg *config, now int64, events []HoldEvent, order []int32) {
+func (sh *shard) addRun(cfg *config, now int64, events []HoldEvent, hashes []uint64, order []int32) {
 	var found [lookahead]*holder
 	for len(order) > 0 {
 		group := order[:min(len(order), lookahead)]
 		order = order[len(group):]
 		for k, ix := range group {
-			found[k] = sh.holders[events[ix].HolderID]
+			found[k] = sh.get(hashes[ix], events[ix].HolderID)
 		}
 		for k, ix := range group {
-			sh.add(cfg, now, &events[ix], found[k])
+			sh.add(cfg, now, &events[ix], hashes[ix], found[k])
 		}
 	}
 }
@@ -329,11 +384,11 @@ func (sh *shard) addRun(cfg *config, now int64, events []HoldEvent, order []int3
 // add applies one valid event; h is its holder if a lookup found it (nil
 // may also mean "created by an earlier event of the same group"). Caller
 // holds sh.mu.
-func (sh *shard) add(cfg *config, now int64, e *HoldEvent, h *holder) {
+func (sh *shard) add(cfg *config, now int64, e *HoldEvent, hash uint64, h *holder) {
 	if h == nil {
-		if h = sh.holders[e.HolderID]; h == nil {
-			h = &holder{}
-			sh.holders[strings.Clone(e.HolderID)] = h
+		if h = sh.get(hash, e.HolderID); h == nil {
+			h = &holder{id: strings.Clone(e.HolderID)}
+			sh.put(hash, h)
 		}
 	}
 	ts := h.token(e.TokenID)
@@ -446,9 +501,9 @@ func (ts *tokenState) stat(v view, acc *neumaier) (seconds int64) {
 	return seconds
 }
 
-func (h *holder) stat(id string, v view) HolderStat {
+func (h *holder) stat(v view) HolderStat {
 	var acc neumaier
-	st := HolderStat{HolderID: id, UpdatedAt: h.updated}
+	st := HolderStat{HolderID: h.id, UpdatedAt: h.updated}
 	h.each(func(ts *tokenState) {
 		st.TotalSeconds += ts.stat(v, &acc)
 		st.Events += ts.events
@@ -489,10 +544,10 @@ func (a *Aggregator) CloseHoldAt(now int64, token, holderID string, at int64) (i
 			return 0, err
 		}
 	}
-	sh := a.shardOf(holderID)
+	sh, hash := a.shardOf(holderID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	h := sh.holders[holderID]
+	h := sh.get(hash, holderID)
 	var ts *tokenState
 	if h != nil {
 		ts = h.token(token)
@@ -560,9 +615,7 @@ func (a *Aggregator) snapshot(v view) ([]HolderStat, error) {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		for id, h := range sh.holders {
-			rows = append(rows, h.stat(id, v))
-		}
+		sh.all(func(h *holder) { rows = append(rows, h.stat(v)) })
 		sh.mu.Unlock()
 	}
 	slices.SortFunc(rows, func(x, y HolderStat) int { return statLess(&x, &y) })
@@ -606,13 +659,13 @@ func (a *Aggregator) topN(n int, token string, v view) ([]HolderStat, error) {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		for id, h := range sh.holders {
+		sh.all(func(h *holder) {
 			if token == "" {
-				top.offer(h.stat(id, v))
+				top.offer(h.stat(v))
 			} else if ts := h.token(token); ts != nil {
-				top.offer(tokenStat(id, ts, v))
+				top.offer(tokenStat(h.id, ts, v))
 			}
-		}
+		})
 		sh.mu.Unlock()
 	}
 	return top.sorted(), nil
@@ -632,10 +685,10 @@ func (a *Aggregator) Pair(now int64, token, holderID string) (HolderStat, bool, 
 			return HolderStat{}, false, err
 		}
 	}
-	sh := a.shardOf(holderID)
+	sh, hash := a.shardOf(holderID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	h := sh.holders[holderID]
+	h := sh.get(hash, holderID)
 	if h == nil {
 		return HolderStat{}, false, nil
 	}
@@ -663,14 +716,14 @@ func (a *Aggregator) GC(now int64) (int, error) {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		for id, h := range sh.holders {
+		sh.all(func(h *holder) {
 			if now-h.updated > a.ttl && h.openHolds() == 0 {
-				delete(sh.holders, id)
+				sh.del(h)
 				dropped++
 				sh.stats.evicted++
 			}
-		}
-		if len(sh.holders) == 0 {
+		})
+		if sh.count() == 0 {
 			sh.tokens = make(map[string]string) // let unused token ids go
 		}
 		sh.mu.Unlock()
@@ -748,7 +801,7 @@ func (a *Aggregator) Len() int {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		n += len(sh.holders)
+		n += sh.count()
 		sh.mu.Unlock()
 	}
 	return n

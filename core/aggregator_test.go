@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/goleak"
@@ -357,5 +358,35 @@ func TestBucketMatchesLinearScan(t *testing.T) {
 				t.Errorf("bucket(%v, %v) = %d, want %d", bounds, v, got, want)
 			}
 		}
+	}
+}
+
+// Two ids with one 64-bit hash cannot be found by search, so the spill path
+// is driven with made-up hashes.
+func TestShardHashCollisions(t *testing.T) {
+	sh := &shard{holders: map[uint64]*holder{}}
+	a, b, c := &holder{id: "a"}, &holder{id: "b"}, &holder{id: "c"}
+	sh.put(7, a)
+	if sh.get(7, "b") != nil {
+		t.Fatal("b found before it was added")
+	}
+	sh.put(7, b) // same hash, other id: spills
+	sh.put(7, c)
+	if sh.get(7, "a") != a || sh.get(7, "b") != b || sh.get(7, "c") != c || sh.count() != 3 {
+		t.Fatalf("lookups after collisions: %v %v %v, count %d", sh.get(7, "a"), sh.get(7, "b"), sh.get(7, "c"), sh.count())
+	}
+	seen := map[string]bool{}
+	sh.all(func(h *holder) { seen[h.id] = true })
+	if len(seen) != 3 {
+		t.Fatalf("all visited %v", seen)
+	}
+	// del finds a holder wherever it lives (it rehashes the id, so use the
+	// real hash for the primary slot here).
+	real := &holder{id: "real"}
+	sh.put(xxhash.Sum64String("real"), real)
+	sh.del(real)
+	sh.del(b) // in spill
+	if sh.get(xxhash.Sum64String("real"), "real") != nil || sh.get(7, "b") != nil || sh.count() != 2 {
+		t.Fatalf("after del: count %d", sh.count())
 	}
 }

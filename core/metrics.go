@@ -97,7 +97,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		sh.mu.Lock()
 		accepted += sh.stats.accepted
 		evicted += sh.stats.evicted
-		holders += int64(len(sh.holders))
+		holders += int64(sh.count())
 		open += sh.open
 		for j, v := range sh.stats.durCount {
 			durCount[j] += v

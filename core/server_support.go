@@ -86,8 +86,8 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		for id, h := range sh.holders {
-			hs := HolderState{HolderID: id, UpdatedAt: h.updated}
+		sh.all(func(h *holder) {
+			hs := HolderState{HolderID: h.id, UpdatedAt: h.updated}
 			h.each(func(ts *tokenState) {
 				t := TokenState{TokenID: ts.token, ClosedSum: ts.closed.sum, ClosedComp: ts.closed.comp,
 					Seconds: ts.seconds, Events: ts.events, UpdatedAt: ts.updated}
@@ -106,7 +106,7 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 				hs.Tokens = append(hs.Tokens, t)
 			})
 			out = append(out, hs)
-		}
+		})
 		st := &sh.stats
 		m.Accepted += st.accepted
 		m.Evicted += st.evicted
@@ -155,9 +155,9 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 		seen[holders[i].HolderID] = struct{}{}
 	}
 	for id := range seen {
-		sh := a.shardOf(id)
+		sh, hash := a.shardOf(id)
 		sh.mu.Lock()
-		exists := sh.holders[id] != nil
+		exists := sh.get(hash, id) != nil
 		sh.mu.Unlock()
 		if exists {
 			return fmt.Errorf("import: holder %s already exists", quoteID(id))
@@ -165,9 +165,9 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 	}
 	for i := range holders {
 		hs := &holders[i]
-		sh := a.shardOf(hs.HolderID)
+		sh, hash := a.shardOf(hs.HolderID)
 		sh.mu.Lock()
-		h := &holder{updated: hs.UpdatedAt}
+		h := &holder{id: strings.Clone(hs.HolderID), updated: hs.UpdatedAt}
 		for _, t := range hs.Tokens {
 			ts := h.addToken(sh.intern(t.TokenID))
 			ts.closed = neumaier{t.ClosedSum, t.ClosedComp}
@@ -187,7 +187,7 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 				ts.hist = &hist
 			}
 		}
-		sh.holders[strings.Clone(hs.HolderID)] = h
+		sh.put(hash, h)
 		sh.mu.Unlock()
 	}
 	sh := &a.shards[0]
