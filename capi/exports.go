@@ -211,7 +211,8 @@ func poh_aggregator_record_columns(h C.poh_handle, c *C.poh_columns, now C.int64
 	}
 	// The events alias the caller's buffers for the duration of the call
 	// only: the aggregator copies the ids it keeps.
-	evs, err := cols.Events(make([]core.HoldEvent, 0, cols.Len()))
+	evs, err := eventsOf(cols)
+	defer releaseEvents(evs)
 	if err != nil {
 		return fail(e, err)
 	}
@@ -248,7 +249,8 @@ func poh_aggregator_record_partial(h C.poh_handle, c *C.poh_columns, now C.int64
 	if err != nil {
 		return fail(e, err)
 	}
-	evs, err := cols.Events(make([]core.HoldEvent, 0, cols.Len()))
+	evs, err := eventsOf(cols)
+	defer releaseEvents(evs)
 	if err != nil {
 		return fail(e, err)
 	}
