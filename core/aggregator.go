@@ -288,7 +288,9 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 	sc.hash = slices.Grow(sc.hash[:0], n)[:n]
 	var bad []*ValidationError
 	for i := range events {
-		if err := events[i].Validate(i); err != nil {
+		e := &events[i]
+		if !e.valid() {
+			err := e.Validate(i) // the slow path says exactly what is wrong
 			if !partial {
 				a.metrics.rejected.Add(uint64(len(events)))
 				return 0, err
@@ -297,7 +299,7 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 			bad = append(bad, err)
 			continue
 		}
-		hash := xxhash.Sum64String(events[i].HolderID)
+		hash := xxhash.Sum64String(e.HolderID)
 		sc.hash[i] = hash
 		sc.shardOf[i] = uint32(hash & a.mask)
 	}

@@ -47,6 +47,9 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.e.Validate(7)
+			if tc.e.valid() != (tc.field == "") {
+				t.Fatalf("valid() = %v disagrees with the table", tc.e.valid())
+			}
 			if tc.field == "" {
 				if err != nil {
 					t.Fatalf("unexpected %v", err)

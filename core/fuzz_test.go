@@ -20,6 +20,9 @@ func FuzzValidate(f *testing.F) {
 		if valid != (err == nil) {
 			t.Fatalf("Validate(%+v) = %v, independent check says valid=%v", e, err, valid)
 		}
+		if e.valid() != (err == nil) {
+			t.Fatalf("valid() = %v but Validate(%+v) = %v", e.valid(), e, err)
+		}
 		if err != nil && (err.Error() == "" || err.Index != 0 || err.Reason == "") {
 			t.Fatalf("unhelpful error %#v", err)
 		}
