@@ -505,11 +505,14 @@ def daemon_env() -> dict:
     return {"PATH": f"{BUILT_DAEMON.parent}:{os.environ.get('PATH', '')}"}
 
 
-@pytest.mark.skipif(BUNDLED_DAEMON.exists(), reason="this install bundles holdmetricsd: it cannot be absent")
-def test_serve_without_a_daemon_is_a_clear_error(tmp_path):
-    r = run("serve", env={"PATH": str(tmp_path)})
-    assert r.returncode == 1
-    assert "holdmetricsd not found" in r.stderr and "make build" in r.stderr
+def test_serve_without_a_daemon_is_a_clear_error(tmp_path, monkeypatch, capsys):
+    # In process, with the bundled binary out of reach (a wheel bundles it) and an empty PATH.
+    import poh_holdmetrics._cli as cli_mod
+    monkeypatch.setattr(cli_mod, "__file__", str(tmp_path / "_cli.py"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    code, _, err = cli(capsys, "serve")
+    assert code == 1
+    assert "holdmetricsd not found" in err and "make build" in err
 
 
 @needs_daemon
