@@ -119,36 +119,33 @@ func poh_live_handles() C.int64_t {
 //export poh_score_columns
 func poh_score_columns(c *C.poh_columns, now C.int64_t, score *C.double, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	if score == nil {
-		return fail(e, argError("score pointer is NULL"))
-	}
-	cols, err := columns(c)
-	if err != nil {
-		return fail(e, err)
-	}
-	s, err := core.ScoreColumns(cols, nowOr(now, wallClock))
-	if err != nil {
-		return fail(e, err)
-	}
-	*score = C.double(s)
-	return statusOK
+	return scoreInto(score, "score", func() (*core.Columns, error) { return columns(c) },
+		func(cols *core.Columns) (float64, error) { return core.ScoreColumns(cols, nowOr(now, wallClock)) }, e)
 }
 
 //export poh_score_events
 func poh_score_events(events *C.poh_event, n C.int64_t, now C.int64_t, score *C.double, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	if score == nil {
-		return fail(e, argError("score pointer is NULL"))
+	return scoreInto(score, "score", func() (*core.Columns, error) { return packedColumns(events, n) },
+		func(cols *core.Columns) (float64, error) { return core.ScoreColumns(cols, nowOr(now, wallClock)) }, e)
+}
+
+// scoreInto is the body every scoring export shares: check the output
+// pointer, get the columns, score them, write the result.
+func scoreInto(out *C.double, name string, get func() (*core.Columns, error),
+	score func(*core.Columns) (float64, error), e *C.poh_error) C.int {
+	if out == nil {
+		return fail(e, argError("%s pointer is NULL", name))
 	}
-	cols, err := packedColumns(events, n)
+	cols, err := get()
 	if err != nil {
 		return fail(e, err)
 	}
-	s, err := core.ScoreColumns(cols, nowOr(now, wallClock))
+	v, err := score(cols)
 	if err != nil {
 		return fail(e, err)
 	}
-	*score = C.double(s)
+	*out = C.double(v)
 	return statusOK
 }
 

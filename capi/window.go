@@ -63,38 +63,20 @@ func packedColumns(events *C.poh_event, n C.int64_t) (*core.Columns, error) {
 func poh_score_columns_window(c *C.poh_columns, now C.int64_t, w *C.poh_window, score *C.double,
 	e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	if score == nil {
-		return fail(e, argError("score pointer is NULL"))
-	}
-	cols, err := columns(c)
-	if err != nil {
-		return fail(e, err)
-	}
-	s, err := core.ScoreColumnsWindow(cols, nowOr(now, wallClock), window(w))
-	if err != nil {
-		return fail(e, err)
-	}
-	*score = C.double(s)
-	return statusOK
+	return scoreInto(score, "score", func() (*core.Columns, error) { return columns(c) },
+		func(cols *core.Columns) (float64, error) {
+			return core.ScoreColumnsWindow(cols, nowOr(now, wallClock), window(w))
+		}, e)
 }
 
 //export poh_score_events_window
 func poh_score_events_window(events *C.poh_event, n C.int64_t, now C.int64_t, w *C.poh_window, score *C.double,
 	e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	if score == nil {
-		return fail(e, argError("score pointer is NULL"))
-	}
-	cols, err := packedColumns(events, n)
-	if err != nil {
-		return fail(e, err)
-	}
-	s, err := core.ScoreColumnsWindow(cols, nowOr(now, wallClock), window(w))
-	if err != nil {
-		return fail(e, err)
-	}
-	*score = C.double(s)
-	return statusOK
+	return scoreInto(score, "score", func() (*core.Columns, error) { return packedColumns(events, n) },
+		func(cols *core.Columns) (float64, error) {
+			return core.ScoreColumnsWindow(cols, nowOr(now, wallClock), window(w))
+		}, e)
 }
 
 //export poh_twab_columns
@@ -106,16 +88,10 @@ func poh_twab_columns(c *C.poh_columns, now C.int64_t, w *C.poh_window, twab *C.
 	case w == nil:
 		return fail(e, argError("window pointer is NULL (a TWAB needs a window)"))
 	}
-	cols, err := columns(c)
-	if err != nil {
-		return fail(e, err)
-	}
-	v, err := core.TWABColumns(cols, nowOr(now, wallClock), window(w))
-	if err != nil {
-		return fail(e, err)
-	}
-	*twab = C.double(v)
-	return statusOK
+	return scoreInto(twab, "twab", func() (*core.Columns, error) { return columns(c) },
+		func(cols *core.Columns) (float64, error) {
+			return core.TWABColumns(cols, nowOr(now, wallClock), window(w))
+		}, e)
 }
 
 //export poh_twab_events
@@ -128,16 +104,10 @@ func poh_twab_events(events *C.poh_event, n C.int64_t, now C.int64_t, w *C.poh_w
 	case w == nil:
 		return fail(e, argError("window pointer is NULL (a TWAB needs a window)"))
 	}
-	cols, err := packedColumns(events, n)
-	if err != nil {
-		return fail(e, err)
-	}
-	v, err := core.TWABColumns(cols, nowOr(now, wallClock), window(w))
-	if err != nil {
-		return fail(e, err)
-	}
-	*twab = C.double(v)
-	return statusOK
+	return scoreInto(twab, "twab", func() (*core.Columns, error) { return packedColumns(events, n) },
+		func(cols *core.Columns) (float64, error) {
+			return core.TWABColumns(cols, nowOr(now, wallClock), window(w))
+		}, e)
 }
 
 //export poh_aggregator_new2
