@@ -29,6 +29,27 @@ type shardStats struct {
 	scoSum   float64
 }
 
+// add folds o's counters into s.
+func (s *shardStats) add(o *shardStats) {
+	s.accepted += o.accepted
+	s.evicted += o.evicted
+	if o.durCount == nil {
+		return
+	}
+	if s.durCount == nil {
+		s.durCount = make([]uint64, len(durationBuckets)+1)
+		s.scoCount = make([]uint64, len(scoreBuckets)+1)
+	}
+	for j, v := range o.durCount {
+		s.durCount[j] += v
+	}
+	for j, v := range o.scoCount {
+		s.scoCount[j] += v
+	}
+	s.durSum += o.durSum
+	s.scoSum += o.scoSum
+}
+
 func (s *shardStats) observe(seconds int64, score float64) {
 	if s.durCount == nil {
 		s.durCount = make([]uint64, len(durationBuckets)+1)
@@ -87,28 +108,22 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	var accepted, evicted uint64
+	var total shardStats
 	var holders, open int64
-	durCount := make([]uint64, len(durationBuckets)+1)
-	scoCount := make([]uint64, len(scoreBuckets)+1)
-	var durSum, scoSum float64
 	for i := range c.a.shards {
 		sh := &c.a.shards[i]
 		sh.mu.Lock()
-		accepted += sh.stats.accepted
-		evicted += sh.stats.evicted
+		total.add(&sh.stats)
 		holders += int64(sh.count())
 		open += sh.open
-		for j, v := range sh.stats.durCount {
-			durCount[j] += v
-		}
-		for j, v := range sh.stats.scoCount {
-			scoCount[j] += v
-		}
-		durSum += sh.stats.durSum
-		scoSum += sh.stats.scoSum
 		sh.mu.Unlock()
 	}
+	if total.durCount == nil { // nothing observed yet: empty histograms
+		total.durCount = make([]uint64, len(durationBuckets)+1)
+		total.scoCount = make([]uint64, len(scoreBuckets)+1)
+	}
+	accepted, evicted := total.accepted, total.evicted
+	durCount, scoCount, durSum, scoSum := total.durCount, total.scoCount, total.durSum, total.scoSum
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(accepted), "accepted")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.rejected.Load()), "rejected")
 	ch <- constHistogram(c.duration, durationBuckets, durCount, durSum)

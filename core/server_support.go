@@ -82,7 +82,7 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 		return nil, MetricsState{}, ErrClosed
 	}
 	out := make([]HolderState, 0, a.Len())
-	var m MetricsState
+	var total shardStats
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
@@ -107,25 +107,11 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 			})
 			out = append(out, hs)
 		})
-		st := &sh.stats
-		m.Accepted += st.accepted
-		m.Evicted += st.evicted
-		if st.durCount != nil {
-			if m.DurationCounts == nil {
-				m.DurationCounts = make([]uint64, len(durationBuckets)+1)
-				m.ScoreCounts = make([]uint64, len(scoreBuckets)+1)
-			}
-			for j, v := range st.durCount {
-				m.DurationCounts[j] += v
-			}
-			for j, v := range st.scoCount {
-				m.ScoreCounts[j] += v
-			}
-			m.DurationSum += st.durSum
-			m.ScoreSum += st.scoSum
-		}
+		total.add(&sh.stats)
 		sh.mu.Unlock()
 	}
+	m := MetricsState{Accepted: total.accepted, Evicted: total.evicted, DurationCounts: total.durCount,
+		DurationSum: total.durSum, ScoreCounts: total.scoCount, ScoreSum: total.scoSum}
 	return out, m, nil
 }
 
@@ -193,23 +179,8 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 	sh := &a.shards[0]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	st := &sh.stats
-	st.accepted += m.Accepted
-	st.evicted += m.Evicted
-	if m.DurationCounts != nil {
-		if st.durCount == nil {
-			st.durCount = make([]uint64, len(durationBuckets)+1)
-			st.scoCount = make([]uint64, len(scoreBuckets)+1)
-		}
-		for j, v := range m.DurationCounts {
-			st.durCount[j] += v
-		}
-		for j, v := range m.ScoreCounts {
-			st.scoCount[j] += v
-		}
-		st.durSum += m.DurationSum
-		st.scoSum += m.ScoreSum
-	}
+	sh.stats.add(&shardStats{accepted: m.Accepted, evicted: m.Evicted, durCount: m.DurationCounts,
+		durSum: m.DurationSum, scoCount: m.ScoreCounts, scoSum: m.ScoreSum})
 	return nil
 }
 
