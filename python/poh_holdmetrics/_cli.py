@@ -721,10 +721,11 @@ def _print_rows(rows: list[dict[str, Any]], columns: Sequence[str], fmt: str, ou
 RANK_COLUMNS = ("rank", "holder_id", "score", "total_seconds", "events", "open_holds", "tokens")
 
 
-def _feed_files(args: argparse.Namespace, mapping: dict[str, str], scorer: Scorer,
-                progress: Progress) -> tuple[int, list[str]]:
+def _feed_files(args: argparse.Namespace, scorer: Scorer, progress: Progress) -> tuple[int, list[str]]:
     """Streams every input file through the scorer, chunk by chunk; returns the number of
     skipped rows and the first few of them (--skip-invalid)."""
+    mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
+               "end": args.end_col, "weight": args.weight_col}
     skipped = 0
     examples: list[str] = []
     for path in args.files:
@@ -743,8 +744,6 @@ def _feed_files(args: argparse.Namespace, mapping: dict[str, str], scorer: Score
 
 
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
-               "end": args.end_col, "weight": args.weight_col}
     now = args.now if args.now is not None else int(time.time())
     if args.top is not None and not args.by_holder:
         raise UsageError("--top needs --by-holder")
@@ -754,7 +753,7 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     progress = Progress(err, show)
     scorer = Scorer(now, args.by_holder, args.window)
     try:
-        skipped, examples = _feed_files(args, mapping, scorer, progress)
+        skipped, examples = _feed_files(args, scorer, progress)
         progress.finish()
         if skipped:
             err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''}"
@@ -825,8 +824,6 @@ def _min_score(value: str) -> float:
 
 def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ._rewards import InfeasibleCapError, allocate_rewards, write_rewards_csv, write_rewards_json
-    mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
-               "end": args.end_col, "weight": args.weight_col}
     now = args.now if args.now is not None else int(time.time())
     if args.window is not None and args.window[0] > now:
         raise CliError(f"window starts at {args.window[0]}, after now {now}: nothing has been held in it yet")
@@ -834,7 +831,7 @@ def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
     try:
-        skipped, _ = _feed_files(args, mapping, scorer, progress)
+        skipped, _ = _feed_files(args, scorer, progress)
         progress.finish()
         if skipped:
             err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''} (--skip-invalid)\n")
