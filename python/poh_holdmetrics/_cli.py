@@ -278,6 +278,7 @@ class Reader:
         src = self._open()
         rows = 0
         fallback = False
+        reader = None
         try:
             try:
                 reader = pacsv.open_csv(
@@ -308,6 +309,11 @@ class Reader:
                 rows += n
                 self.rows_read = rows
         finally:
+            # Close the streaming reader before its source: its read-ahead thread reads
+            # the Python file, and one still running at interpreter exit aborts the
+            # process ("terminate called without an active exception").
+            if reader is not None:
+                reader.close()
             src.close()
         if fallback:
             # A value pyarrow cannot convert (an ISO time, a float time, garbage): the
