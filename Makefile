@@ -31,11 +31,13 @@ test: deps test-go $(TEST_TARGETS)
 
 test-go: vet
 	$(GOTEST) -race ./...
+	$(GOTEST) -tags purego ./core # the portable scoring path, without the amd64 kernel
 	$(GOTEST) -short -run '^$$' -bench . -benchtime 1x ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags purego ./core
 
 ## bench: Go benchmarks repeated $(BENCHCOUNT) times (benchstat-style), then each component's
 bench: deps bench-go $(BENCH_TARGETS)
@@ -46,7 +48,7 @@ bench-go:
 ## fuzz: run each Go fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
 fuzz:
-	for f in FuzzValidate FuzzScore FuzzColumns; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./core || exit 1; done
+	for f in FuzzValidate FuzzScore FuzzScoreKernel FuzzColumns; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./core || exit 1; done
 
 ## run: the main job (the daemon once it is built)
 run: $(if $(RUN_TARGET),$(RUN_TARGET),run-placeholder)

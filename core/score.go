@@ -277,15 +277,28 @@ func (c *Columns) validateRow(i int) *ValidationError {
 }
 
 // scoreFull is the hot loop for the layout the C API and Python pass: every
-// column present. Validation is folded into one well-predicted branch per
-// row; the error path re-derives the precise message.
+// column present. On amd64 with AVX2 an assembly kernel (score_amd64.s) takes
+// the rows in fours and scoreRows finishes the tail; the kernel gives the same
+// bits as scoreRows, and when it sees a row that may be invalid the batch is
+// re-run by scoreRows alone, which names the first bad row.
 func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64, win Window) (float64, error) {
 	end, hasEnd, weight = end[:len(start)], hasEnd[:len(start)], weight[:len(start)]
-	// The Neumaier recurrence of addNonNeg, inlined on locals so that the
-	// two accumulators stay in registers.
-	sum, comp := 0.0, 0.0
-	t0, t1 := win.Start, win.End
-	now = min(now, t1) // min(end ?? now, now, t1) == min(end ?? now', now') with now' = min(now, t1)
+	now = min(now, win.End) // min(end ?? now, now, t1) == min(end ?? now', now') with now' = min(now, t1)
+	var acc [2]float64
+	done, maybeBad := scoreKernel(start, end, hasEnd, weight, now, win.Start, &acc)
+	if maybeBad {
+		done, acc = 0, [2]float64{}
+	}
+	sum, comp, err := scoreRows(start[done:], end[done:], hasEnd[done:], weight[done:], now, win.Start, acc[0], acc[1], done)
+	return sum + comp, err
+}
+
+// scoreRows continues the Neumaier pair (sum, comp) over rows that are
+// numbered from base, validating each with one well-predicted branch; the
+// error path re-derives the precise message. now is already clipped to the
+// window's end.
+func scoreRows(start, end []int64, hasEnd []uint8, weight []float64, now, t0 int64, sum, comp float64, base int) (float64, float64, error) {
+	end, hasEnd, weight = end[:len(start)], hasEnd[:len(start)], weight[:len(start)]
 	for i, s := range start {
 		e, w := end[i], weight[i]
 		stop := now
@@ -295,11 +308,13 @@ func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64, 
 			stop = min(e, now)
 		}
 		if uint64(s) > uint64(MaxTime) || badEnd || !(w >= 0 && w <= MaxWeight) {
-			if err := validateSpan(i, s, e, hasEnd[i] != 0); err != nil {
-				return 0, err
+			if err := validateSpan(base+i, s, e, hasEnd[i] != 0); err != nil {
+				return 0, 0, err
 			}
-			return 0, ValidateWeight(i, w)
+			return 0, 0, ValidateWeight(base+i, w)
 		}
+		// The Neumaier recurrence of addNonNeg, inlined on locals so that
+		// the two accumulators stay in registers.
 		x := float64(max(stop-max(s, t0), 0)) * w
 		t := sum + x
 		if sum >= x {
@@ -309,5 +324,5 @@ func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64, 
 		}
 		sum = t
 	}
-	return sum + comp, nil
+	return sum, comp, nil
 }
