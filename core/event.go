@@ -221,13 +221,18 @@ func formatFloat(f float64) string {
 // and only falls back to the full decoder when a high bit is set.
 func validUTF8(s string) bool {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read-only view, no copy
+	n := len(b)
 	var acc uint64
-	i := 0
-	for ; i+8 <= len(b); i += 8 {
-		acc |= binary.LittleEndian.Uint64(b[i:]) // one 8-byte load
-	}
-	for ; i < len(b); i++ {
-		acc |= uint64(b[i])
+	switch {
+	case n >= 8:
+		for i := 0; i+8 <= n; i += 8 {
+			acc |= binary.LittleEndian.Uint64(b[i:]) // one 8-byte load
+		}
+		acc |= binary.LittleEndian.Uint64(b[n-8:]) // the tail, overlapping
+	case n >= 4:
+		acc = uint64(binary.LittleEndian.Uint32(b) | binary.LittleEndian.Uint32(b[n-4:]))
+	case n > 0:
+		acc = uint64(b[0] | b[n/2] | b[n-1]) // covers every byte of 1..3
 	}
 	if acc&0x8080808080808080 == 0 {
 		return true

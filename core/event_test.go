@@ -98,4 +98,17 @@ func TestValidUTF8MatchesStdlib(t *testing.T) {
 			t.Errorf("validUTF8(%q) = %v", s, validUTF8(s))
 		}
 	}
+	// Every length and every position of a non-ASCII byte: the fast path
+	// reads in overlapping words and must not miss any byte.
+	for n := 1; n <= 40; n++ {
+		for i := range n {
+			for _, c := range []byte{0x80, 0xff, 0xc3} {
+				b := []byte(strings.Repeat("a", n))
+				b[i] = c
+				if s := string(b); validUTF8(s) != utf8.ValidString(s) {
+					t.Errorf("validUTF8(%q) = %v", s, validUTF8(s))
+				}
+			}
+		}
+	}
 }
