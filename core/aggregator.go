@@ -275,17 +275,7 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 	if err := ValidateTime(-1, "now", now); err != nil {
 		return 0, err
 	}
-	sc, _ := a.scratch.Get().(*batchScratch)
-	if sc == nil {
-		sc = &batchScratch{counts: make([]int32, len(a.shards)+1)}
-	}
-	defer a.putScratch(sc)
-	// One pass validates each event and computes its shard while the event
-	// is in cache; an invalid event goes to the extra last "shard", which is
-	// never applied.
-	n := len(events)
-	sc.shardOf = slices.Grow(sc.shardOf[:0], n)[:n]
-	sc.hash = slices.Grow(sc.hash[:0], n)[:n]
+	// Validate everything first: a strict batch is all-or-nothing.
 	var bad []*ValidationError
 	for i := range events {
 		e := &events[i]
@@ -295,30 +285,58 @@ func (a *Aggregator) RecordAt(now int64, events []HoldEvent, partial bool) (int,
 				a.metrics.rejected.Add(uint64(len(events)))
 				return 0, err
 			}
-			sc.shardOf[i] = uint32(len(a.shards))
 			bad = append(bad, err)
-			continue
 		}
-		hash := xxhash.Sum64String(e.HolderID)
-		sc.hash[i] = hash
-		sc.shardOf[i] = uint32(hash & a.mask)
 	}
 	a.metrics.rejected.Add(uint64(len(bad)))
 	accepted := len(events) - len(bad)
 	if accepted > 0 {
-		a.apply(now, events, sc)
+		sc, _ := a.scratch.Get().(*batchScratch)
+		if sc == nil {
+			sc = &batchScratch{counts: make([]int32, len(a.shards)+1)}
+		}
+		skip := bad
+		for lo := 0; lo < len(events); lo += applyChunk {
+			hi := min(lo+applyChunk, len(events))
+			skip = a.apply(now, events[lo:hi], lo, skip, sc)
+		}
+		a.scratch.Put(sc)
 	}
-	if bad != nil {
+	if accepted < len(events) {
 		return accepted, &BatchError{Errors: bad}
 	}
 	return accepted, nil
 }
 
-// apply groups the batch by shard (a counting sort over sc.shardOf) and
-// takes each shard's lock once.
-func (a *Aggregator) apply(now int64, events []HoldEvent, sc *batchScratch) {
+// applyChunk is how many events apply takes at a time: a chunk's events
+// (64 bytes each) and scratch stay in L2 between hashing them in order and
+// gathering them shard by shard, and each shard lock is still taken only
+// once per a few dozen of its events.
+const applyChunk = 2048
+
+// apply records one chunk of a validated batch; base is the chunk's offset
+// in the batch and bad the batch's remaining invalid events (partial mode),
+// in index order: those are skipped. It returns the invalid events after the
+// chunk.
+//
+// The chunk is grouped by shard (a stable counting sort, so each shard sees
+// its events in input order) and each shard's lock is taken once.
+func (a *Aggregator) apply(now int64, events []HoldEvent, base int, bad []*ValidationError, sc *batchScratch) []*ValidationError {
 	n := len(events)
+	sc.shardOf = slices.Grow(sc.shardOf[:0], n)[:n]
+	sc.hash = slices.Grow(sc.hash[:0], n)[:n]
 	sc.order = slices.Grow(sc.order[:0], n)[:n]
+	invalid := uint32(len(a.shards)) // an extra last "shard", never applied
+	for i := range events {
+		if len(bad) > 0 && bad[0].Index == base+i {
+			sc.shardOf[i] = invalid
+			bad = bad[1:]
+			continue
+		}
+		hash := xxhash.Sum64String(events[i].HolderID)
+		sc.hash[i] = hash
+		sc.shardOf[i] = uint32(hash & a.mask)
+	}
 	counts := sc.counts
 	clear(counts)
 	for _, s := range sc.shardOf {
@@ -352,12 +370,7 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, sc *batchScratch) {
 		sh.addRun(&a.cfg, now, events, sc.hash, sc.order[lo:hi])
 		sh.mu.Unlock()
 	}
-}
-
-func (a *Aggregator) putScratch(sc *batchScratch) {
-	if cap(sc.order) <= 1<<20 && cap(sc.shardOf) <= 1<<20 { // do not pin huge buffers
-		a.scratch.Put(sc)
-	}
+	return bad
 }
 
 // lookahead is how many map lookups addRun issues before using any result.
