@@ -100,14 +100,8 @@ type config struct {
 var ErrNoHistory = errors.New("window queries need an aggregator created with History")
 
 type shard struct {
-	mu sync.Mutex
-	// holders is keyed by the xxhash of the holder id, which the record path
-	// computes anyway to pick the shard: a lookup then hashes and compares 8
-	// bytes instead of the id, and only the one candidate's id is compared.
-	// A second id with the same 64-bit hash (never seen in practice, but
-	// possible) lives in spill, keyed by the id itself. See get/put/del.
-	holders map[uint64]*holder
-	spill   map[string]*holder
+	mu      sync.Mutex
+	holders holderTable       // keyed by the xxhash of the holder id (see holderTable)
 	tokens  map[string]string // interned token ids: one copy per shard
 	open    int64             // open holds in this shard
 	stats   shardStats        // metric counters, guarded by mu
@@ -176,7 +170,6 @@ func New(opts Options) (*Aggregator, error) {
 		a.clock = func() int64 { return time.Now().Unix() }
 	}
 	for i := range a.shards {
-		a.shards[i].holders = make(map[uint64]*holder)
 		a.shards[i].tokens = make(map[string]string)
 	}
 	a.metrics = newCollector(a, opts.ConstLabels)
@@ -207,47 +200,20 @@ func (a *Aggregator) shardOf(holderID string) (*shard, uint64) {
 }
 
 // get returns the holder with this id (and its xxhash), or nil. Caller holds mu.
-func (sh *shard) get(hash uint64, id string) *holder {
-	if h := sh.holders[hash]; h != nil && h.id == id {
-		return h
-	}
-	return sh.spill[id] // a nil map reads as empty
-}
+func (sh *shard) get(hash uint64, id string) *holder { return sh.holders.get(hash, id) }
 
 // put adds a holder that get does not find. Caller holds mu.
-func (sh *shard) put(hash uint64, h *holder) {
-	if sh.holders[hash] == nil {
-		sh.holders[hash] = h
-		return
-	}
-	if sh.spill == nil {
-		sh.spill = make(map[string]*holder)
-	}
-	sh.spill[h.id] = h
-}
+func (sh *shard) put(hash uint64, h *holder) { sh.holders.put(hash, h) }
 
-// del removes h. Caller holds mu.
-func (sh *shard) del(h *holder) {
-	if hash := xxhash.Sum64String(h.id); sh.holders[hash] == h {
-		delete(sh.holders, hash)
-		return
-	}
-	delete(sh.spill, h.id)
-}
+// del removes h, stored under hash. Caller holds mu.
+func (sh *shard) del(hash uint64, h *holder) { sh.holders.del(hash, h) }
 
 // count is the number of holders. Caller holds mu.
-func (sh *shard) count() int { return len(sh.holders) + len(sh.spill) }
+func (sh *shard) count() int { return sh.holders.n }
 
 // all calls f for every holder (f may del the holder it is given). Caller
 // holds mu.
-func (sh *shard) all(f func(*holder)) {
-	for _, h := range sh.holders {
-		f(h)
-	}
-	for _, h := range sh.spill {
-		f(h)
-	}
-}
+func (sh *shard) all(f func(*holder)) { sh.holders.all(f) }
 
 type batchScratch struct {
 	hash    []uint64 // xxhash of each event's holder_id
@@ -733,7 +699,7 @@ func (a *Aggregator) GC(now int64) (int, error) {
 		sh.mu.Lock()
 		sh.all(func(h *holder) {
 			if now-h.updated > a.ttl && h.openHolds() == 0 {
-				sh.del(h)
+				sh.del(xxhash.Sum64String(h.id), h)
 				dropped++
 				sh.stats.evicted++
 			}

@@ -2,7 +2,9 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -361,16 +363,16 @@ func TestBucketMatchesLinearScan(t *testing.T) {
 	}
 }
 
-// Two ids with one 64-bit hash cannot be found by search, so the spill path
-// is driven with made-up hashes.
+// Two ids with one 64-bit hash cannot be found by search, so collisions are
+// driven with made-up hashes.
 func TestShardHashCollisions(t *testing.T) {
-	sh := &shard{holders: map[uint64]*holder{}}
+	sh := &shard{}
 	a, b, c := &holder{id: "a"}, &holder{id: "b"}, &holder{id: "c"}
 	sh.put(7, a)
 	if sh.get(7, "b") != nil {
 		t.Fatal("b found before it was added")
 	}
-	sh.put(7, b) // same hash, other id: spills
+	sh.put(7, b) // same hash, other id: same probe sequence
 	sh.put(7, c)
 	if sh.get(7, "a") != a || sh.get(7, "b") != b || sh.get(7, "c") != c || sh.count() != 3 {
 		t.Fatalf("lookups after collisions: %v %v %v, count %d", sh.get(7, "a"), sh.get(7, "b"), sh.get(7, "c"), sh.count())
@@ -380,13 +382,76 @@ func TestShardHashCollisions(t *testing.T) {
 	if len(seen) != 3 {
 		t.Fatalf("all visited %v", seen)
 	}
-	// del finds a holder wherever it lives (it rehashes the id, so use the
-	// real hash for the primary slot here).
-	real := &holder{id: "real"}
-	sh.put(xxhash.Sum64String("real"), real)
-	sh.del(real)
-	sh.del(b) // in spill
-	if sh.get(xxhash.Sum64String("real"), "real") != nil || sh.get(7, "b") != nil || sh.count() != 2 {
+	sh.del(7, a) // the first of the cluster: b and c must still be found
+	if sh.get(7, "a") != nil || sh.get(7, "b") != b || sh.get(7, "c") != c || sh.count() != 2 {
 		t.Fatalf("after del: count %d", sh.count())
+	}
+}
+
+// TestHolderTableModel checks the table against a map through random puts,
+// dels (including deletes during all, as GC does) and growth, with hashes
+// drawn from a small range so that clusters, collisions and wrap-around are
+// common.
+func TestHolderTableModel(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	for trial := range 200 {
+		var tab holderTable
+		model := map[string]uint64{}
+		byID := map[string]*holder{}
+		hashOf := func(id string) uint64 {
+			if trial%2 == 0 {
+				return uint64(len(id)%3) << 62 // few homes, many equal hashes
+			}
+			return xxhash.Sum64String(id)
+		}
+		for op := range 400 {
+			id := fmt.Sprintf("h%d", r.IntN(60))
+			hash := hashOf(id)
+			switch r.IntN(4) {
+			case 0, 1:
+				if _, ok := model[id]; !ok {
+					h := &holder{id: id}
+					tab.put(hash, h)
+					model[id], byID[id] = hash, h
+				}
+			case 2:
+				if h := byID[id]; h != nil {
+					tab.del(hash, h)
+					delete(model, id)
+					delete(byID, id)
+				}
+			default: // delete about half while walking, as GC does
+				visits := map[string]int{}
+				tab.all(func(h *holder) {
+					visits[h.id]++
+					if r.IntN(2) == 0 {
+						tab.del(model[h.id], h)
+						delete(model, h.id)
+						delete(byID, h.id)
+					}
+				})
+				for id, n := range visits {
+					if n != 1 {
+						t.Fatalf("trial %d op %d: all visited %s %d times", trial, op, id, n)
+					}
+				}
+				for id := range model {
+					if _, ok := visits[id]; !ok {
+						t.Fatalf("trial %d op %d: all missed %s", trial, op, id)
+					}
+				}
+			}
+			if tab.n != len(model) {
+				t.Fatalf("trial %d op %d: n %d, model %d", trial, op, tab.n, len(model))
+			}
+			for id, hash := range model {
+				if tab.get(hash, id) != byID[id] {
+					t.Fatalf("trial %d op %d: %s not found", trial, op, id)
+				}
+			}
+			if tab.get(hashOf("absent"), "absent") != nil {
+				t.Fatal("found an absent id")
+			}
+		}
 	}
 }
