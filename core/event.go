@@ -188,7 +188,8 @@ func (e *HoldEvent) valid() bool {
 		uint64(e.Start) <= uint64(MaxTime) &&
 		(!e.HasEnd || (e.End >= e.Start && e.End <= MaxTime)) &&
 		e.Weight >= 0 && e.Weight <= MaxWeight && // false for NaN
-		validUTF8(e.TokenID) && validUTF8(e.HolderID)
+		((asciiBits(e.TokenID)|asciiBits(e.HolderID))&nonASCII == 0 ||
+			utf8.ValidString(e.TokenID) && utf8.ValidString(e.HolderID))
 }
 
 // ValidateBatch returns the first invalid event's error, or nil.
@@ -217,25 +218,37 @@ func formatFloat(f float64) string {
 }
 
 // validUTF8 is utf8.ValidString with a cheaper path for the common case of
-// ASCII ids (wallet addresses, contract addresses): it ORs 8 bytes at a time
-// and only falls back to the full decoder when a high bit is set.
+// ASCII ids (wallet addresses, contract addresses).
 func validUTF8(s string) bool {
+	return asciiBits(s)&nonASCII == 0 || utf8.ValidString(s)
+}
+
+const nonASCII = 0x8080808080808080
+
+// asciiBits ORs the bytes of s together, 8 at a time (the last word overlaps
+// the one before it): the result has a bit of nonASCII set iff some byte of s
+// is not ASCII.
+func asciiBits(s string) uint64 {
 	b := unsafe.Slice(unsafe.StringData(s), len(s)) // read-only view, no copy
 	n := len(b)
-	var acc uint64
-	switch {
-	case n >= 8:
-		for i := 0; i+8 <= n; i += 8 {
-			acc |= binary.LittleEndian.Uint64(b[i:]) // one 8-byte load
+	if n < 8 {
+		if n >= 4 {
+			return uint64(binary.LittleEndian.Uint32(b) | binary.LittleEndian.Uint32(b[n-4:]))
 		}
-		acc |= binary.LittleEndian.Uint64(b[n-8:]) // the tail, overlapping
-	case n >= 4:
-		acc = uint64(binary.LittleEndian.Uint32(b) | binary.LittleEndian.Uint32(b[n-4:]))
-	case n > 0:
-		acc = uint64(b[0] | b[n/2] | b[n-1]) // covers every byte of 1..3
+		if n > 0 {
+			return uint64(b[0] | b[n/2] | b[n-1]) // covers every byte of 1..3
+		}
+		return 0
 	}
-	if acc&0x8080808080808080 == 0 {
-		return true
+	acc := binary.LittleEndian.Uint64(b[n-8:])
+	i := 0
+	for ; i+32 <= n; i += 32 {
+		c := b[i : i+32 : i+32] // one bounds check for four loads
+		acc |= binary.LittleEndian.Uint64(c) | binary.LittleEndian.Uint64(c[8:]) |
+			binary.LittleEndian.Uint64(c[16:]) | binary.LittleEndian.Uint64(c[24:])
 	}
-	return utf8.ValidString(s)
+	for ; i+8 <= n; i += 8 {
+		acc |= binary.LittleEndian.Uint64(b[i:])
+	}
+	return acc
 }
