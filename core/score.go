@@ -63,8 +63,8 @@ func ScoreWindow(events []HoldEvent, now int64, w Window) (float64, error) {
 	var acc neumaier
 	for i := range events {
 		e := &events[i]
-		if err := e.Validate(i); err != nil {
-			return 0, err
+		if !e.valid() { // the slow path says exactly what is wrong
+			return 0, e.Validate(i)
 		}
 		acc.addNonNeg(float64(w.held(e.Start, e.End, e.HasEnd, now)) * e.Weight)
 	}
