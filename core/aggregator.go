@@ -108,20 +108,27 @@ type shard struct {
 	_       [64]byte          // keep neighbouring shard locks off one cache line
 }
 
-// holder is 128 bytes: most holders hold one token, kept inline.
+// holder is 120 bytes (a 128-byte, cache-line-aligned allocation): most
+// holders hold one token, kept inline. Fields are ordered so that recording
+// a closed hold for the first token writes only the first cache line
+// (updated and the head of first); the second holds what is read (id) or
+// rarely written. When two cores record for the same holders, one line per
+// event moves between them instead of two.
 type holder struct {
-	id      string // owned copy of holder_id
 	updated int64
 	first   tokenState
-	more    []tokenState
+	more    *[]tokenState // tokens after the first; nil for most holders
+	id      string        // owned copy of holder_id
 }
 
+// tokenState is the state of one (holder, token) pair; the fields every
+// recorded event writes come first (see holder).
 type tokenState struct {
-	token   string // interned
 	closed  neumaier
 	seconds int64
 	events  int64
 	updated int64
+	token   string // interned
 	open    []openHold
 	hist    *[]interval // closed holds, only with Options.History
 }
@@ -401,9 +408,12 @@ func (h *holder) token(id string) *tokenState {
 	if h.first.token == id {
 		return &h.first
 	}
-	for i := range h.more {
-		if h.more[i].token == id {
-			return &h.more[i]
+	if h.more != nil {
+		more := *h.more
+		for i := range more {
+			if more[i].token == id {
+				return &more[i]
+			}
 		}
 	}
 	return nil
@@ -414,8 +424,11 @@ func (h *holder) addToken(id string) *tokenState {
 		h.first.token = id
 		return &h.first
 	}
-	h.more = append(h.more, tokenState{token: id})
-	return &h.more[len(h.more)-1]
+	if h.more == nil {
+		h.more = new([]tokenState)
+	}
+	*h.more = append(*h.more, tokenState{token: id})
+	return &(*h.more)[len(*h.more)-1]
 }
 
 // closeOne credits a closed hold: in full (not clipped at any now), clipped
@@ -437,15 +450,20 @@ func (ts *tokenState) closeOne(cfg *config, sh *shard, start, end int64, w float
 // each calls f for every token state of h.
 func (h *holder) each(f func(*tokenState)) {
 	f(&h.first)
-	for i := range h.more {
-		f(&h.more[i])
+	if h.more != nil {
+		more := *h.more
+		for i := range more {
+			f(&more[i])
+		}
 	}
 }
 
 func (h *holder) openHolds() int64 {
 	n := int64(len(h.first.open))
-	for i := range h.more {
-		n += int64(len(h.more[i].open))
+	if h.more != nil {
+		for _, ts := range *h.more {
+			n += int64(len(ts.open))
+		}
 	}
 	return n
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/client_golang/prometheus"
@@ -452,6 +453,26 @@ func TestHolderTableModel(t *testing.T) {
 			if tab.get(hashOf("absent"), "absent") != nil {
 				t.Fatal("found an absent id")
 			}
+		}
+	}
+}
+
+// TestHolderLayout pins what the record path's cache behaviour relies on: a
+// holder fits a 128-byte size class (so it is line-aligned) and the fields
+// a closed hold writes for the first token share its first 64 bytes.
+func TestHolderLayout(t *testing.T) {
+	var h holder
+	if size := unsafe.Sizeof(h); size > 128 {
+		t.Errorf("holder is %d bytes; more than 128 moves it to a size class that is not line-aligned", size)
+	}
+	hot := []uintptr{unsafe.Offsetof(h.updated),
+		unsafe.Offsetof(h.first) + unsafe.Offsetof(h.first.closed) + unsafe.Sizeof(h.first.closed) - 1,
+		unsafe.Offsetof(h.first) + unsafe.Offsetof(h.first.seconds) + 7,
+		unsafe.Offsetof(h.first) + unsafe.Offsetof(h.first.events) + 7,
+		unsafe.Offsetof(h.first) + unsafe.Offsetof(h.first.updated) + 7}
+	for _, off := range hot {
+		if off >= 64 {
+			t.Errorf("a field written per event ends at byte %d, past the first cache line", off)
 		}
 	}
 }
