@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Seed figures these are compared with (README "Benchmarks"): calc_score on
@@ -114,6 +116,33 @@ func BenchmarkRecord(b *testing.B) {
 						defer wg.Done()
 						if _, err := a.RecordAt(1, batch, false); err != nil {
 							b.Error(err)
+						}
+					}()
+				}
+				wg.Wait()
+			}
+			perEvent(b, n*g)
+			b.ReportMetric(float64(n*g)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+		// What two cores give this machine, measured in the same run: the
+		// per-event work that shares nothing (validity check and xxhash of
+		// the holder id), on g goroutines. Its 2-vs-1 ratio is the ceiling
+		// for Record's.
+		b.Run(fmt.Sprintf("ceiling-validate-hash/goroutines=%d", g), func(b *testing.B) {
+			var wg sync.WaitGroup
+			for b.Loop() {
+				for _, batch := range batches {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						var acc uint64
+						for i := range batch {
+							if batch[i].valid() {
+								acc ^= xxhash.Sum64String(batch[i].HolderID)
+							}
+						}
+						if acc == 0 {
+							b.Error("no hash")
 						}
 					}()
 				}
