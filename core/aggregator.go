@@ -300,19 +300,19 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, base int, bad []*Valid
 	sc.hash = slices.Grow(sc.hash[:0], n)[:n]
 	sc.order = slices.Grow(sc.order[:0], n)[:n]
 	invalid := uint32(len(a.shards)) // an extra last "shard", never applied
-	for i := range events {
-		if len(bad) > 0 && bad[0].Index == base+i {
-			sc.shardOf[i] = invalid
-			bad = bad[1:]
-			continue
-		}
-		hash := xxhash.Sum64String(events[i].HolderID)
-		sc.hash[i] = hash
-		sc.shardOf[i] = uint32(hash & a.mask)
-	}
 	counts := sc.counts
 	clear(counts)
-	for _, s := range sc.shardOf {
+	hashes, shardOf := sc.hash[:n], sc.shardOf[:n]
+	for i := range events {
+		s := invalid
+		if len(bad) > 0 && bad[0].Index == base+i {
+			bad = bad[1:]
+		} else {
+			hash := xxhash.Sum64String(events[i].HolderID)
+			hashes[i] = hash
+			s = uint32(hash & a.mask)
+		}
+		shardOf[i] = s
 		counts[s]++
 	}
 	// counts -> start offsets
