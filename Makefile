@@ -17,7 +17,7 @@ RUN_TARGET    :=
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all deps test test-go bench bench-go run fmt vet fuzz clean
+.PHONY: all deps test test-go bench bench-go run fmt vet fuzz pgo clean
 
 all: test
 
@@ -44,6 +44,10 @@ bench: deps bench-go $(BENCH_TARGETS)
 
 bench-go:
 	COUNT=$(BENCHCOUNT) scripts/bench-go.sh ./...
+
+## pgo: regenerate cmd/holdmetricsd/default.pgo (capi/default.pgo links to it) from the daemon under load
+pgo:
+	scripts/pgo.sh
 
 ## fuzz: run each Go fuzz target for FUZZTIME (default 30s)
 FUZZTIME ?= 30s
