@@ -2,6 +2,17 @@
 
 #include "textflag.h"
 
+// NEUMAIER adds term x to the pair (sum, comp = X7), leaving the new sum in
+// out: out = sum + x; comp += (max(sum, x) - out) + min(sum, x). X1 and X2
+// are scratch.
+#define NEUMAIER(x, sum, out) \
+	VADDSD x, sum, out; \
+	VMAXSD x, sum, X1;  \
+	VMINSD x, sum, X2;  \
+	VSUBSD out, X1, X1; \
+	VADDSD X2, X1, X1;  \
+	VADDSD X1, X7, X7
+
 // func scoreKernelAVX2(start, end *int64, hasEnd *uint8, weight *float64, n int, now, t0 int64, acc *[2]float64) (maybeBad uint64)
 //
 // The scoreFull recurrence over rows [0, n), n a multiple of 4. Four rows at a
@@ -76,36 +87,12 @@ loop:
 	VPOR Y1, Y8, Y8
 
 	VEXTRACTF128 $1, Y4, X5      // rows 2, 3
-	// row 0: sum X6 -> X0
-	VADDSD X4, X6, X0
-	VMAXSD X4, X6, X1
-	VMINSD X4, X6, X2
-	VSUBSD X0, X1, X1
-	VADDSD X2, X1, X1
-	VADDSD X1, X7, X7
-	// row 1: sum X0 -> X6
+	NEUMAIER(X4, X6, X0)         // row 0: sum X6 -> X0
 	VUNPCKHPD X4, X4, X3
-	VADDSD X3, X0, X6
-	VMAXSD X3, X0, X1
-	VMINSD X3, X0, X2
-	VSUBSD X6, X1, X1
-	VADDSD X2, X1, X1
-	VADDSD X1, X7, X7
-	// row 2: sum X6 -> X0
-	VADDSD X5, X6, X0
-	VMAXSD X5, X6, X1
-	VMINSD X5, X6, X2
-	VSUBSD X0, X1, X1
-	VADDSD X2, X1, X1
-	VADDSD X1, X7, X7
-	// row 3: sum X0 -> X6
+	NEUMAIER(X3, X0, X6)         // row 1: sum X0 -> X6
+	NEUMAIER(X5, X6, X0)         // row 2
 	VUNPCKHPD X5, X5, X3
-	VADDSD X3, X0, X6
-	VMAXSD X3, X0, X1
-	VMINSD X3, X0, X2
-	VSUBSD X6, X1, X1
-	VADDSD X2, X1, X1
-	VADDSD X1, X7, X7
+	NEUMAIER(X3, X0, X6)         // row 3
 
 	ADDQ $4, BX
 	CMPQ BX, CX
