@@ -4,11 +4,13 @@
 # symlink to it, so the c-shared library gets the same one). Go picks up a
 # main package's default.pgo by itself (go build -pgo=auto, the default).
 #
-# The profile is a CPU profile of the daemon ingesting through gRPC, taken
-# from its /debug/pprof endpoint while bin/holdmetrics-load drives it:
-# columnar batches, Broadcast streams and unary calls. That is the ingest path
-# (decode, validate, hash, record) the daemon, the C API and Python share; it
-# is not taken from the Go benchmarks it is then measured with.
+# The profile is a CPU profile of the daemon, taken from its /debug/pprof
+# endpoint while bin/holdmetrics-load drives it through gRPC (columnar batches,
+# Broadcast streams, unary calls) and, beside the batches, a client asks for
+# the top 100 over HTTP a few times a second. That is the ingest path (decode,
+# validate, hash, record) the daemon, the C API and Python share, plus the
+# ranking queries; it is not taken from the Go benchmarks it is measured with.
+# Needs curl.
 #
 #   scripts/pgo.sh            (make pgo)   SECONDS_PER_LOAD=8 by default
 set -euo pipefail
@@ -34,8 +36,14 @@ for load in "batch -conc 2 -batch 10000" "broadcast -streams 4" "unary -conc 50"
   n=$((n + 1))
   go tool pprof -proto -seconds "$secs" "$http/debug/pprof/profile" >"$work/$n.prof" 2>/dev/null &
   prof=$!
+  queries=
+  if [[ $load == batch* ]]; then # rankings while the batches come in
+    (while :; do curl -fsS -o /dev/null "$http/v1/top?n=100"; sleep 0.2; done) &
+    queries=$!
+  fi
   # shellcheck disable=SC2086 # $load is a list of flags
   "$work/holdmetrics-load" -addr "$grpc" -mode $load -duration "$((secs + 1))s" >/dev/null
+  [[ -n $queries ]] && kill "$queries"
   wait "$prof"
 done
 kill -TERM "$pid"; wait "$pid" || true; pid=
