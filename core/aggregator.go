@@ -346,7 +346,7 @@ func (a *Aggregator) apply(now int64, events []HoldEvent, base int, bad []*Valid
 	return bad
 }
 
-// lookahead is how many map lookups addRun issues before using any result.
+// lookahead is how many holder lookups addRun issues before using any result.
 const lookahead = 8
 
 // addRun applies the events at order (all of this shard). Caller holds sh.mu.
