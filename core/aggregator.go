@@ -351,7 +351,7 @@ const lookahead = 8
 
 // addRun applies the events at order (all of this shard). Caller holds sh.mu.
 //
-// With many holders the map and the holders outgrow the CPU caches and each
+// With many holders the table and the holders outgrow the CPU caches and each
 // event costs a few memory misses. Looking up a group of holders before
 // touching any of them lets those misses overlap (memory-level parallelism)
 // instead of paying them one after another.
