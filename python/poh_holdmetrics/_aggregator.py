@@ -289,14 +289,7 @@ class Aggregator:
 
     async def record(self, event: HoldEvent) -> None:
         """Record one event: one short library call, on the loop's thread (no thread hop)."""
-        if self._closed or _native._forked:
-            self._handle()
-        ev = event if event.__class__ is HoldEvent else event_at(event, -1)
-        end = ev.end
-        tok, hol = ev._tok, ev._hol
-        if self._rec(self._h, tok, len(tok), hol, len(hol), ev.start, 0 if end is None else end, end is not None,
-                     ev.weight, _NOW, self._null):
-            self._record_failed(ev)
+        self.record_sync(event)
 
     def _record_failed(self, ev: HoldEvent) -> None:
         err = self._ffi.new("poh_error *")
