@@ -98,24 +98,23 @@ def _time_value(v: str) -> int:
     return math.floor(d.timestamp())
 
 
-def _positive_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive integer")
-    return n
+def _int_at_least(lo: int, what: str):
+    """An argparse type: an integer >= lo, else an error saying it must be `what`."""
+
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            n = lo - 1
+        if n < lo:
+            raise argparse.ArgumentTypeError(f"{value!r} must be {what}")
+        return n
+
+    return parse
 
 
-def _nonneg_int(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        n = -1
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be an integer >= 0")
-    return n
+_positive_int = _int_at_least(1, "a positive integer")
+_nonneg_int = _int_at_least(0, "an integer >= 0")
 
 
 class _CountingReader(io.RawIOBase):
