@@ -79,35 +79,28 @@ func poh_score_events_window(events *C.poh_event, n C.int64_t, now C.int64_t, w 
 		}, e)
 }
 
+// twabInto is scoreInto for a TWAB, which needs a window: a NULL twab is
+// reported first, then a NULL window.
+func twabInto(twab *C.double, w *C.poh_window, now C.int64_t, get func() (*core.Columns, error), e *C.poh_error) C.int {
+	if twab != nil && w == nil {
+		return fail(e, argError("window pointer is NULL (a TWAB needs a window)"))
+	}
+	return scoreInto(twab, "twab", get, func(cols *core.Columns) (float64, error) {
+		return core.TWABColumns(cols, nowOr(now, wallClock), window(w))
+	}, e)
+}
+
 //export poh_twab_columns
 func poh_twab_columns(c *C.poh_columns, now C.int64_t, w *C.poh_window, twab *C.double, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	switch {
-	case twab == nil:
-		return fail(e, argError("twab pointer is NULL"))
-	case w == nil:
-		return fail(e, argError("window pointer is NULL (a TWAB needs a window)"))
-	}
-	return scoreInto(twab, "twab", func() (*core.Columns, error) { return columns(c) },
-		func(cols *core.Columns) (float64, error) {
-			return core.TWABColumns(cols, nowOr(now, wallClock), window(w))
-		}, e)
+	return twabInto(twab, w, now, func() (*core.Columns, error) { return columns(c) }, e)
 }
 
 //export poh_twab_events
 func poh_twab_events(events *C.poh_event, n C.int64_t, now C.int64_t, w *C.poh_window, twab *C.double,
 	e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	switch {
-	case twab == nil:
-		return fail(e, argError("twab pointer is NULL"))
-	case w == nil:
-		return fail(e, argError("window pointer is NULL (a TWAB needs a window)"))
-	}
-	return scoreInto(twab, "twab", func() (*core.Columns, error) { return packedColumns(events, n) },
-		func(cols *core.Columns) (float64, error) {
-			return core.TWABColumns(cols, nowOr(now, wallClock), window(w))
-		}, e)
+	return twabInto(twab, w, now, func() (*core.Columns, error) { return packedColumns(events, n) }, e)
 }
 
 //export poh_aggregator_new2
