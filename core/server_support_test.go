@@ -5,14 +5,18 @@ import (
 	"testing"
 )
 
-func TestExportImportRoundTrip(t *testing.T) {
-	a, err := New(Options{Shards: 4})
+// exportFixture records three holders (open and closed holds, three tokens,
+// a weight of 1e17 on a hold ending at aliceEnd), closes alice's open U hold
+// and exports. It returns the events it recorded.
+func exportFixture(t *testing.T, opts Options, aliceEnd int64) (*Aggregator, []HoldEvent, []HolderState, MetricsState) {
+	t.Helper()
+	a, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	evs := []HoldEvent{
 		{TokenID: "T", HolderID: "alice", Start: 0, End: 10, HasEnd: true, Weight: 0.1},
-		{TokenID: "T", HolderID: "alice", Start: 3, End: 17, HasEnd: true, Weight: 1e17},
+		{TokenID: "T", HolderID: "alice", Start: 3, End: aliceEnd, HasEnd: true, Weight: 1e17},
 		{TokenID: "U", HolderID: "alice", Start: 5, Weight: 2},
 		{TokenID: "T", HolderID: "bob", Start: 50, Weight: 1},
 		{TokenID: "T", HolderID: "bob", Start: 90, End: 150, HasEnd: true, Weight: 0.3},
@@ -28,6 +32,11 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return a, evs, states, m
+}
+
+func TestExportImportRoundTrip(t *testing.T) {
+	a, evs, states, m := exportFixture(t, Options{Shards: 4}, 17)
 	if m.Accepted != uint64(len(evs)) {
 		t.Fatalf("accepted %d, want %d", m.Accepted, len(evs))
 	}
@@ -109,28 +118,7 @@ func TestImportRejects(t *testing.T) {
 func TestExportImportHistory(t *testing.T) {
 	camp := Window{5, 500}
 	opts := Options{Shards: 4, History: true, Window: &camp}
-	a, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	evs := []HoldEvent{
-		{TokenID: "T", HolderID: "alice", Start: 0, End: 10, HasEnd: true, Weight: 0.1},
-		{TokenID: "T", HolderID: "alice", Start: 3, End: 170, HasEnd: true, Weight: 1e17},
-		{TokenID: "U", HolderID: "alice", Start: 5, Weight: 2},
-		{TokenID: "T", HolderID: "bob", Start: 50, Weight: 1},
-		{TokenID: "T", HolderID: "bob", Start: 90, End: 150, HasEnd: true, Weight: 0.3},
-		{TokenID: "V", HolderID: "carol", Start: 1, End: 2, HasEnd: true, Weight: 3},
-	}
-	if _, err := a.RecordAt(100, evs, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := a.CloseHoldAt(120, "U", "alice", 110); err != nil {
-		t.Fatal(err)
-	}
-	states, m, err := a.Export()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _, states, m := exportFixture(t, opts, 170)
 	var kept int
 	for _, h := range states {
 		for _, ts := range h.Tokens {
