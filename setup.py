@@ -16,12 +16,25 @@ from pathlib import Path
 from setuptools import Extension, setup
 from setuptools.command.bdist_wheel import bdist_wheel
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 HEADER = ROOT / "capi" / "poh_holdmetrics.h"
 LIB_NAME = "libpoh_holdmetrics.so"
 GOLIB_DIR = ROOT / "build" / "golib"
 CFFI_C = ROOT / "build" / "cffi" / "_lowlevel.c"
+VERSION = (ROOT / "version" / "VERSION").read_text(encoding="utf-8").strip()
+
+
+class BuildPy(build_py):
+    """Writes poh_holdmetrics/_version.py from version/VERSION, the version Go and C report
+    too (poh_version)."""
+
+    def run(self) -> None:
+        super().run()
+        out = Path(self.build_lib) / "poh_holdmetrics" / "_version.py"
+        out.write_text(f'"""Written by the build from version/VERSION."""\n\n__version__ = "{VERSION}"\n',
+                       encoding="utf-8")
 
 
 def glibc_floor(paths: list[Path]) -> tuple[int, int]:
@@ -110,5 +123,5 @@ setup(
         py_limited_api=True,
         define_macros=[("Py_LIMITED_API", "0x030B0000")],
     )],
-    cmdclass={"build_ext": BuildExt, "bdist_wheel": BdistWheel},
+    cmdclass={"build_py": BuildPy, "build_ext": BuildExt, "bdist_wheel": BdistWheel},
 )

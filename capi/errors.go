@@ -12,7 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
-	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store"
 )
 
 // Status codes, mirrored from the header.
@@ -43,34 +43,51 @@ func argError(format string, args ...any) error {
 	return &statusError{statusInvalidArgument, fmt.Sprintf(format, args...)}
 }
 
+func tooSmall(format string, args ...any) error {
+	return &statusError{statusBufferTooSmall, fmt.Sprintf(format, args...)}
+}
+
 var errBadHandle = &statusError{statusBadHandle, "invalid handle: zero, unknown, freed or of the wrong kind"}
 
-// fail fills *e (when non-NULL) from err and returns the status code.
-func fail(e *C.poh_error, err error) C.int {
-	code := C.int(statusInternal)
-	index, field, reason := int64(-1), "", ""
+// code is the status of err, and (for a validation error) where it was.
+func code(err error) (c C.int, index int64, field, reason string) {
 	var ve *core.ValidationError
 	var se *statusError
 	switch {
 	case errors.As(err, &ve):
-		code = statusInvalidEvent
-		index, field, reason = int64(ve.Index), ve.Field, string(ve.Reason)
+		return statusInvalidEvent, int64(ve.Index), ve.Field, string(ve.Reason)
 	case errors.As(err, &se):
-		code = se.code
+		return se.code, -1, "", ""
 	case errors.Is(err, core.ErrNoOpenHold):
-		code = statusNoOpenHold
+		return statusNoOpenHold, -1, "", ""
+	case errors.Is(err, core.ErrNoHistory):
+		return statusNoHistory, -1, "", ""
 	case errors.Is(err, core.ErrClosed), errors.Is(err, store.ErrClosed):
-		code = statusBadHandle // freed while this call was in flight
+		return statusBadHandle, -1, "", "" // freed while this call was in flight
 	case errors.Is(err, store.ErrFailed):
-		code = statusStore
+		return statusStore, -1, "", ""
 	}
+	return statusInternal, -1, "", ""
+}
+
+// status is POH_OK for nil, else fail(e, err).
+func status(e *C.poh_error, err error) C.int {
+	if err == nil {
+		return statusOK
+	}
+	return fail(e, err)
+}
+
+// fail fills *e (when non-NULL) from err and returns the status code.
+func fail(e *C.poh_error, err error) C.int {
+	c, index, field, reason := code(err)
 	if e != nil {
 		e.index = C.int64_t(index)
 		putString(e.field[:], field)
 		putString(e.reason[:], reason)
 		putString(e.message[:], err.Error())
 	}
-	return code
+	return c
 }
 
 // putString copies s into a fixed C char array, truncated, NUL-terminated.

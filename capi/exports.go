@@ -7,107 +7,30 @@ import "C"
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"strconv"
 	"time"
 	"unsafe"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+	"github.com/poh-holdmetrics/poh-holdmetrics/version"
 )
 
-// nowOr resolves the POH_NOW sentinel to the wall clock (or the aggregator's).
-func nowOr(now C.int64_t, clock func() int64) int64 {
-	if now == math.MinInt64 {
-		return clock()
-	}
-	return int64(now)
-}
+// The exports, one per operation, in the header's order. Each one defers
+// recoverInto, checks its arguments, and calls core (through the handle's
+// writer for writes).
 
-func wallClock() int64 { return time.Now().Unix() }
-
-// maxRows bounds a batch: far beyond any real one, and small enough that no
-// length computation overflows.
-const maxRows = 1 << 40
-
-// cSlice views n elements of C memory at p as a Go slice (nil for p == NULL).
-func cSlice[T any](p *T, n int64) []T {
-	if p == nil {
-		return nil
-	}
-	return unsafe.Slice(p, n)
-}
-
-// cString views C memory as a string without copying; core copies what it keeps.
-func cString(p *C.char, n C.int64_t, name string) (string, error) {
-	switch {
-	case n < 0:
-		return "", argError("%s length %d is negative", name, int64(n))
-	case n == 0:
-		return "", nil
-	case p == nil:
-		return "", argError("%s is NULL with length %d", name, int64(n))
-	}
-	return unsafe.String((*byte)(unsafe.Pointer(p)), int(n)), nil
-}
-
-// columns checks the C struct's pointers and lengths and views it as
-// core.Columns (no copy). Value checks are core's.
-func columns(c *C.poh_columns) (*core.Columns, error) {
-	if c == nil {
-		return nil, argError("columns pointer is NULL")
-	}
-	n := int64(c.n)
-	if n < 0 || n > maxRows {
-		return nil, argError("row count %d is out of range [0, %d]", n, int64(maxRows))
-	}
-	if n > 0 && c.start == nil {
-		return nil, argError("start is NULL with %d rows", n)
-	}
-	if c.has_end != nil && c.end == nil {
-		return nil, argError("has_end is set but end is NULL")
-	}
-	cols := &core.Columns{
-		Start:  cSlice((*int64)(unsafe.Pointer(c.start)), n),
-		End:    cSlice((*int64)(unsafe.Pointer(c.end)), n),
-		HasEnd: cSlice((*uint8)(unsafe.Pointer(c.has_end)), n),
-		Weight: cSlice((*float64)(unsafe.Pointer(c.weight)), n),
-	}
-	if cols.Start == nil {
-		cols.Start = []int64{}
-	}
-	var err error
-	if cols.Token, err = idColumn("token", c.token_data, c.token_data_len, c.token_offsets, n); err != nil {
-		return nil, err
-	}
-	if cols.Holder, err = idColumn("holder", c.holder_data, c.holder_data_len, c.holder_offsets, n); err != nil {
-		return nil, err
-	}
-	return cols, nil
-}
-
-func idColumn(name string, data *C.char, dataLen C.int64_t, offsets *C.int64_t, n int64) (core.IDColumn, error) {
-	if offsets == nil {
-		return core.IDColumn{}, nil
-	}
-	if dataLen < 0 {
-		return core.IDColumn{}, argError("%s_data_len %d is negative", name, int64(dataLen))
-	}
-	if dataLen > 0 && data == nil {
-		return core.IDColumn{}, argError("%s_data is NULL with length %d", name, int64(dataLen))
-	}
-	d := cSlice((*byte)(unsafe.Pointer(data)), int64(dataLen))
-	if d == nil {
-		d = []byte{}
-	}
-	return core.IDColumn{Data: d, Offsets: cSlice((*int64)(unsafe.Pointer(offsets)), n+1)}, nil
-}
+func versionString() string { return version.Version }
 
 //export poh_version
 func poh_version(buf *C.char, bufCap C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	if buf == nil || int64(bufCap) <= int64(len(version)) {
-		return fail(e, &statusError{statusBufferTooSmall, "version needs a buffer of 16 bytes"})
+	v := versionString()
+	if buf == nil || int64(bufCap) <= int64(len(v)) {
+		return fail(e, tooSmall("version needs a buffer of %d bytes", len(v)+1))
 	}
-	putString(unsafe.Slice(buf, int(bufCap)), version)
+	putString(unsafe.Slice(buf, int(bufCap)), v)
 	return statusOK
 }
 
@@ -116,376 +39,288 @@ func poh_live_handles() C.int64_t {
 	return C.int64_t(liveHandles.Load())
 }
 
-//export poh_score_columns
-func poh_score_columns(c *C.poh_columns, now C.int64_t, score *C.double, e *C.poh_error) (rc C.int) {
+//export poh_score
+func poh_score(c *C.poh_columns, opts *C.poh_score_options, out *C.poh_score_result, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	return scoreInto(score, "score", func() (*core.Columns, error) { return columns(c) },
-		func(cols *core.Columns) (float64, error) { return core.ScoreColumns(cols, nowOr(now, wallClock)) }, e)
-}
-
-//export poh_score_events
-func poh_score_events(events *C.poh_event, n C.int64_t, now C.int64_t, score *C.double, e *C.poh_error) (rc C.int) {
-	defer recoverInto(e, &rc)
-	return scoreInto(score, "score", func() (*core.Columns, error) { return packedColumns(events, n) },
-		func(cols *core.Columns) (float64, error) { return core.ScoreColumns(cols, nowOr(now, wallClock)) }, e)
-}
-
-// scoreInto is the body every scoring export shares: check the output
-// pointer, get the columns, score them, write the result.
-func scoreInto(out *C.double, name string, get func() (*core.Columns, error),
-	score func(*core.Columns) (float64, error), e *C.poh_error) C.int {
-	if out == nil {
-		return fail(e, argError("%s pointer is NULL", name))
-	}
-	cols, err := get()
-	if err != nil {
-		return fail(e, err)
-	}
-	v, err := score(cols)
-	if err != nil {
-		return fail(e, err)
-	}
-	*out = C.double(v)
-	return statusOK
+	return status(e, func() error {
+		if out == nil {
+			return argError("out pointer is NULL")
+		}
+		o, err := readSized(opts, "poh_score_options")
+		if err != nil {
+			return err
+		}
+		if opts == nil {
+			o.now = math.MinInt64
+		}
+		if err := checkFlags("poh_score_options", o.flags, C.POH_SCORE_WINDOW|C.POH_SCORE_TWAB); err != nil {
+			return err
+		}
+		so := core.ScoreOptions{Now: nowOr(o.now, wallClock), TWAB: o.flags&C.POH_SCORE_TWAB != 0}
+		switch {
+		case o.flags&C.POH_SCORE_WINDOW != 0:
+			so.Window = window(o.window)
+		case so.TWAB:
+			return argError("POH_SCORE_TWAB needs POH_SCORE_WINDOW (a TWAB needs a window)")
+		}
+		cols, err := columns(c)
+		if err != nil {
+			return err
+		}
+		v, err := core.ScoreColumns(cols, so)
+		if err != nil {
+			return err
+		}
+		return writeSized(out, C.poh_score_result{score: C.double(v)}, "poh_score_result")
+	}())
 }
 
 //export poh_aggregator_new
-func poh_aggregator_new(ttlSeconds C.int64_t, shards C.int64_t, out *C.poh_handle, e *C.poh_error) (rc C.int) {
+func poh_aggregator_new(opts *C.poh_aggregator_options, out *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	switch {
-	case out == nil:
+	if out == nil {
 		return fail(e, argError("out pointer is NULL"))
-	case ttlSeconds < 0 || int64(ttlSeconds) > math.MaxInt64/int64(time.Second):
-		return fail(e, argError("ttl %d seconds is out of range", int64(ttlSeconds)))
-	case shards > 1<<16:
-		return fail(e, argError("shards %d is more than 65536", int64(shards)))
 	}
-	ttl := time.Duration(ttlSeconds) * time.Second
-	a, err := core.New(core.Options{TTL: ttl, Shards: int(shards)})
+	a, err := newAggregator(opts)
 	if err != nil {
 		return fail(e, err)
 	}
-	*out = C.poh_handle(newHandle(&aggregator{Aggregator: a, ttl: ttl}))
+	*out = C.poh_handle(newHandle(a))
 	return statusOK
 }
 
-//export poh_aggregator_record
-func poh_aggregator_record(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
-	start, end C.int64_t, hasEnd C.int, weight C.double, now C.int64_t, e *C.poh_error) (rc C.int) {
+//export poh_record
+func poh_record(h C.poh_handle, c *C.poh_columns, opts *C.poh_record_options, out *C.poh_record_result,
+	e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	ev := [1]core.HoldEvent{{Start: int64(start), End: int64(end), HasEnd: hasEnd != 0, Weight: float64(weight)}}
-	var err error
-	if ev[0].TokenID, err = cString(token, tokenLen, "token"); err != nil {
-		return fail(e, err)
-	}
-	if ev[0].HolderID, err = cString(holder, holderLen, "holder"); err != nil {
-		return fail(e, err)
-	}
-	if _, err := a.RecordAt(nowOr(now, a.Now), ev[:], false); err != nil {
-		return fail(e, err)
-	}
-	return statusOK
-}
-
-//export poh_aggregator_record_columns
-func poh_aggregator_record_columns(h C.poh_handle, c *C.poh_columns, now C.int64_t, partial C.int,
-	accepted *C.int64_t, e *C.poh_error) (rc C.int) {
-	defer recoverInto(e, &rc)
-	if accepted != nil {
-		*accepted = 0
-	}
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	cols, err := columns(c)
-	if err != nil {
-		return fail(e, err)
-	}
-	// The events alias the caller's buffers for the duration of the call
-	// only: the aggregator copies the ids it keeps.
-	evs, err := eventsOf(cols)
-	defer releaseEvents(evs)
-	if err != nil {
-		return fail(e, err)
-	}
-	n, err := a.RecordAt(nowOr(now, a.Now), evs, partial != 0)
-	if accepted != nil {
-		*accepted = C.int64_t(n)
-	}
-	if err != nil {
-		return fail(e, err)
-	}
-	return statusOK
-}
-
-//export poh_aggregator_record_partial
-func poh_aggregator_record_partial(h C.poh_handle, c *C.poh_columns, now C.int64_t, accepted *C.int64_t,
-	rejected *C.int64_t, rejectedCap C.int64_t, rejectedCount *C.int64_t, e *C.poh_error) (rc C.int) {
-	defer recoverInto(e, &rc)
-	if accepted != nil {
-		*accepted = 0
-	}
-	if rejectedCount != nil {
-		*rejectedCount = 0
-	}
-	a, ok := lookup[*aggregator](uint64(h))
-	switch {
-	case !ok:
-		return fail(e, errBadHandle)
-	case rejectedCap < 0:
-		return fail(e, argError("rejected_cap %d is negative", int64(rejectedCap)))
-	case rejectedCap > 0 && rejected == nil:
-		return fail(e, argError("rejected is NULL with rejected_cap %d", int64(rejectedCap)))
-	}
-	cols, err := columns(c)
-	if err != nil {
-		return fail(e, err)
-	}
-	evs, err := eventsOf(cols)
-	defer releaseEvents(evs)
-	if err != nil {
-		return fail(e, err)
-	}
-	n, err := a.RecordAt(nowOr(now, a.Now), evs, true)
-	if accepted != nil {
-		*accepted = C.int64_t(n)
-	}
-	var be *core.BatchError
-	if errors.As(err, &be) {
-		if rejectedCount != nil {
-			*rejectedCount = C.int64_t(len(be.Errors))
+	return withAggregator(h, e, func(a *aggregator) error {
+		o, err := readSized(opts, "poh_record_options")
+		if err != nil {
+			return err
 		}
-		out := cSlice((*int64)(unsafe.Pointer(rejected)), min(int64(rejectedCap), int64(len(be.Errors))))
-		for i := range out {
-			out[i] = int64(be.Errors[i].Index)
+		if opts == nil {
+			o.now = math.MinInt64
 		}
-		return fail(e, be.Errors[0]) // the first rejected row, its own message
-	}
-	if err != nil {
-		return fail(e, err)
-	}
-	return statusOK
+		if err := checkFlags("poh_record_options", o.flags, C.POH_RECORD_PARTIAL|C.POH_RECORD_CHECK); err != nil {
+			return err
+		}
+		ro := core.RecordOptions{Partial: o.flags&C.POH_RECORD_PARTIAL != 0}
+		check := o.flags&C.POH_RECORD_CHECK != 0
+		switch {
+		case check && ro.Partial:
+			return argError("POH_RECORD_CHECK validates a strict batch: not with POH_RECORD_PARTIAL")
+		case out == nil && ro.Partial:
+			return argError("out pointer is NULL: a partial batch reports its rejected rows there")
+		case out != nil:
+			if err := writeSized(out, C.poh_record_result{}, "poh_record_result"); err != nil {
+				return err
+			}
+		}
+		cols, err := columns(c)
+		if err != nil {
+			return err
+		}
+		// The events alias the caller's buffers for the duration of the call
+		// only: the aggregator and the log copy what they keep.
+		evs, err := eventsOf(cols)
+		defer releaseEvents(evs)
+		if err != nil {
+			return err
+		}
+		if check {
+			if err := core.ValidateTime(-1, "now", nowOr(o.now, a.agg.Now)); err != nil {
+				return err
+			}
+			return core.ValidateBatch(evs)
+		}
+		n, err := a.record(nowOr(o.now, a.agg.Now), evs, ro)
+		var be *core.BatchError
+		if ro.Partial && errors.As(err, &be) {
+			res := C.poh_record_result{accepted: C.int64_t(n), rejected: C.int64_t(len(be.Errors))}
+			res.errors = C.poh_handle(newHandle(newErrorsResult(be.Errors)))
+			return writeSized(out, res, "poh_record_result")
+		}
+		if err != nil {
+			return err
+		}
+		if out != nil {
+			return writeSized(out, C.poh_record_result{accepted: C.int64_t(n)}, "poh_record_result")
+		}
+		return nil
+	})
 }
 
-//export poh_aggregator_close_hold
-func poh_aggregator_close_hold(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
+//export poh_record_event
+func poh_record_event(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
+	start, end C.int64_t, hasEnd C.int32_t, weight C.double, now C.int64_t, e *C.poh_error) (rc C.int) {
+	defer recoverInto(e, &rc)
+	return withAggregator(h, e, func(a *aggregator) error {
+		ev := [1]core.HoldEvent{{Start: int64(start), End: int64(end), HasEnd: hasEnd != 0, Weight: float64(weight)}}
+		var err error
+		if ev[0].TokenID, err = cString(token, tokenLen, "token"); err != nil {
+			return err
+		}
+		if ev[0].HolderID, err = cString(holder, holderLen, "holder"); err != nil {
+			return err
+		}
+		_, err = a.record(nowOr(now, a.agg.Now), ev[:], core.RecordOptions{})
+		return err
+	})
+}
+
+//export poh_close_hold
+func poh_close_hold(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
 	at, now C.int64_t, closed *C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	tok, err := cString(token, tokenLen, "token")
-	if err != nil {
-		return fail(e, err)
-	}
-	hol, err := cString(holder, holderLen, "holder")
-	if err != nil {
-		return fail(e, err)
-	}
-	n, err := a.CloseHoldAt(nowOr(now, a.Now), tok, hol, nowOr(at, a.Now))
-	if err != nil {
-		return fail(e, err)
-	}
-	if closed != nil {
-		*closed = C.int64_t(n)
-	}
-	return statusOK
+	return withAggregator(h, e, func(a *aggregator) error {
+		tok, err := cString(token, tokenLen, "token")
+		if err != nil {
+			return err
+		}
+		hol, err := cString(holder, holderLen, "holder")
+		if err != nil {
+			return err
+		}
+		n, err := a.w.CloseHold(nowOr(now, a.agg.Now), tok, hol, nowOr(at, a.agg.Now))
+		if err != nil {
+			return a.storeError("write", err)
+		}
+		if closed != nil {
+			*closed = C.int64_t(n)
+		}
+		return nil
+	})
 }
 
-//export poh_aggregator_gc
-func poh_aggregator_gc(h C.poh_handle, now C.int64_t, dropped *C.int64_t, e *C.poh_error) (rc C.int) {
+//export poh_gc
+func poh_gc(h C.poh_handle, now C.int64_t, dropped *C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	n, err := a.GC(nowOr(now, a.Now))
-	if err != nil {
-		return fail(e, err)
-	}
-	if dropped != nil {
-		*dropped = C.int64_t(n)
-	}
-	return statusOK
+	return withAggregator(h, e, func(a *aggregator) error {
+		n, err := a.w.GC(nowOr(now, a.agg.Now))
+		if err != nil {
+			return a.storeError("write", err)
+		}
+		if dropped != nil {
+			*dropped = C.int64_t(n)
+		}
+		return nil
+	})
 }
 
-//export poh_aggregator_start_gc
-func poh_aggregator_start_gc(h C.poh_handle, intervalMS C.int64_t, e *C.poh_error) (rc C.int) {
+//export poh_gc_schedule
+func poh_gc_schedule(h C.poh_handle, intervalMS C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	if intervalMS <= 0 || int64(intervalMS) > math.MaxInt64/int64(time.Millisecond) {
-		return fail(e, argError("gc interval %d ms must be > 0", int64(intervalMS)))
-	}
-	if err := a.StartGC(time.Duration(intervalMS) * time.Millisecond); err != nil {
-		return fail(e, &statusError{statusState, err.Error()})
-	}
-	return statusOK
+	return withAggregator(h, e, func(a *aggregator) error {
+		switch {
+		case intervalMS < 0 || int64(intervalMS) > math.MaxInt64/int64(time.Millisecond):
+			return argError("gc interval %d ms must be >= 0 (0 stops it)", int64(intervalMS))
+		case intervalMS == 0:
+			a.agg.StopGC()
+			return nil
+		}
+		// The one GC loop (core's), collecting through the writer so that a
+		// durable store logs every collection before it drops holders.
+		err := a.agg.StartGC(time.Duration(intervalMS)*time.Millisecond, func(now int64) { _, _ = a.w.GC(now) })
+		if err != nil && !errors.Is(err, core.ErrClosed) {
+			return &statusError{statusState, err.Error()}
+		}
+		return err
+	})
 }
 
-//export poh_aggregator_stop_gc
-func poh_aggregator_stop_gc(h C.poh_handle, e *C.poh_error) (rc C.int) {
+//export poh_holders
+func poh_holders(h C.poh_handle, holders *C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	a.StopGC()
-	return statusOK
+	return withAggregator(h, e, func(a *aggregator) error {
+		if holders == nil {
+			return argError("holders pointer is NULL")
+		}
+		*holders = C.int64_t(a.agg.Len())
+		return nil
+	})
 }
 
-//export poh_aggregator_len
-func poh_aggregator_len(h C.poh_handle, holders *C.int64_t, e *C.poh_error) (rc C.int) {
+//export poh_query
+func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	if holders == nil {
-		return fail(e, argError("holders pointer is NULL"))
-	}
-	*holders = C.int64_t(a.Len())
-	return statusOK
+	return withAggregator(h, e, func(a *aggregator) error {
+		if out == nil {
+			return argError("out pointer is NULL")
+		}
+		q, err := readSized(qp, "poh_query_options")
+		if err != nil {
+			return err
+		}
+		if qp == nil {
+			q.now = math.MinInt64
+		}
+		if err := checkFlags("poh_query_options", q.flags, C.POH_QUERY_WINDOW); err != nil {
+			return err
+		}
+		cq := core.Query{Now: nowOr(q.now, a.agg.Now), N: rowCount(q.n)}
+		if q.flags&C.POH_QUERY_WINDOW != 0 {
+			cq.Window = window(q.window)
+		}
+		if cq.Token, err = cString(q.token, q.token_len, "token"); err != nil {
+			return err
+		}
+		if cq.Holder, err = cString(q.holder, q.holder_len, "holder"); err != nil {
+			return err
+		}
+		rows, err := a.agg.Query(cq)
+		if errors.Is(err, core.ErrNoHistory) {
+			return fmt.Errorf("%w (create the aggregator with POH_AGGREGATOR_HISTORY)", err)
+		}
+		if err != nil {
+			return err
+		}
+		res := C.poh_query_result{rows: C.int64_t(len(rows))}
+		r := newStatsResult(rows)
+		res.id_bytes = C.int64_t(r.bytes)
+		if len(rows) > 0 {
+			res.first = statRow(&rows[0], 0)
+		}
+		if cq.Holder == "" {
+			res.result = C.poh_handle(newHandle(r))
+		}
+		return writeSized(out, res, "poh_query_result")
+	})
 }
 
-// topCount clamps a requested row count to an int: more rows than any
-// aggregator holds mean "all of them".
-func topCount(n C.int64_t) int {
+// rowCount clamps a requested row count to an int: more rows than any
+// aggregator holds mean "all of them" (and negative counts reach core's
+// check).
+func rowCount(n C.int64_t) int {
 	if int64(n) > math.MaxInt32 {
 		return math.MaxInt32
 	}
-	return int(n)
+	return int(max(n, -1))
 }
 
-func statsHandle(rows []core.HolderStat, out *C.poh_handle) {
-	r := &statsResult{rows: rows}
-	for i := range rows {
-		r.bytes += int64(len(rows[i].HolderID))
-	}
-	*out = C.poh_handle(newHandle(r))
-}
-
-//export poh_aggregator_snapshot
-func poh_aggregator_snapshot(h C.poh_handle, now C.int64_t, result *C.poh_handle, e *C.poh_error) (rc C.int) {
+//export poh_metrics_text
+func poh_metrics_text(h C.poh_handle, result *C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	if result == nil {
-		return fail(e, argError("result pointer is NULL"))
-	}
-	rows, err := a.Snapshot(nowOr(now, a.Now))
-	if err != nil {
-		return fail(e, err)
-	}
-	statsHandle(rows, result)
-	return statusOK
-}
-
-//export poh_aggregator_top_n
-func poh_aggregator_top_n(h C.poh_handle, n C.int64_t, now C.int64_t, token *C.char, tokenLen C.int64_t,
-	result *C.poh_handle, e *C.poh_error) (rc C.int) {
-	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	if result == nil {
-		return fail(e, argError("result pointer is NULL"))
-	}
-	tok, err := cString(token, tokenLen, "token")
-	if err != nil {
-		return fail(e, err)
-	}
-	rows, err := a.TopN(topCount(n), nowOr(now, a.Now), tok)
-	if err != nil {
-		return fail(e, err)
-	}
-	statsHandle(rows, result)
-	return statusOK
-}
-
-//export poh_aggregator_pair
-func poh_aggregator_pair(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
-	now C.int64_t, out *C.poh_stat, found *C.int, e *C.poh_error) (rc C.int) {
-	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	switch {
-	case !ok:
-		return fail(e, errBadHandle)
-	case out == nil:
-		return fail(e, argError("out pointer is NULL"))
-	case found == nil:
-		return fail(e, argError("found pointer is NULL"))
-	}
-	*out = C.poh_stat{}
-	*found = 0
-	tok, err := cString(token, tokenLen, "token")
-	if err != nil {
-		return fail(e, err)
-	}
-	hol, err := cString(holder, holderLen, "holder")
-	if err != nil {
-		return fail(e, err)
-	}
-	st, ok, err := a.Pair(nowOr(now, a.Now), tok, hol)
-	if err != nil {
-		return fail(e, err)
-	}
-	if ok {
-		*out = C.poh_stat{
-			score:         C.double(st.Score),
-			total_seconds: C.int64_t(st.TotalSeconds),
-			events:        C.int64_t(st.Events),
-			open_holds:    C.int64_t(st.OpenHolds),
-			tokens:        C.int64_t(st.Tokens),
-			updated_at:    C.int64_t(st.UpdatedAt),
-			id_offset:     0,
-			id_len:        C.int64_t(len(st.HolderID)),
+	return withAggregator(h, e, func(a *aggregator) error {
+		if result == nil {
+			return argError("result pointer is NULL")
 		}
-		*found = 1
-	}
-	return statusOK
-}
-
-//export poh_aggregator_metrics_text
-func poh_aggregator_metrics_text(h C.poh_handle, result *C.poh_handle, e *C.poh_error) (rc C.int) {
-	defer recoverInto(e, &rc)
-	a, ok := lookup[*aggregator](uint64(h))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	if result == nil {
-		return fail(e, argError("result pointer is NULL"))
-	}
-	text, err := a.MetricsText()
-	if err != nil {
-		return fail(e, err)
-	}
-	*result = C.poh_handle(newHandle(&textResult{text}))
-	return statusOK
+		text, err := a.agg.MetricsText()
+		if err != nil {
+			return err
+		}
+		*result = C.poh_handle(newHandle(&textResult{text}))
+		return nil
+	})
 }
 
 //export poh_result_size
 func poh_result_size(r C.poh_handle, rows, bytes *C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	var nr, nb int64
-	if s, ok := lookup[*statsResult](uint64(r)); ok {
-		nr, nb = int64(len(s.rows)), s.bytes
-	} else if t, ok := lookup[*textResult](uint64(r)); ok {
-		nb = int64(len(t.text))
-	} else {
+	res, ok := lookup[result](r)
+	if !ok {
 		return fail(e, errBadHandle)
 	}
+	nr, nb := res.size()
 	if rows != nil {
 		*rows = C.int64_t(nr)
 	}
@@ -499,69 +334,65 @@ func poh_result_size(r C.poh_handle, rows, bytes *C.int64_t, e *C.poh_error) (rc
 func poh_result_stats(r C.poh_handle, rows *C.poh_stat, rowsCap C.int64_t, ids *C.char, idsCap C.int64_t,
 	e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	s, ok := lookup[*statsResult](uint64(r))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	n := int64(len(s.rows))
-	switch {
-	case int64(rowsCap) < n || int64(idsCap) < s.bytes:
-		return fail(e, &statusError{statusBufferTooSmall, "result needs " + itoa(n) + " rows and " +
-			itoa(s.bytes) + " id bytes"})
-	case n > 0 && rows == nil:
-		return fail(e, argError("rows is NULL"))
-	case s.bytes > 0 && ids == nil:
-		return fail(e, argError("ids is NULL"))
-	}
-	out := cSlice(rows, n)
-	idBuf := cSlice((*byte)(unsafe.Pointer(ids)), s.bytes)
-	off := int64(0)
-	for i := range s.rows {
-		st := &s.rows[i]
-		copy(idBuf[off:], st.HolderID)
-		out[i] = C.poh_stat{
-			score:         C.double(st.Score),
-			total_seconds: C.int64_t(st.TotalSeconds),
-			events:        C.int64_t(st.Events),
-			open_holds:    C.int64_t(st.OpenHolds),
-			tokens:        C.int64_t(st.Tokens),
-			updated_at:    C.int64_t(st.UpdatedAt),
-			id_offset:     C.int64_t(off),
-			id_len:        C.int64_t(len(st.HolderID)),
-		}
-		off += int64(len(st.HolderID))
-	}
-	return statusOK
+	return withResult(r, e, func(s *statsResult) error {
+		return copyRows(s, rows, rowsCap, ids, idsCap, "ids", func(out []C.poh_stat, buf []byte) {
+			off := 0
+			for i := range s.rows {
+				st := &s.rows[i]
+				copy(buf[off:], st.HolderID)
+				out[i] = statRow(st, off)
+				off += len(st.HolderID)
+			}
+		})
+	})
+}
+
+//export poh_result_errors
+func poh_result_errors(r C.poh_handle, rows *C.poh_row_error, rowsCap C.int64_t, text *C.char, textCap C.int64_t,
+	e *C.poh_error) (rc C.int) {
+	defer recoverInto(e, &rc)
+	return withResult(r, e, func(s *errorsResult) error {
+		return copyRows(s, rows, rowsCap, text, textCap, "text", func(out []C.poh_row_error, buf []byte) {
+			off := 0
+			for i, ve := range s.errs {
+				msg := s.msgs[i]
+				copy(buf[off:], msg)
+				out[i] = C.poh_row_error{index: C.int64_t(ve.Index), message_offset: C.int64_t(off),
+					message_len: C.int64_t(len(msg))}
+				putString(out[i].field[:], ve.Field)
+				putString(out[i].reason[:], string(ve.Reason))
+				off += len(msg)
+			}
+		})
+	})
 }
 
 //export poh_result_text
 func poh_result_text(r C.poh_handle, buf *C.char, bufCap C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	t, ok := lookup[*textResult](uint64(r))
-	if !ok {
-		return fail(e, errBadHandle)
-	}
-	if int64(bufCap) <= int64(len(t.text)) {
-		return fail(e, &statusError{statusBufferTooSmall, "text needs " + itoa(int64(len(t.text))+1) + " bytes"})
-	}
-	if buf == nil {
-		return fail(e, argError("buf is NULL"))
-	}
-	putString(unsafe.Slice(buf, int(bufCap)), t.text)
-	return statusOK
+	return withResult(r, e, func(t *textResult) error {
+		if int64(bufCap) <= int64(len(t.text)) {
+			return tooSmall("text needs %d bytes", len(t.text)+1)
+		}
+		if buf == nil {
+			return argError("buf is NULL")
+		}
+		putString(unsafe.Slice(buf, int(bufCap)), t.text)
+		return nil
+	})
 }
 
 //export poh_free
 func poh_free(h C.poh_handle, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
-	v, ok := release(uint64(h))
+	v, ok := release(h)
 	if !ok {
 		return fail(e, errBadHandle)
 	}
 	if a, isAgg := v.(*aggregator); isAgg {
-		if err := a.Close(); err != nil {
-			return fail(e, err)
-		}
+		return status(e, a.close())
 	}
 	return statusOK
 }
+
+func itoa(i int64) string { return strconv.FormatInt(i, 10) }

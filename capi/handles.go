@@ -1,11 +1,13 @@
 package main
 
+/*
+#include "poh_holdmetrics.h"
+*/
+import "C"
+
 import (
-	"strconv"
 	"sync"
 	"sync/atomic"
-
-	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 )
 
 // The handle table maps opaque non-zero integers to the objects they name.
@@ -19,15 +21,6 @@ var handles = struct {
 
 var liveHandles atomic.Int64
 
-// statsResult is a snapshot or top-n result.
-type statsResult struct {
-	rows  []core.HolderStat
-	bytes int64 // total holder-id bytes
-}
-
-// textResult is a metrics exposition text.
-type textResult struct{ text string }
-
 func newHandle(v any) uint64 {
 	handles.Lock()
 	defer handles.Unlock()
@@ -39,26 +32,42 @@ func newHandle(v any) uint64 {
 }
 
 // lookup returns the object behind h if it exists and has type T.
-func lookup[T any](h uint64) (T, bool) {
+func lookup[T any](h C.poh_handle) (T, bool) {
 	handles.RLock()
-	v, ok := handles.m[h]
+	v, ok := handles.m[uint64(h)]
 	handles.RUnlock()
 	t, ok2 := v.(T)
 	return t, ok && ok2
 }
 
 // release removes h and returns what it named.
-func release(h uint64) (any, bool) {
+func release(h C.poh_handle) (any, bool) {
 	handles.Lock()
 	defer handles.Unlock()
-	v, ok := handles.m[h]
+	v, ok := handles.m[uint64(h)]
 	if ok {
-		delete(handles.m, h)
+		delete(handles.m, uint64(h))
 		liveHandles.Add(-1)
 	}
 	return v, ok
 }
 
-func itoa(i int64) string {
-	return strconv.FormatInt(i, 10)
+// withAggregator is every aggregator export's preamble: look h up (an error
+// status for any other handle) and run f on it, turning its error into the
+// status and *e.
+func withAggregator(h C.poh_handle, e *C.poh_error, f func(a *aggregator) error) C.int {
+	a, ok := lookup[*aggregator](h)
+	if !ok {
+		return fail(e, errBadHandle)
+	}
+	return status(e, f(a))
+}
+
+// withResult is withAggregator for result handles of kind T.
+func withResult[T any](r C.poh_handle, e *C.poh_error, f func(res T) error) C.int {
+	res, ok := lookup[T](r)
+	if !ok {
+		return fail(e, errBadHandle)
+	}
+	return status(e, f(res))
 }

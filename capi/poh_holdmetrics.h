@@ -1,5 +1,5 @@
 /*
- * poh_holdmetrics.h — the C API of poh-holdmetrics (libpoh_holdmetrics.so).
+ * poh_holdmetrics.h — the C API of poh-holdmetrics (libpoh_holdmetrics.so), version 0.2.
  *
  * Hand-written (cffi cannot parse the header cgo generates); capi/header_test.go
  * fails when it and the //export list disagree, and cgo compiles every export
@@ -14,12 +14,20 @@
  *    unknown, already-freed or wrong-kind handle gives POH_ERR_BAD_HANDLE, never
  *    a crash. Handle values are never reused. poh_free is the one way to release
  *    any handle.
- *  - Input pointers are read-only and only read during the call; the library
+ *  - Input pointers are read-only (never written, though cgo's exports cannot
+ *    say const) and only read during the call; the library
  *    keeps no pointer to caller memory and gives out no pointer to its own.
  *    A NULL pointer where data is required, or a negative length, gives
  *    POH_ERR_INVALID_ARGUMENT.
+ *  - Option and result structs are versioned: their first field, size, is
+ *    sizeof the struct as the caller compiled it (POH_INIT sets it). The
+ *    library reads (or, for results, writes) only that many bytes, so a
+ *    caller built against an older header keeps working; a newer caller's
+ *    non-zero field that this library does not know is POH_ERR_INVALID_ARGUMENT.
+ *    A NULL options pointer means every default. Zero-initialise the rest:
+ *    zero is the default of every field.
  *  - Times are Unix seconds in [0, 253402300799]. Passing POH_NOW for a "now"
- *    (or "at") argument means the library's wall clock.
+ *    (or "at") means the library's wall clock.
  *  - Every function recovers internal panics into POH_ERR_INTERNAL.
  *  - The Go runtime inside this library does not survive fork(): after fork,
  *    a child must not call any function here (it would hang). Use spawn.
@@ -38,18 +46,39 @@ extern "C" {
 #define POH_ERR_INVALID_EVENT 1    /* an event or value breaks the contract; see err->index/field/reason */
 #define POH_ERR_INVALID_ARGUMENT 2 /* NULL pointer, negative length, inconsistent columns, bad option */
 #define POH_ERR_BAD_HANDLE 3       /* zero, unknown, freed or wrong-kind handle */
-#define POH_ERR_NO_OPEN_HOLD 4     /* poh_aggregator_close_hold: the pair has no open hold */
+#define POH_ERR_NO_OPEN_HOLD 4     /* poh_close_hold: the pair has no open hold */
 #define POH_ERR_BUFFER_TOO_SMALL 5 /* a caller buffer cannot hold the result; nothing was written */
 #define POH_ERR_STATE 6            /* not possible now, e.g. background GC already running or no TTL */
 #define POH_ERR_INTERNAL 7         /* a recovered panic: a bug, please report the message */
 #define POH_ERR_NO_HISTORY 8       /* a window query on an aggregator created without history */
-#define POH_ERR_LOCKED 9           /* poh_aggregator_open: another store holds the data dir (any process) */
+#define POH_ERR_LOCKED 9           /* poh_aggregator_new: another store holds the data dir (any process) */
 #define POH_ERR_STORE 10           /* a durable store failed: I/O, bad snapshot, mismatched settings */
 
-/* Fsync policies of poh_store_options.fsync (what each promises: README "Durability"). */
+/* Fsync policies of poh_aggregator_options.fsync (what each promises: README "Durability"). */
 #define POH_FSYNC_INTERVAL 0 /* acknowledged after write(2); fdatasync every fsync_interval_ms (default) */
 #define POH_FSYNC_ALWAYS 1   /* acknowledged after fdatasync covered the write (group commit) */
 #define POH_FSYNC_NONE 2     /* acknowledged after write(2); syncing is left to the OS */
+
+/* Flags of poh_aggregator_options.flags. */
+#define POH_AGGREGATOR_WINDOW 1u  /* window is a campaign window fixed for the aggregator's life */
+#define POH_AGGREGATOR_HISTORY 2u /* keep every closed hold (24 bytes each) for window queries */
+
+/* Flags of poh_score_options.flags. */
+#define POH_SCORE_WINDOW 1u /* clip every hold to window */
+#define POH_SCORE_TWAB 2u   /* the time-weighted average balance over window (needs POH_SCORE_WINDOW) */
+
+/* Flags of poh_record_options.flags. */
+#define POH_RECORD_PARTIAL 1u /* record the valid rows, report the others (else all-or-nothing) */
+/* POH_RECORD_CHECK validates only, recording nothing: a strict batch sent in several calls is
+ * checked whole first (not with POH_RECORD_PARTIAL). */
+#define POH_RECORD_CHECK 2u
+
+/* Flags of poh_query_options.flags. */
+#define POH_QUERY_WINDOW 1u /* score every holder's recorded holds clipped to window, from history */
+
+/* An option or result struct with its size set and every other field zero (the
+ * defaults): poh_query_options q = POH_INIT(poh_query_options); */
+#define POH_INIT(T) {(uint32_t)sizeof(T)}
 
 /* The "use the wall clock" value for now / at arguments. */
 #define POH_NOW INT64_MIN
@@ -66,6 +95,13 @@ typedef struct poh_error {
     char message[1024]; /* human-readable, NUL-terminated, truncated to fit */
 } poh_error;
 
+/* A packed event without ids (the ids were validated elsewhere): end < 0 means open. */
+typedef struct poh_event {
+    int64_t start;
+    int64_t end;
+    double weight;
+} poh_event;
+
 /*
  * A batch in columnar (Arrow) layout. Row i is
  *   start[i], end[i] (when has_end is NULL or has_end[i] != 0), weight[i],
@@ -74,27 +110,25 @@ typedef struct poh_error {
  * every row has an end; weight NULL = 1.0 for every row; *_offsets NULL = no
  * ids (allowed for scoring, not for recording). Offsets have n+1 entries,
  * start at 0, never decrease and stay within *_data_len.
+ * Alternatively, rows (with start, end, has_end and weight NULL) gives the n
+ * rows packed, without ids: the layout of a list of ready-made events.
  */
 typedef struct poh_columns {
+    uint32_t size;  /* sizeof(poh_columns) */
+    uint32_t flags; /* 0 */
     int64_t n;
-    int64_t *start;
-    int64_t *end;
-    uint8_t *has_end;
-    double *weight;
-    char *token_data;
+    const int64_t *start;
+    const int64_t *end;
+    const uint8_t *has_end;
+    const double *weight;
+    const char *token_data;
     int64_t token_data_len;
-    int64_t *token_offsets;
-    char *holder_data;
+    const int64_t *token_offsets;
+    const char *holder_data;
     int64_t holder_data_len;
-    int64_t *holder_offsets;
+    const int64_t *holder_offsets;
+    const poh_event *rows;
 } poh_columns;
-
-/* A packed event without ids (the ids were validated elsewhere): end < 0 means open. */
-typedef struct poh_event {
-    int64_t start;
-    int64_t end;
-    double weight;
-} poh_event;
 
 /*
  * A window [t0, t1) in Unix seconds. It clips every hold: a hold counts for
@@ -108,31 +142,79 @@ typedef struct poh_window {
     int64_t t1;
 } poh_window;
 
-/*
- * Options of poh_aggregator_new2. Zero-initialise it (memset or = {0}) and
- * set what you need: the zero value is poh_aggregator_new(0, 0, ...).
- */
+/* Options of poh_aggregator_new. */
 typedef struct poh_aggregator_options {
-    int64_t ttl_seconds; /* > 0 enables TTL garbage collection; 0 keeps every holder */
-    int64_t shards;      /* <= 0: the default (64); at most 65536 */
-    int32_t has_window;  /* != 0: window is a campaign window fixed for the aggregator's life */
-    int32_t history;     /* != 0: keep every closed hold (24 bytes each) for window queries */
-    poh_window window;   /* the campaign window, read only when has_window != 0 */
-} poh_aggregator_options;
-
-/*
- * Store options of poh_aggregator_open. Zero-initialise it and set what you
- * need: the zero value is the fsync "interval" policy with the defaults.
- */
-typedef struct poh_store_options {
+    uint32_t size;             /* sizeof(poh_aggregator_options) */
+    uint32_t flags;            /* POH_AGGREGATOR_WINDOW | POH_AGGREGATOR_HISTORY */
+    int64_t ttl_seconds;       /* > 0 enables TTL garbage collection; 0 keeps every holder */
+    int64_t shards;            /* <= 0: the default (64); at most 65536 */
+    poh_window window;         /* the campaign window, read with POH_AGGREGATOR_WINDOW */
+    const char *path;          /* NULL / path_len 0: in memory; else the durable store's data dir */
+    int64_t path_len;
     int32_t fsync;             /* POH_FSYNC_INTERVAL (0), POH_FSYNC_ALWAYS or POH_FSYNC_NONE */
     int32_t reserved;          /* 0 */
     int64_t fsync_interval_ms; /* the interval policy's sync period; 0 = 5 ms */
     int64_t snapshot_bytes;    /* snapshot after this many log bytes; 0 = 256 MiB; < 0 = never */
-} poh_store_options;
+} poh_aggregator_options;
 
-/* One snapshot / top-n row. The holder id is ids[id_offset .. id_offset+id_len]
- * of the ids buffer filled by poh_result_stats. */
+/* Options of poh_score. */
+typedef struct poh_score_options {
+    uint32_t size;  /* sizeof(poh_score_options) */
+    uint32_t flags; /* POH_SCORE_WINDOW | POH_SCORE_TWAB */
+    int64_t now;    /* POH_NOW = wall clock */
+    poh_window window;
+} poh_score_options;
+
+/* What poh_score computed. */
+typedef struct poh_score_result {
+    uint32_t size;     /* sizeof(poh_score_result), set by the caller */
+    uint32_t reserved;
+    double score;      /* the score, or the TWAB with POH_SCORE_TWAB */
+} poh_score_result;
+
+/* Options of poh_record. */
+typedef struct poh_record_options {
+    uint32_t size;  /* sizeof(poh_record_options) */
+    uint32_t flags; /* POH_RECORD_PARTIAL */
+    int64_t now;    /* the time of the write (stamps updated_at); POH_NOW = wall clock */
+} poh_record_options;
+
+/* What poh_record did. */
+typedef struct poh_record_result {
+    uint32_t size;     /* sizeof(poh_record_result), set by the caller */
+    uint32_t reserved;
+    int64_t accepted;  /* rows recorded */
+    int64_t rejected;  /* rows rejected (partial mode) */
+    poh_handle errors; /* rejected > 0: a result with one poh_row_error per rejected row
+                          (poh_result_errors; release with poh_free); 0 otherwise */
+} poh_record_result;
+
+/* One rejected row of a partial batch. Its message is
+ * text[message_offset .. message_offset+message_len] of the text buffer filled
+ * by poh_result_errors (not NUL-terminated). */
+typedef struct poh_row_error {
+    int64_t index;  /* the row's index in the batch */
+    char field[32]; /* as in poh_error */
+    char reason[32];
+    int64_t message_offset;
+    int64_t message_len;
+} poh_row_error;
+
+/* What poh_query selects. */
+typedef struct poh_query_options {
+    uint32_t size;      /* sizeof(poh_query_options) */
+    uint32_t flags;     /* POH_QUERY_WINDOW */
+    int64_t now;        /* POH_NOW = wall clock */
+    int64_t n;          /* 0: every row (the full ranking); > 0: the first n (a bounded heap) */
+    poh_window window;  /* read with POH_QUERY_WINDOW */
+    const char *token;  /* token[0..token_len): only (holder, token) rows; token_len 0: every token */
+    int64_t token_len;
+    const char *holder; /* holder[0..holder_len): only that holder's row (one lookup); 0: every holder */
+    int64_t holder_len;
+} poh_query_options;
+
+/* One query row. The holder id is ids[id_offset .. id_offset+id_len] of the
+ * ids buffer filled by poh_result_stats. */
 typedef struct poh_stat {
     double score;
     int64_t total_seconds;
@@ -144,12 +226,24 @@ typedef struct poh_stat {
     int64_t id_len;
 } poh_stat;
 
+/* What poh_query found. */
+typedef struct poh_query_result {
+    uint32_t size;     /* sizeof(poh_query_result), set by the caller */
+    uint32_t reserved;
+    int64_t rows;      /* rows selected */
+    int64_t id_bytes;  /* their holder ids' total bytes */
+    poh_handle result; /* a result of every row (poh_result_stats; release with poh_free); 0 for a
+                          holder lookup, whose row (if rows == 1) is first */
+    poh_stat first;    /* the first row (zero when rows == 0); for a holder lookup its id is the
+                          caller's holder (id_offset 0, id_len holder_len) */
+} poh_query_result;
+
 /*
- * poh_version writes the library version ("0.1.0"), NUL-terminated, into
+ * poh_version writes the library version ("0.2.0"), NUL-terminated, into
  * buf[0..cap). Returns POH_OK, or POH_ERR_BUFFER_TOO_SMALL when cap is not
  * larger than the version's length (16 bytes always suffice).
  */
-int poh_version(char* buf, int64_t cap, poh_error* err);
+int poh_version(char *buf, int64_t cap, poh_error *err);
 
 /*
  * poh_live_handles returns how many handles are currently allocated (for
@@ -158,263 +252,179 @@ int poh_version(char* buf, int64_t cap, poh_error* err);
 int64_t poh_live_handles(void);
 
 /*
- * poh_score_columns computes the hold score of a columnar batch at now
- * (POH_NOW = wall clock) into *score:
- *   sum of max(0, min(end or now, now) - start) * weight, in row order, with
- *   Neumaier compensated summation.
- * Ids, when present, are validated too. Returns POH_OK; POH_ERR_INVALID_EVENT
- * for the lowest-index bad row (or a bad now, index -1, or columns of the wrong
- * length); POH_ERR_INVALID_ARGUMENT for NULL cols/score or NULL/negative arrays.
+ * poh_score computes, into out->score, the hold score of a batch at opts->now:
+ *   sum of max(0, min(end or now, now, t1) - max(start, t0)) * weight
+ * in row order, with Neumaier compensated summation ([t0, t1) is the window
+ * with POH_SCORE_WINDOW, else every valid time). With POH_SCORE_TWAB it is the
+ * time-weighted average balance: that score / (min(t1, now) - t0); a window
+ * with no elapsed time (t0 == t1, or t0 >= now) is POH_ERR_INVALID_EVENT with
+ * field "window", reason "empty_window" - never a NaN or an infinity.
+ * Ids, when present, are validated too. Checks run in the order now, window,
+ * elapsed time, rows. Returns POH_OK; POH_ERR_INVALID_EVENT for the
+ * lowest-index bad row (or a bad now or window, index -1, or columns of the
+ * wrong length); POH_ERR_INVALID_ARGUMENT for NULL cols or out, NULL or
+ * negative arrays, TWAB without a window or an unknown flag.
  */
-int poh_score_columns(poh_columns* cols, int64_t now, double* score, poh_error* err);
+int poh_score(poh_columns *cols, poh_score_options *opts, poh_score_result *out, poh_error *err);
 
 /*
- * poh_score_events is poh_score_columns over n packed events (no ids).
- * Same return codes.
- */
-int poh_score_events(poh_event* events, int64_t n, int64_t now, double* score, poh_error* err);
-
-/*
- * poh_score_columns_window is poh_score_columns with every hold clipped to
- * *window (NULL = no window: exactly poh_score_columns):
- *   sum of max(0, min(end or now, now, t1) - max(start, t0)) * weight.
- * now is validated first, then the window, then the rows. Same return codes;
- * a bad window is POH_ERR_INVALID_EVENT with field "window", index -1.
- */
-int poh_score_columns_window(poh_columns* cols, int64_t now, poh_window* window, double* score, poh_error* err);
-
-/*
- * poh_score_events_window is poh_score_events with every hold clipped to
- * *window (NULL = no window). Same return codes as poh_score_columns_window.
- */
-int poh_score_events_window(poh_event* events, int64_t n, int64_t now, poh_window* window, double* score,
-                            poh_error* err);
-
-/*
- * poh_twab_columns stores the time-weighted average balance over *window
- * (required) at now in *twab: the windowed score / (min(t1, now) - t0).
- * A window with no elapsed time (t0 == t1, or t0 >= now) is
- * POH_ERR_INVALID_EVENT with field "window", reason "empty_window" - never a
- * NaN or an infinity. Checks run in the order now, window, elapsed time, rows.
- * POH_ERR_INVALID_ARGUMENT for NULL cols, window or twab.
- */
-int poh_twab_columns(poh_columns* cols, int64_t now, poh_window* window, double* twab, poh_error* err);
-
-/*
- * poh_twab_events is poh_twab_columns over n packed events. Same return codes.
- */
-int poh_twab_events(poh_event* events, int64_t n, int64_t now, poh_window* window, double* twab, poh_error* err);
-
-/*
- * poh_aggregator_new creates an aggregator and stores its handle in *out.
- * ttl_seconds > 0 enables TTL garbage collection (0 = keep every holder);
- * shards <= 0 means the default (64). Release it with poh_free.
- * Returns POH_OK or POH_ERR_INVALID_ARGUMENT (NULL out, negative ttl).
- */
-int poh_aggregator_new(int64_t ttl_seconds, int64_t shards, poh_handle* out, poh_error* err);
-
-/*
- * poh_aggregator_new2 creates an aggregator from *opts (NULL = all defaults)
+ * poh_aggregator_new creates an aggregator from *opts (NULL = all defaults)
  * and stores its handle in *out; release it with poh_free.
- * With has_window, every hold is clipped to the campaign window when recorded
- * (closed holds) or read (open holds): snapshots and top-n score only the
- * seconds inside it. With history, closed holds are also kept so that
- * poh_aggregator_snapshot_window / poh_aggregator_top_n_window can answer for
- * any window (memory grows by ~24-34 bytes per closed hold; see README).
- * Returns POH_OK; POH_ERR_INVALID_EVENT (field "window") for a bad campaign
- * window; POH_ERR_INVALID_ARGUMENT for NULL out, a negative ttl or too many
- * shards.
- */
-int poh_aggregator_new2(poh_aggregator_options* opts, poh_handle* out, poh_error* err);
-
-/*
- * poh_aggregator_open creates a durable aggregator from *opts (NULL = all
- * defaults), backed by the daemon's store in the data dir path[0..path_len)
- * (created if missing), and stores its handle in *out. It locks the dir
- * (flock on LOCK: one open store per dir across all processes; the kernel
- * drops the lock when the process dies), rebuilds the state from the newest
- * snapshot and the log after it (a torn or corrupt log tail is cut off, with
- * a warning on stderr), and starts the store's two goroutines (log flusher,
- * snapshotter), which poh_free stops. Every write through the handle
- * (record, record_columns, record_partial, close_hold, gc, start_gc's
- * collections) is applied and appended to the log under one lock and returns
- * POH_OK only once its record is durable under sopts->fsync. Reads are as for
- * any aggregator. poh_free flushes and syncs the log, writes a snapshot when
- * the log grew, and releases the lock.
- * The aggregator options must match the stored state: a different campaign
+ * With POH_AGGREGATOR_WINDOW, every hold is clipped to the campaign window when
+ * credited or read: queries score only the seconds inside it. With
+ * POH_AGGREGATOR_HISTORY, closed holds are also kept so that a query with
+ * POH_QUERY_WINDOW can answer for any window (memory grows by ~24-34 bytes per
+ * closed hold; see README).
+ * With a path, it is durable: backed by the daemon's store in that data dir
+ * (created if missing). It locks the dir (one open store per dir across all
+ * processes; the OS drops the lock when the process dies), rebuilds the state
+ * from the newest snapshot and the log after it (a torn or corrupt log tail is
+ * cut off, with a warning on stderr), and starts the store's two goroutines
+ * (log flusher, snapshotter), which poh_free stops. Every write through the
+ * handle (poh_record, poh_record_event, poh_close_hold, poh_gc and the
+ * background GC) is applied and appended to the log under one lock and
+ * returns POH_OK only once its record is durable under opts->fsync. The
+ * window and history flags must match the stored state: a different campaign
  * window, or history on a dir written without it, is POH_ERR_STORE.
  * Returns POH_OK; POH_ERR_LOCKED when another store (in this or another
- * process) holds the dir; POH_ERR_STORE for I/O errors, an unreadable
- * snapshot or mismatched settings (the message names the dir);
- * POH_ERR_INVALID_EVENT (field "window") for a bad campaign window;
- * POH_ERR_INVALID_ARGUMENT for NULL out, an empty or NULL path, a bad fsync
- * policy or interval, or the option errors of poh_aggregator_new2.
+ * process) holds the dir; POH_ERR_STORE for I/O errors, an unreadable snapshot
+ * or mismatched settings (the message names the dir); POH_ERR_INVALID_EVENT
+ * (field "window") for a bad campaign window; POH_ERR_INVALID_ARGUMENT for NULL
+ * out, a negative ttl, too many shards, a bad fsync policy or interval, fsync
+ * settings without a path, or an unknown flag.
  */
-int poh_aggregator_open(char* path, int64_t path_len, poh_aggregator_options* opts, poh_store_options* sopts,
-                        poh_handle* out, poh_error* err);
+int poh_aggregator_new(poh_aggregator_options *opts, poh_handle *out, poh_error *err);
 
 /*
- * poh_aggregator_record records one event, stamping updated_at with now
- * (POH_NOW = wall clock). has_end = 0 opens a hold (end is ignored). The ids
- * are token[0..token_len) and holder[0..holder_len), UTF-8, copied.
+ * poh_record records a columnar batch (ids required; not the packed rows
+ * layout) at opts->now (NULL opts: strict, now = wall clock).
+ * Strict (the default): a bad row rejects the batch - POH_ERR_INVALID_EVENT
+ * for the lowest-index bad row, nothing recorded. With POH_RECORD_PARTIAL the
+ * valid rows are recorded and the call returns POH_OK: out->accepted says how
+ * many, out->rejected how many were not, and out->errors is then a result
+ * handle with every rejected row's index, field, reason and message (read
+ * with poh_result_size / poh_result_errors, release with poh_free): one call,
+ * whatever the number of bad rows. out may be NULL in strict mode only.
+ * With POH_RECORD_CHECK the batch is validated as a strict record would, and
+ * nothing is recorded (out->accepted is 0): a caller that splits one
+ * all-or-nothing batch into several calls checks every part first.
+ * Other failures (bad handle, NULL or inconsistent columns, bad now, a store
+ * failure) record nothing and create no handle.
+ */
+int poh_record(poh_handle h, poh_columns *cols, poh_record_options *opts, poh_record_result *out,
+               poh_error *err);
+
+/*
+ * poh_record_event records one event at now (POH_NOW = wall clock), the fast
+ * path for one event per call. has_end = 0 opens a hold (end is ignored). The
+ * ids are token[0..token_len) and holder[0..holder_len), UTF-8, copied.
  * Returns POH_OK, POH_ERR_INVALID_EVENT (nothing recorded),
- * POH_ERR_INVALID_ARGUMENT or POH_ERR_BAD_HANDLE.
+ * POH_ERR_INVALID_ARGUMENT, POH_ERR_BAD_HANDLE or POH_ERR_STORE.
  */
-int poh_aggregator_record(poh_handle h, char* token, int64_t token_len, char* holder, int64_t holder_len,
-                          int64_t start, int64_t end, int has_end, double weight, int64_t now, poh_error* err);
+int poh_record_event(poh_handle h, char *token, int64_t token_len, char *holder, int64_t holder_len,
+                     int64_t start, int64_t end, int32_t has_end, double weight, int64_t now, poh_error *err);
 
 /*
- * poh_aggregator_record_columns records a columnar batch (ids required).
- * partial = 0: all-or-nothing; a bad row rejects the batch (POH_ERR_INVALID_EVENT,
- * *accepted = 0). partial != 0: valid rows are recorded, *accepted says how many,
- * and POH_ERR_INVALID_EVENT describes the first rejected row (its message
- * counts them all). accepted may be NULL.
- */
-int poh_aggregator_record_columns(poh_handle h, poh_columns* cols, int64_t now, int partial, int64_t* accepted,
-                                  poh_error* err);
-
-/*
- * poh_aggregator_record_partial records the valid rows of a columnar batch
- * (ids required) and reports every rejected row: *accepted (may be NULL) is
- * how many were recorded, *rejected_count (may be NULL) how many were not, and
- * the indices of the first rejected_cap of them, ascending, go to
- * rejected[0..rejected_cap) (rejected may be NULL when rejected_cap is 0; pass
- * cols->n to get them all). Returns POH_OK when every row was recorded;
- * POH_ERR_INVALID_EVENT when some were rejected (the valid ones are recorded
- * all the same; *err describes the first rejected row); other codes when
- * nothing was recorded (bad handle, NULL or inconsistent columns, bad now).
- */
-int poh_aggregator_record_partial(poh_handle h, poh_columns* cols, int64_t now, int64_t* accepted,
-                                  int64_t* rejected, int64_t rejected_cap, int64_t* rejected_count, poh_error* err);
-
-/*
- * poh_aggregator_close_hold ends every open hold of (token, holder) at time at
- * (POH_NOW = wall clock), stamping updated_at with now, and stores how many it
- * closed in *closed (may be NULL). Returns POH_OK, POH_ERR_NO_OPEN_HOLD,
+ * poh_close_hold ends every open hold of (token, holder) at time at
+ * (POH_NOW = wall clock), as a write at now, and stores how many it closed in
+ * *closed (may be NULL). Returns POH_OK, POH_ERR_NO_OPEN_HOLD,
  * POH_ERR_INVALID_EVENT (bad id, at out of range or before a hold's start:
  * nothing changes), POH_ERR_INVALID_ARGUMENT or POH_ERR_BAD_HANDLE.
  */
-int poh_aggregator_close_hold(poh_handle h, char* token, int64_t token_len, char* holder, int64_t holder_len,
-                              int64_t at, int64_t now, int64_t* closed, poh_error* err);
+int poh_close_hold(poh_handle h, char *token, int64_t token_len, char *holder, int64_t holder_len,
+                   int64_t at, int64_t now, int64_t *closed, poh_error *err);
 
 /*
- * poh_aggregator_gc drops every holder idle for longer than the TTL with no
- * open hold, at now (POH_NOW = wall clock), and stores the count in *dropped
- * (may be NULL). Without a TTL it drops nothing.
+ * poh_gc drops every holder idle for longer than the TTL that holds nothing
+ * live, at now (POH_NOW = wall clock), and stores the count in *dropped (may
+ * be NULL). Without a TTL it drops nothing.
  */
-int poh_aggregator_gc(poh_handle h, int64_t now, int64_t* dropped, poh_error* err);
+int poh_gc(poh_handle h, int64_t now, int64_t *dropped, poh_error *err);
 
 /*
- * poh_aggregator_start_gc runs GC on the wall clock every interval_ms
- * milliseconds on one background goroutine, until poh_aggregator_stop_gc or
- * poh_free. Returns POH_ERR_STATE when already running or without a TTL,
- * POH_ERR_INVALID_ARGUMENT for interval_ms <= 0.
+ * poh_gc_schedule runs poh_gc on the wall clock every interval_ms milliseconds
+ * on one background goroutine, until poh_gc_schedule(h, 0) or poh_free;
+ * interval_ms = 0 stops it (and waits for it) and is a no-op when none runs.
+ * Returns POH_ERR_STATE when one is already running or without a TTL,
+ * POH_ERR_INVALID_ARGUMENT for interval_ms < 0.
  */
-int poh_aggregator_start_gc(poh_handle h, int64_t interval_ms, poh_error* err);
+int poh_gc_schedule(poh_handle h, int64_t interval_ms, poh_error *err);
 
 /*
- * poh_aggregator_stop_gc stops the background GC, if running, and waits for it.
+ * poh_holders stores the number of holders tracked in *holders.
  */
-int poh_aggregator_stop_gc(poh_handle h, poh_error* err);
+int poh_holders(poh_handle h, int64_t *holders, poh_error *err);
 
 /*
- * poh_aggregator_len stores the number of holders tracked in *holders.
+ * poh_query selects rows at q->now (NULL q: every row at the wall clock), in
+ * ranking order: score descending, then holder_id ascending.
+ *  - n > 0: the first n rows (a bounded heap, no full sort); 0: every row.
+ *  - token: (holder, token) rows of that token only (tokens = 1).
+ *  - holder: that holder's row only (with token, its pair's row), found by one
+ *    lookup: out->rows is 0 or 1, the row is out->first, out->result is 0.
+ *  - POH_QUERY_WINDOW: each row's score is exactly the batch windowed score
+ *    (as poh_score) of the holder's recorded holds at now, clipped to window
+ *    only (not to the campaign window); total_seconds is clipped the same way.
+ *    Needs POH_AGGREGATOR_HISTORY: POH_ERR_NO_HISTORY otherwise.
+ * Without a holder, out->result is a result handle of every row (also when
+ * there is none): read it with poh_result_stats, release it with poh_free.
+ * Returns POH_OK; POH_ERR_INVALID_EVENT for a bad now, window (field "window"),
+ * token or holder id, or n < 0 (field "n"); POH_ERR_NO_HISTORY;
+ * POH_ERR_INVALID_ARGUMENT for NULL out, a NULL id with a non-zero length or
+ * an unknown flag; POH_ERR_BAD_HANDLE.
  */
-int poh_aggregator_len(poh_handle h, int64_t* holders, poh_error* err);
+int poh_query(poh_handle h, poh_query_options *q, poh_query_result *out, poh_error *err);
 
 /*
- * poh_aggregator_snapshot takes one row per holder at now (POH_NOW = wall
- * clock), sorted by score descending then holder_id ascending, and stores a
- * result handle in *result. Read it with poh_result_size / poh_result_stats;
- * release it with poh_free.
+ * poh_metrics_text renders the aggregator's Prometheus metrics in the text
+ * exposition format (0.0.4) into a result handle stored in *result. Read it
+ * with poh_result_size / poh_result_text; release it with poh_free.
  */
-int poh_aggregator_snapshot(poh_handle h, int64_t now, poh_handle* result, poh_error* err);
-
-/*
- * poh_aggregator_top_n is the first n rows of the snapshot order, computed
- * with a bounded heap. token_len = 0 (token may then be NULL) means every
- * token; otherwise rows are the (holder, token) pairs of that token. Stores a
- * result handle in *result (release with poh_free). n < 0 is
- * POH_ERR_INVALID_EVENT (field "n").
- */
-int poh_aggregator_top_n(poh_handle h, int64_t n, int64_t now, char* token, int64_t token_len, poh_handle* result,
-                         poh_error* err);
-
-/*
- * poh_aggregator_pair looks up one (holder, token) pair in O(1) (one map
- * lookup, no scan): when the pair exists, *found = 1 and *out is its row at
- * now (POH_NOW = wall clock), exactly as poh_aggregator_top_n with that token
- * shows it (tokens = 1; id_offset = 0 and id_len = holder_len: the holder id
- * is the caller's own holder buffer). Otherwise *found = 0 and *out is zeroed.
- * Returns POH_OK (found or not); POH_ERR_INVALID_EVENT for a bad id (field
- * "token_id" / "holder_id") or now; POH_ERR_INVALID_ARGUMENT for NULL out or
- * found, or a NULL id with a non-zero length; POH_ERR_BAD_HANDLE.
- */
-int poh_aggregator_pair(poh_handle h, char* token, int64_t token_len, char* holder, int64_t holder_len, int64_t now,
-                        poh_stat* out, int* found, poh_error* err);
-
-/*
- * poh_aggregator_snapshot_window is poh_aggregator_snapshot over *window
- * (required): every row's score is exactly the batch windowed score (as
- * poh_score_columns_window) of the holder's recorded holds at now, clipped to
- * *window only (not to the campaign window); total_seconds is clipped the same
- * way. Needs an aggregator created with history (poh_aggregator_new2):
- * POH_ERR_NO_HISTORY otherwise. POH_ERR_INVALID_EVENT (field "window") for a
- * bad window; POH_ERR_INVALID_ARGUMENT for NULL window or result.
- */
-int poh_aggregator_snapshot_window(poh_handle h, int64_t now, poh_window* window, poh_handle* result,
-                                   poh_error* err);
-
-/*
- * poh_aggregator_top_n_window is poh_aggregator_top_n over the rows of
- * poh_aggregator_snapshot_window (a bounded heap over every holder: O(events
- * in history) per call). Same return codes as both.
- */
-int poh_aggregator_top_n_window(poh_handle h, int64_t n, int64_t now, char* token, int64_t token_len,
-                                poh_window* window, poh_handle* result, poh_error* err);
-
-/*
- * poh_aggregator_metrics_text renders the aggregator's Prometheus metrics in
- * the text exposition format (0.0.4) into a result handle stored in *result.
- * Read it with poh_result_size / poh_result_text; release it with poh_free.
- */
-int poh_aggregator_metrics_text(poh_handle h, poh_handle* result, poh_error* err);
+int poh_metrics_text(poh_handle h, poh_handle *result, poh_error *err);
 
 /*
  * poh_result_size stores a result's row count in *rows and its byte count in
- * *bytes (total holder-id bytes for a stats result, text length without the
- * NUL for a text result; rows is 0 for text). Either pointer may be NULL.
+ * *bytes: holder-id bytes for a query result, message bytes for an errors
+ * result, text length without the NUL (rows 0) for a text result. Either
+ * pointer may be NULL.
  */
-int poh_result_size(poh_handle r, int64_t* rows, int64_t* bytes, poh_error* err);
+int poh_result_size(poh_handle r, int64_t *rows, int64_t *bytes, poh_error *err);
 
 /*
- * poh_result_stats copies a stats result (snapshot / top-n) into rows[0..rows_cap)
- * and the concatenated holder ids into ids[0..ids_cap) (not NUL-terminated).
+ * poh_result_stats copies a query result into rows[0..rows_cap) and the
+ * concatenated holder ids into ids[0..ids_cap) (not NUL-terminated).
  * Returns POH_ERR_BUFFER_TOO_SMALL (nothing written) when rows_cap or ids_cap is
- * below poh_result_size's counts, POH_ERR_BAD_HANDLE for a text result.
- * The result stays valid until poh_free.
+ * below poh_result_size's counts, POH_ERR_BAD_HANDLE for another kind of result.
  */
-int poh_result_stats(poh_handle r, poh_stat* rows, int64_t rows_cap, char* ids, int64_t ids_cap, poh_error* err);
+int poh_result_stats(poh_handle r, poh_stat *rows, int64_t rows_cap, char *ids, int64_t ids_cap, poh_error *err);
+
+/*
+ * poh_result_errors copies an errors result (poh_record_result.errors) into
+ * rows[0..rows_cap), in ascending index order, and the concatenated messages
+ * into text[0..text_cap) (not NUL-terminated). Same return codes as
+ * poh_result_stats.
+ */
+int poh_result_errors(poh_handle r, poh_row_error *rows, int64_t rows_cap, char *text, int64_t text_cap,
+                      poh_error *err);
 
 /*
  * poh_result_text copies a text result into buf[0..cap), NUL-terminated.
  * Returns POH_ERR_BUFFER_TOO_SMALL (nothing written) when cap <= the size from
- * poh_result_size, POH_ERR_BAD_HANDLE for a stats result.
+ * poh_result_size, POH_ERR_BAD_HANDLE for another kind of result.
  */
-int poh_result_text(poh_handle r, char* buf, int64_t cap, poh_error* err);
+int poh_result_text(poh_handle r, char *buf, int64_t cap, poh_error *err);
 
 /*
  * poh_free releases any handle. For an aggregator it stops its background GC
  * and unregisters its metrics; every later use of the handle gives
- * POH_ERR_BAD_HANDLE. For a durable aggregator (poh_aggregator_open) it also
- * flushes and syncs the log, writes a snapshot if the log grew, stops the
- * store's goroutines and releases the data dir's lock; if that fails it
- * returns POH_ERR_STORE (the handle is released all the same, and everything
- * acknowledged before is in the log). For a result it frees its memory.
- * Freeing 0 or an unknown or already-freed handle returns POH_ERR_BAD_HANDLE
- * and does nothing.
+ * POH_ERR_BAD_HANDLE. For a durable aggregator it also flushes and syncs the
+ * log, writes a snapshot if the log grew, stops the store's goroutines and
+ * releases the data dir's lock; if that fails it returns POH_ERR_STORE (the
+ * handle is released all the same, and everything acknowledged before is in
+ * the log). For a result it frees its memory. Freeing 0 or an unknown or
+ * already-freed handle returns POH_ERR_BAD_HANDLE and does nothing.
  */
-int poh_free(poh_handle h, poh_error* err);
+int poh_free(poh_handle h, poh_error *err);
 
 #ifdef __cplusplus
 }

@@ -30,32 +30,32 @@ func newAgg(t *testing.T, opts Options) *Aggregator {
 
 func TestOpenHoldGrowsUntilClosed(t *testing.T) {
 	a := newAgg(t, Options{})
-	if err := a.Record(ev("T", "a", 100, 0, false, 2)); err != nil {
+	if err := recordNow(a, ev("T", "a", 100, 0, false, 2)); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		now  int64
 		want float64
 	}{{50, 0}, {100, 0}, {150, 100}, {200, 200}} {
-		rows, _ := a.Snapshot(tc.now)
+		rows, _ := snapshot(a, tc.now)
 		if len(rows) != 1 || rows[0].Score != tc.want || rows[0].OpenHolds != 1 {
 			t.Fatalf("now=%d: %+v, want score %v", tc.now, rows, tc.want)
 		}
 	}
-	if _, err := a.CloseHold("T", "a", 99); !errors.Is(err, ErrInvalidEvent) {
+	if _, err := a.CloseHold(a.Now(), "T", "a", 99); !errors.Is(err, ErrInvalidEvent) {
 		t.Fatalf("close before start: %v", err)
 	}
-	if n, err := a.CloseHold("T", "a", 130); err != nil || n != 1 {
+	if n, err := a.CloseHold(a.Now(), "T", "a", 130); err != nil || n != 1 {
 		t.Fatalf("close: %d %v", n, err)
 	}
-	rows, _ := a.Snapshot(1000)
+	rows, _ := snapshot(a, 1000)
 	if rows[0].Score != 60 || rows[0].OpenHolds != 0 || rows[0].TotalSeconds != 30 {
 		t.Fatalf("after close: %+v", rows[0])
 	}
-	if _, err := a.CloseHold("T", "a", 200); !errors.Is(err, ErrNoOpenHold) {
+	if _, err := a.CloseHold(a.Now(), "T", "a", 200); !errors.Is(err, ErrNoOpenHold) {
 		t.Fatalf("second close: %v", err)
 	}
-	if _, err := a.CloseHold("T", "nobody", 200); !errors.Is(err, ErrNoOpenHold) {
+	if _, err := a.CloseHold(a.Now(), "T", "nobody", 200); !errors.Is(err, ErrNoOpenHold) {
 		t.Fatalf("unknown holder: %v", err)
 	}
 }
@@ -63,7 +63,7 @@ func TestOpenHoldGrowsUntilClosed(t *testing.T) {
 func TestRecordAllOrNothingAndPartial(t *testing.T) {
 	a := newAgg(t, Options{})
 	batch := []HoldEvent{ev("T", "a", 0, 10, true, 1), ev("T", "b", 0, 10, true, -1), ev("T", "c", 5, 1, true, 1)}
-	_, err := a.RecordAt(100, batch, false)
+	_, err := a.Record(100, batch, RecordOptions{})
 	var ve *ValidationError
 	if !errors.As(err, &ve) || ve.Index != 1 || ve.Field != "weight" {
 		t.Fatalf("strict: %v", err)
@@ -71,7 +71,7 @@ func TestRecordAllOrNothingAndPartial(t *testing.T) {
 	if a.Len() != 0 {
 		t.Fatal("a rejected batch changed the state")
 	}
-	n, err := a.RecordAt(100, batch, true)
+	n, err := a.Record(100, batch, RecordOptions{Partial: true})
 	var be *BatchError
 	if n != 1 || !errors.As(err, &be) || len(be.Errors) != 2 || be.Errors[0].Index != 1 || be.Errors[1].Index != 2 {
 		t.Fatalf("partial: %d %v", n, err)
@@ -97,15 +97,15 @@ func TestRecordDoesNotRetainIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := a.Record(events...); err != nil {
+	if err := recordNow(a, events...); err != nil {
 		t.Fatal(err)
 	}
 	copy(buf, "XXXXXXXXXXXXXXX")
-	rows, _ := a.Snapshot(100)
+	rows, _ := snapshot(a, 100)
 	if rows[0].HolderID != "holder-1" {
 		t.Fatalf("holder id changed with the caller's buffer: %q", rows[0].HolderID)
 	}
-	top, _ := a.TopN(1, 100, "token-1")
+	top, _ := topN(a, 1, 100, "token-1")
 	if len(top) != 1 {
 		t.Fatal("token id changed with the caller's buffer")
 	}
@@ -113,22 +113,22 @@ func TestRecordDoesNotRetainIDs(t *testing.T) {
 
 func TestTopNToken(t *testing.T) {
 	a := newAgg(t, Options{})
-	_ = a.Record(ev("A", "x", 0, 10, true, 1), ev("B", "x", 0, 100, true, 1), ev("A", "y", 0, 20, true, 1), ev("B", "z", 0, 5, true, 1))
-	rows, _ := a.TopN(10, 100, "A")
+	_ = recordNow(a, ev("A", "x", 0, 10, true, 1), ev("B", "x", 0, 100, true, 1), ev("A", "y", 0, 20, true, 1), ev("B", "z", 0, 5, true, 1))
+	rows, _ := topN(a, 10, 100, "A")
 	if len(rows) != 2 || rows[0].HolderID != "y" || rows[0].Score != 20 || rows[1].Score != 10 || rows[1].Tokens != 1 {
 		t.Fatalf("token A: %+v", rows)
 	}
-	rows, _ = a.TopN(2, 100, "")
+	rows, _ = topN(a, 2, 100, "")
 	if len(rows) != 2 || rows[0].HolderID != "x" || rows[0].Score != 110 || rows[0].Tokens != 2 {
 		t.Fatalf("all: %+v", rows)
 	}
-	if rows, _ := a.TopN(5, 100, "nope"); len(rows) != 0 {
+	if rows, _ := topN(a, 5, 100, "nope"); len(rows) != 0 {
 		t.Fatalf("unknown token: %+v", rows)
 	}
-	if _, err := a.TopN(-1, 100, ""); err == nil {
+	if _, err := topN(a, -1, 100, ""); err == nil {
 		t.Fatal("negative n accepted")
 	}
-	if _, err := a.TopN(1, 100, "\xff"); err == nil {
+	if _, err := topN(a, 1, 100, "\xff"); err == nil {
 		t.Fatal("invalid token accepted")
 	}
 }
@@ -136,14 +136,14 @@ func TestTopNToken(t *testing.T) {
 func TestGCKeepsOpenHolds(t *testing.T) {
 	clock := int64(1000)
 	a := newAgg(t, Options{TTL: 60 * time.Second, Clock: func() int64 { return clock }})
-	_ = a.Record(ev("T", "closed", 0, 10, true, 1), ev("T", "open", 0, 0, false, 1))
+	_ = recordNow(a, ev("T", "closed", 0, 10, true, 1), ev("T", "open", 0, 0, false, 1))
 	if n, _ := a.GC(1060); n != 0 {
 		t.Fatalf("dropped %d at exactly ttl", n)
 	}
 	if n, _ := a.GC(1061); n != 1 || a.Len() != 1 {
 		t.Fatalf("dropped %d, %d left", n, a.Len())
 	}
-	rows, _ := a.Snapshot(2000)
+	rows, _ := snapshot(a, 2000)
 	if rows[0].HolderID != "open" {
 		t.Fatalf("kept %+v", rows)
 	}
@@ -155,11 +155,11 @@ func TestGCKeepsOpenHolds(t *testing.T) {
 
 func TestNoTTLNeverDrops(t *testing.T) {
 	a := newAgg(t, Options{})
-	_, _ = a.RecordAt(0, []HoldEvent{ev("T", "a", 0, 1, true, 1)}, false)
+	_, _ = a.Record(0, []HoldEvent{ev("T", "a", 0, 1, true, 1)}, RecordOptions{})
 	if n, _ := a.GC(MaxTime); n != 0 {
 		t.Fatal("dropped without a TTL")
 	}
-	if err := a.StartGC(time.Second); err == nil {
+	if err := a.StartGC(time.Second, gcStep(a)); err == nil {
 		t.Fatal("background GC started without a TTL")
 	}
 }
@@ -172,11 +172,11 @@ func TestBackgroundGCStopsWithAggregator(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = a.Record(ev("T", "a", 0, 1, true, 1))
-	if err := a.StartGC(time.Millisecond); err != nil {
+	_ = recordNow(a, ev("T", "a", 0, 1, true, 1))
+	if err := a.StartGC(time.Millisecond, gcStep(a)); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.StartGC(time.Millisecond); err == nil {
+	if err := a.StartGC(time.Millisecond, gcStep(a)); err == nil {
 		t.Fatal("started twice")
 	}
 	clock.Store(5000)
@@ -200,12 +200,12 @@ func TestClosedAggregator(t *testing.T) {
 	a := newAgg(t, Options{TTL: time.Second})
 	_ = a.Close()
 	checks := map[string]error{}
-	checks["record"] = a.Record(ev("T", "a", 0, 1, true, 1))
-	_, checks["close"] = a.CloseHold("T", "a", 1)
-	_, checks["snapshot"] = a.Snapshot(1)
-	_, checks["top"] = a.TopN(1, 1, "")
+	checks["record"] = recordNow(a, ev("T", "a", 0, 1, true, 1))
+	_, checks["close"] = a.CloseHold(a.Now(), "T", "a", 1)
+	_, checks["snapshot"] = snapshot(a, 1)
+	_, checks["top"] = topN(a, 1, 1, "")
 	_, checks["gc"] = a.GC(1)
-	checks["startgc"] = a.StartGC(time.Second)
+	checks["startgc"] = a.StartGC(time.Second, gcStep(a))
 	for op, err := range checks {
 		if !errors.Is(err, ErrClosed) {
 			t.Errorf("%s after Close: %v", op, err)
@@ -216,7 +216,7 @@ func TestClosedAggregator(t *testing.T) {
 func TestMetricsRegistries(t *testing.T) {
 	// Two aggregators with their own registries never clash.
 	a, b := newAgg(t, Options{}), newAgg(t, Options{})
-	_ = a.Record(ev("T", "a", 0, 10, true, 1))
+	_ = recordNow(a, ev("T", "a", 0, 10, true, 1))
 	if got := testutil.ToFloat64(gaugeOf(t, a, "poh_holders")); got != 1 {
 		t.Fatalf("a holders %v", got)
 	}
@@ -231,7 +231,7 @@ func TestMetricsRegistries(t *testing.T) {
 		t.Fatal("duplicate registration not reported")
 	}
 	c := newAgg(t, Options{Registerer: reg, ConstLabels: prometheus.Labels{"aggregator": "second"}})
-	_ = c.Record(ev("T", "a", 0, 10, true, 1))
+	_ = recordNow(c, ev("T", "a", 0, 10, true, 1))
 	txt, err := GatherText(reg)
 	if err != nil || !strings.Contains(txt, `poh_holders{aggregator="second"} 1`) {
 		t.Fatalf("shared registry: %v\n%s", err, txt)
@@ -279,8 +279,8 @@ func (f filtered) Collect(ch chan<- prometheus.Metric) {
 
 func TestHistogramsObserveClosedHolds(t *testing.T) {
 	a := newAgg(t, Options{})
-	_ = a.Record(ev("T", "a", 0, 30, true, 2), ev("T", "b", 0, 0, false, 1))
-	_, _ = a.CloseHoldAt(1, "T", "b", 7200)
+	_ = recordNow(a, ev("T", "a", 0, 30, true, 2), ev("T", "b", 0, 0, false, 1))
+	_, _ = a.CloseHold(1, "T", "b", 7200)
 	txt, _ := a.MetricsText()
 	for _, want := range []string{
 		"poh_hold_event_duration_seconds_count 2", "poh_hold_event_duration_seconds_sum 7230",
@@ -306,14 +306,14 @@ func TestParallelRecordLosesNothing(t *testing.T) {
 				for j := range b {
 					b[j] = ev("T", string(rune('a'+j%26)), 0, 1, true, 1)
 				}
-				if err := a.Record(b...); err != nil {
+				if err := recordNow(a, b...); err != nil {
 					t.Error(err)
 				}
 			}
 		}(g)
 	}
 	wg.Wait()
-	rows, _ := a.Snapshot(10)
+	rows, _ := snapshot(a, 10)
 	var events int64
 	var score float64
 	for _, r := range rows {
@@ -325,25 +325,33 @@ func TestParallelRecordLosesNothing(t *testing.T) {
 	}
 }
 
-func TestPair(t *testing.T) {
+func TestQueryOneHolder(t *testing.T) {
 	a := newAgg(t, Options{})
-	_ = a.Record(ev("A", "x", 0, 10, true, 1), ev("A", "x", 5, 0, false, 2), ev("B", "x", 0, 3, true, 1))
-	st, ok, err := a.Pair(20, "A", "x")
-	if err != nil || !ok || st.OpenHolds != 1 || st.Score != 10+30 || st.Events != 2 || st.Tokens != 1 {
-		t.Fatalf("pair A/x: %+v %v %v", st, ok, err)
+	_ = recordNow(a, ev("A", "x", 0, 10, true, 1), ev("A", "x", 5, 0, false, 2), ev("B", "x", 0, 3, true, 1))
+	rows, err := a.Query(Query{Now: 20, Token: "A", Holder: "x"})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("pair A/x: %+v %v", rows, err)
 	}
-	top, _ := a.TopN(1, 20, "A")
+	st := rows[0]
+	if st.OpenHolds != 1 || st.Score != 10+30 || st.Events != 2 || st.Tokens != 1 {
+		t.Fatalf("pair A/x: %+v", st)
+	}
+	top, _ := topN(a, 1, 20, "A")
 	if top[0] != st {
-		t.Fatalf("Pair %+v differs from TopN's row %+v", st, top[0])
+		t.Fatalf("the pair's row %+v differs from the top-n row %+v", st, top[0])
 	}
-	if _, ok, err := a.Pair(20, "C", "x"); ok || err != nil {
-		t.Fatalf("unknown token: %v %v", ok, err)
+	all, _ := a.Query(Query{Now: 20, Holder: "x"})
+	snap, _ := snapshot(a, 20)
+	if len(all) != 1 || all[0] != snap[0] {
+		t.Fatalf("holder row %+v, snapshot %+v", all, snap)
 	}
-	if _, ok, err := a.Pair(20, "A", "nobody"); ok || err != nil {
-		t.Fatalf("unknown holder: %v %v", ok, err)
+	for _, q := range []Query{{Now: 20, Token: "C", Holder: "x"}, {Now: 20, Token: "A", Holder: "nobody"}, {Now: 20, Holder: "nobody"}} {
+		if rows, err := a.Query(q); len(rows) != 0 || err != nil {
+			t.Fatalf("%+v: %v %v", q, rows, err)
+		}
 	}
-	if _, _, err := a.Pair(20, "", "x"); !errors.Is(err, ErrInvalidEvent) {
-		t.Fatalf("empty token: %v", err)
+	if _, err := a.Query(Query{Now: 20, Token: "A", Holder: "\xff"}); !errors.Is(err, ErrInvalidEvent) {
+		t.Fatalf("bad holder: %v", err)
 	}
 }
 
@@ -375,17 +383,17 @@ func TestShardHashCollisions(t *testing.T) {
 	}
 	sh.put(7, b) // same hash, other id: same probe sequence
 	sh.put(7, c)
-	if sh.get(7, "a") != a || sh.get(7, "b") != b || sh.get(7, "c") != c || sh.count() != 3 {
-		t.Fatalf("lookups after collisions: %v %v %v, count %d", sh.get(7, "a"), sh.get(7, "b"), sh.get(7, "c"), sh.count())
+	if sh.get(7, "a") != a || sh.get(7, "b") != b || sh.get(7, "c") != c || sh.holders.n != 3 {
+		t.Fatalf("lookups after collisions: %v %v %v, count %d", sh.get(7, "a"), sh.get(7, "b"), sh.get(7, "c"), sh.holders.n)
 	}
 	seen := map[string]bool{}
 	sh.all(func(h *holder) { seen[h.id] = true })
 	if len(seen) != 3 {
 		t.Fatalf("all visited %v", seen)
 	}
-	sh.del(7, a) // the first of the cluster: b and c must still be found
-	if sh.get(7, "a") != nil || sh.get(7, "b") != b || sh.get(7, "c") != c || sh.count() != 2 {
-		t.Fatalf("after del: count %d", sh.count())
+	sh.holders.del(7, a) // the first of the cluster: b and c must still be found
+	if sh.get(7, "a") != nil || sh.get(7, "b") != b || sh.get(7, "c") != c || sh.holders.n != 2 {
+		t.Fatalf("after del: count %d", sh.holders.n)
 	}
 }
 
@@ -474,5 +482,39 @@ func TestHolderLayout(t *testing.T) {
 		if off >= 64 {
 			t.Errorf("a field written per event ends at byte %d, past the first cache line", off)
 		}
+	}
+}
+
+// A closed hold whose end is after the time it is recorded grows like an open
+// hold until its end (rows agree with Score at every now from the record
+// time on), and the first write at or after its end credits it.
+func TestFutureEndGrowsUntilItsEnd(t *testing.T) {
+	a := newAgg(t, Options{})
+	events := []HoldEvent{ev("T", "a", 0, 100, true, 2), ev("T", "a", 20, 0, false, 1)}
+	if _, err := a.Record(10, events, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, now := range []int64{10, 50, 99, 100, 150} {
+		rows, _ := snapshot(a, now)
+		want, _ := scoreAt(events, now)
+		if rows[0].Score != want || rows[0].OpenHolds != 1 {
+			t.Fatalf("now %d: row %+v, batch score %v", now, rows[0], want)
+		}
+	}
+	// A write at 120 (another token, same holder) does not touch pair T.
+	if _, err := a.Record(120, []HoldEvent{ev("U", "a", 0, 1, true, 1)}, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// A write to pair T at 120 credits the hold: 200 in the closed sum.
+	if _, err := a.CloseHold(120, "T", "a", 130); err != nil {
+		t.Fatal(err)
+	}
+	st, _, _ := a.Export()
+	if got := st[0].Tokens[0]; got.ClosedSum != 200 || len(got.Live) != 1 || !got.Live[0].HasEnd || got.Live[0].End != 130 {
+		t.Fatalf("pair T after the write at 120: %+v", got)
+	}
+	rows, _ := snapshot(a, 125)
+	if want := 200.0 + 105 + 1; rows[0].Score != want || rows[0].OpenHolds != 0 {
+		t.Fatalf("at 125: %+v, want score %v", rows[0], want)
 	}
 }

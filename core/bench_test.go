@@ -47,7 +47,7 @@ func BenchmarkScore(b *testing.B) {
 		cols.Token, cols.Holder = IDColumn{}, IDColumn{}
 		b.Run(fmt.Sprintf("layout=columns/events=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := ScoreColumns(cols, 1_700_000_000); err != nil {
+				if _, err := scoreColumnsAt(cols, 1_700_000_000); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -68,7 +68,7 @@ func BenchmarkScore(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("layout=events/events=%d", n), func(b *testing.B) {
 			for b.Loop() {
-				if _, err := Score(events, 1_700_000_000); err != nil {
+				if _, err := scoreAt(events, 1_700_000_000); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -117,12 +117,12 @@ func BenchmarkRecord(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						if _, err := a.RecordAt(1, batch, false); err != nil {
+						if _, err := a.Record(1, batch, RecordOptions{}); err != nil {
 							b.Error(err)
 						}
 					}()
 				}
-				if _, err := a.RecordAt(1, batches[0], false); err != nil {
+				if _, err := a.Record(1, batches[0], RecordOptions{}); err != nil {
 					b.Error(err)
 				}
 				wg.Wait()
@@ -172,13 +172,13 @@ func BenchmarkRecord(b *testing.B) {
 		defer a.Close()
 		// warm: every holder exists, as after the first pass of a big ingest
 		warm := benchEvents(1_000_000, 100_000)
-		_, _ = a.RecordAt(1, warm, false)
+		_, _ = a.Record(1, warm, RecordOptions{})
 		// as the C API receives it: ids in one contiguous buffer
 		cols := toColumns(batch)
 		var events []HoldEvent
 		for b.Loop() {
 			events, _ = cols.Events(events[:0])
-			if _, err := a.RecordAt(1, events, false); err != nil {
+			if _, err := a.Record(1, events, RecordOptions{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -190,7 +190,7 @@ func BenchmarkRecord(b *testing.B) {
 			b.StopTimer()
 			a, _ := New(Options{})
 			b.StartTimer()
-			if _, err := a.RecordAt(1, batch, false); err != nil {
+			if _, err := a.Record(1, batch, RecordOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			b.StopTimer()
@@ -227,13 +227,13 @@ func bigAggregator(b *testing.B, holders int) (*Aggregator, float64) {
 		}
 		batch = append(batch, e)
 		if len(batch) == cap(batch) {
-			if _, err := a.RecordAt(1, batch, false); err != nil {
+			if _, err := a.Record(1, batch, RecordOptions{}); err != nil {
 				b.Fatal(err)
 			}
 			batch = batch[:0]
 		}
 	}
-	_, _ = a.RecordAt(1, batch, false)
+	_, _ = a.Record(1, batch, RecordOptions{})
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	// The aggregator clones each id it keeps: subtract those bytes.
@@ -256,7 +256,7 @@ func BenchmarkSnapshot(b *testing.B) {
 	a, perHolder := bigAggregator(b, holders)
 	defer a.Close()
 	for b.Loop() {
-		rows, err := a.Snapshot(2_000_000)
+		rows, err := snapshot(a, 2_000_000)
 		if err != nil || len(rows) != holders {
 			b.Fatal(err, len(rows))
 		}
@@ -271,7 +271,7 @@ func BenchmarkTopN(b *testing.B) {
 	for _, token := range []string{"", "TOKEN"} {
 		b.Run(fmt.Sprintf("n=100/token=%q", token), func(b *testing.B) {
 			for b.Loop() {
-				rows, err := a.TopN(100, 2_000_000, token)
+				rows, err := topN(a, 100, 2_000_000, token)
 				if err != nil || len(rows) != 100 {
 					b.Fatal(err, len(rows))
 				}
@@ -304,12 +304,12 @@ func BenchmarkTopNWindow(b *testing.B) {
 				batch = append(batch, HoldEvent{TokenID: "TOKEN", HolderID: id, Start: s,
 					End: s + r.Int64N(10_000_000), HasEnd: true, Weight: r.Float64() * 100})
 				if len(batch) == cap(batch) {
-					_, _ = a.RecordAt(1, batch, false)
+					_, _ = a.Record(1, batch, RecordOptions{})
 					batch = batch[:0]
 				}
 			}
 		}
-		_, _ = a.RecordAt(1, batch, false)
+		_, _ = a.Record(1, batch, RecordOptions{})
 		runtime.GC()
 		runtime.ReadMemStats(&after)
 		return a, after.HeapAlloc - before.HeapAlloc
@@ -321,7 +321,7 @@ func BenchmarkTopNWindow(b *testing.B) {
 	defer a.Close()
 	w := Window{1_620_000_000, 1_650_000_000}
 	for b.Loop() {
-		rows, err := a.TopNWindow(100, 1_700_000_000, "", w)
+		rows, err := a.Query(Query{N: 100, Now: 1_700_000_000, Token: "", Window: &w})
 		if err != nil || len(rows) != min(100, holders) {
 			b.Fatal(err, len(rows))
 		}

@@ -27,7 +27,7 @@ func FuzzValidate(f *testing.F) {
 			t.Fatalf("unhelpful error %#v", err)
 		}
 		for _, now := range []int64{MinTime, start, MaxTime} {
-			s, serr := Score([]HoldEvent{e}, now)
+			s, serr := scoreAt([]HoldEvent{e}, now)
 			if (serr == nil) != (err == nil) && now >= MinTime && now <= MaxTime {
 				t.Fatalf("Score and Validate disagree: %v vs %v", serr, err)
 			}
@@ -65,8 +65,8 @@ func decodeEvents(data []byte) []HoldEvent {
 func FuzzScore(f *testing.F) {
 	f.Fuzz(func(t *testing.T, now int64, data []byte) {
 		events := decodeEvents(data)
-		got, err := Score(events, now)
-		gotC, errC := ScoreColumns(toColumns(events), now)
+		got, err := scoreAt(events, now)
+		gotC, errC := scoreColumnsAt(toColumns(events), now)
 		if (err == nil) != (errC == nil) {
 			t.Fatalf("Score err %v, ScoreColumns err %v", err, errC)
 		}
@@ -107,10 +107,10 @@ func FuzzColumns(f *testing.F) {
 			c.Token = IDColumn{Data: ids, Offsets: o}
 			c.Holder = IDColumn{Data: ids, Offsets: o}
 		}
-		_, _ = ScoreColumns(c, 100)
+		_, _ = scoreColumnsAt(c, 100)
 		if events, err := c.Events(nil); err == nil {
 			a, _ := New(Options{})
-			_, _ = a.RecordAt(1, events, true)
+			_, _ = a.Record(1, events, RecordOptions{Partial: true})
 			_ = a.Close()
 		}
 	})

@@ -114,7 +114,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		sh := &c.a.shards[i]
 		sh.mu.Lock()
 		total.add(&sh.stats)
-		holders += int64(sh.count())
+		holders += int64(sh.holders.n)
 		open += sh.open
 		sh.mu.Unlock()
 	}

@@ -27,7 +27,37 @@ type mPair struct {
 	seconds int64
 	events  int64
 	updated int64
-	open    []openHold
+	live    []mHold // open (end < 0) and closed holds not yet credited
+}
+
+type mHold struct {
+	start, end int64 // end < 0: open
+	weight     float64
+}
+
+// fold credits the closed holds that ended at or before now: a write at
+// now makes them final (see model.go).
+func (p *mPair) fold(now int64) {
+	kept := p.live[:0]
+	for _, l := range p.live {
+		if l.end >= 0 && l.end <= now {
+			p.closed += float64(l.end-l.start) * l.weight
+			p.seconds += l.end - l.start
+			continue
+		}
+		kept = append(kept, l)
+	}
+	p.live = kept
+}
+
+func (p *mPair) open() int {
+	n := 0
+	for _, l := range p.live {
+		if l.end < 0 {
+			n++
+		}
+	}
+	return n
 }
 
 func newModel(ttl int64) *model { return &model{ttl: ttl, holders: map[string]*mHolder{}} }
@@ -44,12 +74,12 @@ func (m *model) record(now int64, events []HoldEvent) {
 			p = &mPair{}
 			h.tokens[e.TokenID] = p
 		}
+		end := int64(-1)
 		if e.HasEnd {
-			p.closed += float64(e.End-e.Start) * e.Weight
-			p.seconds += e.End - e.Start
-		} else {
-			p.open = append(p.open, openHold{e.Start, e.Weight})
+			end = e.End
 		}
+		p.live = append(p.live, mHold{e.Start, end, e.Weight})
+		p.fold(now)
 		p.events++
 		p.updated, h.updated = now, now
 	}
@@ -59,23 +89,35 @@ func (m *model) record(now int64, events []HoldEvent) {
 // "at before a start".
 func (m *model) closeHold(now int64, token, holder string, at int64) int {
 	h := m.holders[holder]
-	if h == nil || h.tokens[token] == nil || len(h.tokens[token].open) == 0 {
+	if h == nil || h.tokens[token] == nil || h.tokens[token].open() == 0 {
 		return -1
 	}
 	p := h.tokens[token]
-	for _, o := range p.open {
-		if at < o.start {
+	for _, l := range p.live {
+		if l.end < 0 && at < l.start {
 			return -2
 		}
 	}
-	n := len(p.open)
-	for _, o := range p.open {
-		p.closed += float64(at-o.start) * o.weight
-		p.seconds += at - o.start
+	n := p.open()
+	for i := range p.live {
+		if p.live[i].end < 0 {
+			p.live[i].end = at
+		}
 	}
-	p.open = nil
+	p.fold(now)
 	p.updated, h.updated = now, now
 	return n
+}
+
+// holding reports whether a holder has a live hold (open, or closed and not
+// yet credited): GC keeps such a holder.
+func (m *model) holding(id string) bool {
+	for _, p := range m.holders[id].tokens {
+		if len(p.live) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (m *model) gc(now int64) int {
@@ -84,11 +126,12 @@ func (m *model) gc(now int64) int {
 	}
 	n := 0
 	for id, h := range m.holders {
-		open := 0
+		live := 0
 		for _, p := range h.tokens {
-			open += len(p.open)
+			p.fold(now)
+			live += len(p.live)
 		}
-		if open == 0 && now-h.updated > m.ttl {
+		if live == 0 && now-h.updated > m.ttl {
 			delete(m.holders, id)
 			n++
 		}
@@ -98,10 +141,14 @@ func (m *model) gc(now int64) int {
 
 func (p *mPair) stat(id string, now int64) HolderStat {
 	s := HolderStat{HolderID: id, Score: p.closed, TotalSeconds: p.seconds, Events: p.events,
-		OpenHolds: int64(len(p.open)), Tokens: 1, UpdatedAt: p.updated}
-	for _, o := range p.open {
-		if d := now - o.start; d > 0 {
-			s.Score += float64(d) * o.weight
+		OpenHolds: int64(p.open()), Tokens: 1, UpdatedAt: p.updated}
+	for _, l := range p.live {
+		stop := now
+		if l.end >= 0 {
+			stop = min(l.end, now)
+		}
+		if d := stop - l.start; d > 0 {
+			s.Score += float64(d) * l.weight
 			s.TotalSeconds += d
 		}
 	}
@@ -225,7 +272,7 @@ func TestModelSequential(t *testing.T) {
 				switch op := r.IntN(10); {
 				case op < 5:
 					b, ok := g.batch(now)
-					_, err := a.RecordAt(now, b, false)
+					_, err := a.Record(now, b, RecordOptions{})
 					if ok != (err == nil) {
 						t.Fatalf("step %d: record ok=%v err=%v", step, ok, err)
 					}
@@ -236,7 +283,7 @@ func TestModelSequential(t *testing.T) {
 					tok, h := g.tokens[r.IntN(len(g.tokens))], g.holders[r.IntN(len(g.holders))]
 					at := now - 200 + r.Int64N(400)
 					want := m.closeHold(now, tok, h, at)
-					n, err := a.CloseHoldAt(now, tok, h, at)
+					n, err := a.CloseHold(now, tok, h, at)
 					if (want < 0) != (err != nil) || (want >= 0 && n != want) {
 						t.Fatalf("step %d: close = %d, %v; model %d", step, n, err, want)
 					}
@@ -247,7 +294,7 @@ func TestModelSequential(t *testing.T) {
 						t.Fatalf("step %d: gc dropped %d (%v), model %d", step, n, err, want)
 					}
 				case op < 9:
-					got, err := a.Snapshot(now)
+					got, err := a.Query(Query{Now: now})
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -257,7 +304,7 @@ func TestModelSequential(t *testing.T) {
 					if r.IntN(2) == 0 {
 						tok = g.tokens[r.IntN(len(g.tokens))]
 					}
-					got, err := a.TopN(n, now, tok)
+					got, err := topN(a, n, now, tok)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -319,7 +366,7 @@ func TestModelConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := int64(2_000_000)
-	got, err := a.Snapshot(now)
+	got, err := a.Query(Query{Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +405,7 @@ func concurrentWorker(a *Aggregator, w, steps int, m *model, retired map[string]
 		switch op := r.IntN(12); {
 		case op < 5:
 			b, ok := g.batch(now)
-			if _, err := a.RecordAt(now, b, false); ok != (err == nil) {
+			if _, err := a.Record(now, b, RecordOptions{}); ok != (err == nil) {
 				return fmt.Errorf("w%d step %d: record ok=%v err=%v", w, step, ok, err)
 			}
 			if ok {
@@ -368,15 +415,15 @@ func concurrentWorker(a *Aggregator, w, steps int, m *model, retired map[string]
 			tok, h := g.tokens[r.IntN(len(g.tokens))], all[r.IntN(len(all))]
 			at := now - 200 + r.Int64N(400)
 			want := m.closeHold(now, tok, h, at)
-			n, err := a.CloseHoldAt(now, tok, h, at)
+			n, err := a.CloseHold(now, tok, h, at)
 			if (want < 0) != (err != nil) || (want >= 0 && n != want) {
 				return fmt.Errorf("w%d step %d: close = %d, %v; model %d", w, step, n, err, want)
 			}
-		case op < 8: // retire a holder with no open hold: touch it at t=1, never again
+		case op < 8: // retire a holder with no live hold: touch it at t=1, never again
 			h := all[r.IntN(len(all))]
-			if mh := m.holders[h]; mh != nil && m.row(h, now).OpenHolds == 0 {
+			if mh := m.holders[h]; mh != nil && !m.holding(h) {
 				e := HoldEvent{TokenID: g.tokens[0], HolderID: h, Start: 0, End: 1, HasEnd: true, Weight: 1}
-				if _, err := a.RecordAt(1, []HoldEvent{e}, false); err != nil {
+				if _, err := a.Record(1, []HoldEvent{e}, RecordOptions{}); err != nil {
 					return err
 				}
 				m.record(1, []HoldEvent{e})
@@ -387,7 +434,7 @@ func concurrentWorker(a *Aggregator, w, steps int, m *model, retired map[string]
 				return err
 			}
 		case op < 10:
-			rows, err := a.Snapshot(now)
+			rows, err := a.Query(Query{Now: now})
 			if err != nil {
 				return err
 			}
@@ -397,7 +444,7 @@ func concurrentWorker(a *Aggregator, w, steps int, m *model, retired map[string]
 		default:
 			tok := g.tokens[r.IntN(len(g.tokens))]
 			n := 1 + r.IntN(10)
-			rows, err := a.TopN(n, now, tok)
+			rows, err := topN(a, n, now, tok)
 			if err != nil {
 				return err
 			}

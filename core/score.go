@@ -33,31 +33,65 @@ func (k *neumaier) addNonNeg(x float64) {
 
 func (k *neumaier) value() float64 { return k.sum + k.comp }
 
-// heldSeconds is the contract's max(0, min(end ?? now, now) − start) in int64:
-// all operands lie in [MinTime, MaxTime], so nothing can overflow.
-func heldSeconds(start, end int64, hasEnd bool, now int64) int64 {
-	return All.held(start, end, hasEnd, now)
+// ScoreOptions says what Score and ScoreColumns compute. Now is required;
+// the zero value of every other field means "none".
+type ScoreOptions struct {
+	// Now is the time the holds are scored up to (validated).
+	Now int64
+	// Window clips every hold to [Window.Start, Window.End). Nil: no window.
+	Window *Window
+	// TWAB divides the windowed score by the window's elapsed time,
+	// min(Window.End, Now) − Window.Start: the time-weighted average
+	// balance. It needs a Window; a window with no elapsed time is an error
+	// (ReasonEmptyWindow), never a NaN.
+	TWAB bool
 }
 
-// Score is the hold score of a batch at time now:
-//
-//	Σ max(0, min(end ?? now, now) − start) × weight
-//
-// summed in input order with compensated summation; an empty batch scores 0.
-// Every event and now are validated first; the first invalid one is returned
-// as a *ValidationError.
-func Score(events []HoldEvent, now int64) (float64, error) {
-	return ScoreWindow(events, now, All)
-}
-
-// ScoreWindow is Score with every hold clipped to the window [w.Start, w.End):
-//
-//	Σ max(0, min(end ?? now, now, w.End) − max(start, w.Start)) × weight
-func ScoreWindow(events []HoldEvent, now int64, w Window) (float64, error) {
-	if err := ValidateTime(-1, "now", now); err != nil {
-		return 0, err
+// window is the window to clip to (All for none), after checking now, the
+// window and, for a TWAB, its elapsed time, in that order. d is the TWAB
+// denominator (0 when not a TWAB).
+func (o *ScoreOptions) window() (w Window, d int64, err error) {
+	if err := ValidateTime(-1, "now", o.Now); err != nil {
+		return w, 0, err
 	}
-	if err := w.Validate(); err != nil {
+	w = All
+	if o.Window != nil {
+		w = *o.Window
+		if err := w.Validate(); err != nil {
+			return w, 0, err
+		}
+	}
+	if o.TWAB {
+		if o.Window == nil {
+			return w, 0, &ValidationError{-1, "window", "none", ReasonEmpty, "a TWAB needs a window"}
+		}
+		if d, err = w.elapsed(o.Now); err != nil {
+			return w, 0, err
+		}
+	}
+	return w, d, nil
+}
+
+// finish turns a windowed score into the result o asks for.
+func (o *ScoreOptions) finish(s float64, d int64) float64 {
+	if o.TWAB {
+		return s / float64(d)
+	}
+	return s
+}
+
+// Score is the hold score of a batch at o.Now:
+//
+//	Σ max(0, min(end ?? now, now, t1) − max(start, t0)) × weight
+//
+// (t0, t1 the window's ends, or every valid time without one), summed in
+// input order with compensated summation; an empty batch scores 0. With
+// o.TWAB it is divided by the window's elapsed time. Now, the window and
+// every event are validated first; the first invalid one is returned as a
+// *ValidationError.
+func Score(events []HoldEvent, o ScoreOptions) (float64, error) {
+	w, d, err := o.window()
+	if err != nil {
 		return 0, err
 	}
 	var acc neumaier
@@ -66,9 +100,9 @@ func ScoreWindow(events []HoldEvent, now int64, w Window) (float64, error) {
 		if !e.valid() { // the slow path says exactly what is wrong
 			return 0, e.Validate(i)
 		}
-		acc.addNonNeg(float64(w.held(e.Start, e.End, e.HasEnd, now)) * e.Weight)
+		acc.addNonNeg(float64(w.held(e.Start, e.End, e.HasEnd, o.Now)) * e.Weight)
 	}
-	return acc.value(), nil
+	return o.finish(acc.value(), d), nil
 }
 
 // Columns is a batch in columnar (Arrow-like) form: the layout the C API and
@@ -161,18 +195,16 @@ func checkOffsets(name string, c IDColumn) error {
 
 // ScoreColumns is Score over columns. It validates start, end and weight (and
 // the ids, when present) in the same single pass that sums.
-func ScoreColumns(c *Columns, now int64) (float64, error) {
-	return ScoreColumnsWindow(c, now, All)
+func ScoreColumns(c *Columns, o ScoreOptions) (float64, error) {
+	win, d, err := o.window()
+	if err != nil {
+		return 0, err
+	}
+	s, err := scoreColumns(c, o.Now, win)
+	return o.finish(s, d), err
 }
 
-// ScoreColumnsWindow is ScoreWindow over columns.
-func ScoreColumnsWindow(c *Columns, now int64, win Window) (float64, error) {
-	if err := ValidateTime(-1, "now", now); err != nil {
-		return 0, err
-	}
-	if err := win.Validate(); err != nil {
-		return 0, err
-	}
+func scoreColumns(c *Columns, now int64, win Window) (float64, error) {
 	if err := c.check(false); err != nil {
 		return 0, err
 	}

@@ -24,11 +24,11 @@ func TestScoreEdges(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Score(tc.events, tc.now)
+			got, err := scoreAt(tc.events, tc.now)
 			if err != nil || got != tc.want {
 				t.Fatalf("got %v, %v; want %v", got, err, tc.want)
 			}
-			got, err = ScoreColumns(toColumns(tc.events), tc.now)
+			got, err = scoreColumnsAt(toColumns(tc.events), tc.now)
 			if err != nil || got != tc.want {
 				t.Fatalf("columns: got %v, %v; want %v", got, err, tc.want)
 			}
@@ -41,7 +41,7 @@ func TestScoreEdges(t *testing.T) {
 func exactScore(events []HoldEvent, now int64) float64 {
 	sum := new(big.Rat)
 	for _, e := range events {
-		d := heldSeconds(e.Start, e.End, e.HasEnd, now)
+		d := All.held(e.Start, e.End, e.HasEnd, now)
 		term := new(big.Rat).SetFloat64(float64(d) * e.Weight) // the term as computed
 		sum.Add(sum, term)
 	}
@@ -79,7 +79,7 @@ func TestScoreCompensatedWithinOneULP(t *testing.T) {
 			for i := range events {
 				events[i] = gen(i)
 			}
-			got, err := Score(events, MaxTime)
+			got, err := scoreAt(events, MaxTime)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,14 +113,14 @@ func TestScoreRandomAgainstExact(t *testing.T) {
 			e := s + r.Int64N(MaxTime-s+1)
 			events[i] = ev("T", "a", s, e, r.IntN(3) > 0, r.ExpFloat64()*math.Pow(10, float64(r.IntN(20)-10)))
 		}
-		got, err := Score(events, now)
+		got, err := scoreAt(events, now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if want := exactScore(events, now); ulpDiff(got, want) > 1 {
 			t.Fatalf("round %d: %v vs exact %v", round, got, want)
 		}
-		gotC, err := ScoreColumns(toColumns(events), now)
+		gotC, err := scoreColumnsAt(toColumns(events), now)
 		if err != nil || math.Float64bits(gotC) != math.Float64bits(got) {
 			t.Fatalf("columns %v (%v) differ from events %v", gotC, err, got)
 		}
@@ -130,17 +130,17 @@ func TestScoreRandomAgainstExact(t *testing.T) {
 func TestScoreColumnsShapes(t *testing.T) {
 	start := []int64{0, 10, 20}
 	// nil End: all open; nil Weight: 1.0.
-	got, err := ScoreColumns(&Columns{Start: start}, 30)
+	got, err := scoreColumnsAt(&Columns{Start: start}, 30)
 	if err != nil || got != 30+20+10 {
 		t.Fatalf("all open: %v %v", got, err)
 	}
 	// End without mask: all closed.
-	got, err = ScoreColumns(&Columns{Start: start, End: []int64{5, 15, 25}, Weight: []float64{1, 2, 3}}, 30)
+	got, err = scoreColumnsAt(&Columns{Start: start, End: []int64{5, 15, 25}, Weight: []float64{1, 2, 3}}, 30)
 	if err != nil || got != 5+10+15 {
 		t.Fatalf("all closed: %v %v", got, err)
 	}
 	// Mask picks open rows.
-	got, err = ScoreColumns(&Columns{Start: start, End: []int64{5, -999, 25}, HasEnd: []uint8{1, 0, 1}}, 30)
+	got, err = scoreColumnsAt(&Columns{Start: start, End: []int64{5, -999, 25}, HasEnd: []uint8{1, 0, 1}}, 30)
 	if err != nil || got != 5+20+5 {
 		t.Fatalf("masked: %v %v", got, err)
 	}
@@ -154,7 +154,7 @@ func TestScoreColumnsShapes(t *testing.T) {
 		{Start: start, Token: IDColumn{Data: []byte("abc"), Offsets: []int64{0, 2, 1, 3}}},
 	}
 	for i, c := range bad {
-		if _, err := ScoreColumns(c, 30); err == nil {
+		if _, err := scoreColumnsAt(c, 30); err == nil {
 			t.Errorf("bad columns %d accepted", i)
 		}
 		if _, err := c.Events(nil); err == nil {

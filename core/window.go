@@ -54,32 +54,3 @@ func (w Window) elapsed(now int64) (int64, error) {
 	}
 	return d, nil
 }
-
-// TWAB is the time-weighted average balance over the window at now:
-// ScoreWindow / (min(w.End, now) − w.Start), the average weight held during
-// the part of the window that has elapsed.
-func TWAB(events []HoldEvent, now int64, w Window) (float64, error) {
-	return twab(now, w, func() (float64, error) { return ScoreWindow(events, now, w) })
-}
-
-// TWABColumns is TWAB over columns.
-func TWABColumns(c *Columns, now int64, w Window) (float64, error) {
-	return twab(now, w, func() (float64, error) { return ScoreColumnsWindow(c, now, w) })
-}
-
-// twab checks now and the window's elapsed time before scoring, so that an
-// empty window is reported as such rather than as a NaN.
-func twab(now int64, w Window, score func() (float64, error)) (float64, error) {
-	if err := ValidateTime(-1, "now", now); err != nil {
-		return 0, err
-	}
-	d, err := w.elapsed(now)
-	if err != nil {
-		return 0, err
-	}
-	s, err := score()
-	if err != nil {
-		return 0, err
-	}
-	return s / float64(d), nil
-}

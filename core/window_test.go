@@ -46,9 +46,9 @@ func TestWindowVectors(t *testing.T) {
 				events[i] = ve.event(t)
 			}
 			w := Window{v.Window[0], v.Window[1]}
-			got, err := ScoreWindow(events, v.Now, w)
+			got, err := Score(events, ScoreOptions{Now: v.Now, Window: &w})
 			checkVectorResult(t, v.vector, got, err)
-			got, err = ScoreColumnsWindow(toColumns(events), v.Now, w)
+			got, err = ScoreColumns(toColumns(events), ScoreOptions{Now: v.Now, Window: &w})
 			checkVectorResult(t, v.vector, got, err)
 
 			tv := v.vector
@@ -56,16 +56,16 @@ func TestWindowVectors(t *testing.T) {
 			if v.TWABError != nil {
 				tv.Error = v.TWABError
 			}
-			tw, err := TWAB(events, v.Now, w)
+			tw, err := Score(events, ScoreOptions{Now: v.Now, Window: &w, TWAB: true})
 			checkVectorResult(t, tv, tw, err)
-			tw, err = TWABColumns(toColumns(events), v.Now, w)
+			tw, err = ScoreColumns(toColumns(events), ScoreOptions{Now: v.Now, Window: &w, TWAB: true})
 			checkVectorResult(t, tv, tw, err)
 		})
 	}
 }
 
 func TestWindowErrorNamesBothValues(t *testing.T) {
-	_, err := ScoreWindow(nil, 10, Window{200, 100})
+	_, err := Score(nil, ScoreOptions{Now: 10, Window: &Window{200, 100}})
 	if err == nil || err.Error() != "window [200, 100): end 100 is before start 200" {
 		t.Fatalf("got %v", err)
 	}
@@ -93,9 +93,9 @@ func TestWindowAdditive(t *testing.T) {
 		a := r.Int64N(10_000)
 		b := a + r.Int64N(5_000)
 		c := b + r.Int64N(5_000)
-		whole, err1 := ScoreWindow(events, now, Window{a, c})
-		left, err2 := ScoreWindow(events, now, Window{a, b})
-		right, err3 := ScoreWindow(events, now, Window{b, c})
+		whole, err1 := Score(events, ScoreOptions{Now: now, Window: &Window{a, c}})
+		left, err2 := Score(events, ScoreOptions{Now: now, Window: &Window{a, b}})
+		right, err3 := Score(events, ScoreOptions{Now: now, Window: &Window{b, c}})
 		if err := errors.Join(err1, err2, err3); err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestWindowQueryMatchesBatch(t *testing.T) {
 		var recorded []HoldEvent
 		for lo := 0; lo < len(events); {
 			hi := min(len(events), lo+1+r.IntN(50))
-			if _, err := a.RecordAt(1, events[lo:hi], false); err != nil {
+			if _, err := a.Record(1, events[lo:hi], RecordOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			recorded = append(recorded, events[lo:hi]...)
@@ -125,7 +125,7 @@ func TestWindowQueryMatchesBatch(t *testing.T) {
 				e := recorded[r.IntN(len(recorded))]
 				if !e.HasEnd {
 					at := e.Start + r.Int64N(3000)
-					if _, err := a.CloseHoldAt(1, e.TokenID, e.HolderID, at); err == nil {
+					if _, err := a.CloseHold(1, e.TokenID, e.HolderID, at); err == nil {
 						recorded = closeInModel(recorded, e.TokenID, e.HolderID, at)
 					}
 				}
@@ -134,7 +134,7 @@ func TestWindowQueryMatchesBatch(t *testing.T) {
 		now := r.Int64N(12_000)
 		w := Window{r.Int64N(8000), 0}
 		w.End = w.Start + r.Int64N(4000)
-		rows, err := a.SnapshotWindow(now, w)
+		rows, err := a.Query(Query{Now: now, Window: &w})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,13 +146,13 @@ func TestWindowQueryMatchesBatch(t *testing.T) {
 			t.Fatalf("%d rows for %d holders", len(rows), len(byHolder))
 		}
 		for _, row := range rows {
-			want, _ := ScoreWindow(byHolder[row.HolderID], now, w)
+			want, _ := Score(byHolder[row.HolderID], ScoreOptions{Now: now, Window: &w})
 			if row.Score != want {
 				t.Fatalf("round %d holder %s: window score %v, batch %v", round, row.HolderID, row.Score, want)
 			}
 		}
 		// TopNWindow with a token filter agrees too.
-		top, err := a.TopNWindow(5, now, "t1", w)
+		top, err := a.Query(Query{N: 5, Now: now, Token: "t1", Window: &w})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +163,7 @@ func TestWindowQueryMatchesBatch(t *testing.T) {
 					mine = append(mine, e)
 				}
 			}
-			if want, _ := ScoreWindow(mine, now, w); row.Score != want {
+			if want, _ := Score(mine, ScoreOptions{Now: now, Window: &w}); row.Score != want {
 				t.Fatalf("top row %+v, batch %v", row, want)
 			}
 		}
@@ -183,14 +183,14 @@ func closeInModel(events []HoldEvent, token, holder string, at int64) []HoldEven
 
 func TestWindowQueriesNeedHistory(t *testing.T) {
 	a := newAgg(t, Options{})
-	if _, err := a.SnapshotWindow(10, Window{0, 5}); !errors.Is(err, ErrNoHistory) {
+	if _, err := a.Query(Query{Now: 10, Window: &Window{0, 5}}); !errors.Is(err, ErrNoHistory) {
 		t.Fatalf("got %v", err)
 	}
-	if _, err := a.TopNWindow(1, 10, "", Window{0, 5}); !errors.Is(err, ErrNoHistory) {
+	if _, err := a.Query(Query{N: 1, Now: 10, Token: "", Window: &Window{0, 5}}); !errors.Is(err, ErrNoHistory) {
 		t.Fatalf("got %v", err)
 	}
 	h := newAgg(t, Options{History: true})
-	if _, err := h.SnapshotWindow(10, Window{5, 0}); err == nil {
+	if _, err := h.Query(Query{Now: 10, Window: &Window{5, 0}}); err == nil {
 		t.Fatal("bad window accepted")
 	}
 }
@@ -206,34 +206,34 @@ func TestCampaignWindow(t *testing.T) {
 	for round := 0; round < 50; round++ {
 		a := newAgg(t, Options{Window: &w})
 		events := randomDyadicEvents(r, 1+r.IntN(200), 3000)
-		if _, err := a.RecordAt(1, events, false); err != nil {
+		if _, err := a.Record(1, events, RecordOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		now := int64(5000) // after every end
-		rows, _ := a.Snapshot(now)
+		rows, _ := snapshot(a, now)
 		total := 0.0
 		for _, row := range rows {
 			total += row.Score
 		}
-		want, _ := ScoreWindow(events, now, w)
+		want, _ := Score(events, ScoreOptions{Now: now, Window: &w})
 		if math.Abs(total-want) > 1e-9*math.Max(1, want) {
 			t.Fatalf("campaign total %v, batch %v", total, want)
 		}
 	}
 	// Open holds clip when read; CloseHold clips too.
 	a := newAgg(t, Options{Window: &w})
-	_ = a.Record(HoldEvent{TokenID: "T", HolderID: "x", Start: 500, Weight: 2})
+	_ = recordNow(a, HoldEvent{TokenID: "T", HolderID: "x", Start: 500, Weight: 2})
 	for _, tc := range []struct {
 		now  int64
 		want float64
 	}{{900, 0}, {1500, 1000}, {9000, 2000}} {
-		rows, _ := a.Snapshot(tc.now)
+		rows, _ := snapshot(a, tc.now)
 		if rows[0].Score != tc.want {
 			t.Fatalf("now %d: %v, want %v", tc.now, rows[0].Score, tc.want)
 		}
 	}
-	_, _ = a.CloseHold("T", "x", 1200)
-	rows, _ := a.Snapshot(9000)
+	_, _ = a.CloseHold(a.Now(), "T", "x", 1200)
+	rows, _ := snapshot(a, 9000)
 	if rows[0].Score != 400 || rows[0].TotalSeconds != 200 {
 		t.Fatalf("after close: %+v", rows[0])
 	}

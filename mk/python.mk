@@ -25,7 +25,7 @@ wheel: $(CAPI_SO)
 	@$(PY_FOR); py=$$(py_for $(PY_BUILD)); test -n "$$py" || { echo "python $(PY_BUILD) not found"; exit 1; }; \
 	test -x .venv-build/bin/python || $$py -m venv .venv-build; \
 	.venv-build/bin/pip install -q --disable-pip-version-check build; \
-	rm -rf dist; .venv-build/bin/python -m build -o dist . >build/wheel.log 2>&1 || { tail -40 build/wheel.log; exit 1; }; \
+	rm -rf dist; POH_HOLDMETRICS_LIB=$(abspath $(CAPI_SO)) .venv-build/bin/python -m build -o dist . >build/wheel.log 2>&1 || { tail -40 build/wheel.log; exit 1; }; \
 	ls dist
 
 # One fresh venv per interpreter; the test dependencies are cached by pip across runs.

@@ -17,7 +17,7 @@ import (
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 	"github.com/poh-holdmetrics/poh-holdmetrics/proto/pohpb"
-	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store"
 )
 
 // GRPC implements poh.HoldMetrics and poh.HoldMetricsQuery over a Service.
@@ -71,7 +71,7 @@ func (g *GRPC) Record(ctx context.Context, m *pohpb.HoldMsg) (*pohpb.HoldAck, er
 // ackGroup is the acks of one group of stream messages, in order: ok for
 // each, once ticket is durable, except the bad ones (sorted by index).
 type ackGroup struct {
-	ticket store.Ticket
+	ticket core.Ticket
 	n      int
 	bad    []badAck
 }
@@ -177,7 +177,7 @@ func (g *GRPC) broadcastGroup(sc *groupScratch, acks chan<- ackGroup) {
 		sc.pos = append(sc.pos, i)
 		sc.events = append(sc.events, e)
 	}
-	var t store.Ticket
+	var t core.Ticket
 	if len(sc.events) > 0 {
 		var err error
 		_, t, err = g.svc.record(sc.events, true)
@@ -233,7 +233,7 @@ func (g *GRPC) sendAcks(ctx context.Context, stream pohpb.HoldMetrics_BroadcastS
 				break more
 			}
 		}
-		var last store.Ticket
+		var last core.Ticket
 		for _, p := range groups {
 			last = max(last, p.ticket)
 		}
@@ -368,7 +368,7 @@ func (g *GRPC) CloseHold(ctx context.Context, r *pohpb.CloseRequest) (*pohpb.Clo
 
 // Stats streams the ranking, one row per message.
 func (g *GRPC) Stats(_ *emptypb.Empty, stream pohpb.HoldMetrics_StatsServer) error {
-	rows, err := g.svc.agg.Snapshot(g.svc.Now())
+	rows, err := g.svc.agg.Query(core.Query{Now: g.svc.Now()})
 	if err != nil {
 		return statusOf(err)
 	}
@@ -391,7 +391,7 @@ func snapshotMsg(rows []core.HolderStat, now int64) *pohpb.Snapshot {
 // GetSnapshot returns the whole ranking in one message.
 func (g *GRPC) GetSnapshot(ctx context.Context, _ *emptypb.Empty) (*pohpb.Snapshot, error) {
 	now := g.svc.Now()
-	rows, err := g.svc.agg.Snapshot(now)
+	rows, err := g.svc.agg.Query(core.Query{Now: now})
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -409,17 +409,15 @@ func (g *GRPC) TopN(ctx context.Context, r *pohpb.TopRequest) (*pohpb.Snapshot, 
 	if n == 0 {
 		n = 10
 	}
-	var rows []core.HolderStat
-	var err error
+	q := core.Query{Now: now, Token: r.TokenId, N: n}
 	if r.Window != nil {
-		var w core.Window
-		if w, err = windowMsg(r.Window); err != nil {
+		w, err := windowMsg(r.Window)
+		if err != nil {
 			return nil, statusOf(err)
 		}
-		rows, err = g.svc.agg.TopNWindow(n, now, r.TokenId, w)
-	} else {
-		rows, err = g.svc.agg.TopN(n, now, r.TokenId)
+		q.Window = &w
 	}
+	rows, err := g.svc.agg.Query(q)
 	if err != nil {
 		return nil, statusOf(err)
 	}

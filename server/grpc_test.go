@@ -19,7 +19,7 @@ import (
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 	"github.com/poh-holdmetrics/poh-holdmetrics/proto/pohpb"
-	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store"
 )
 
 const testNow = 1000
@@ -44,16 +44,18 @@ func newFixtureWith(t *testing.T, durable bool, cfg Config, opts core.Options) *
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st *store.Store
+	w := core.Memory(agg)
 	if durable {
-		if st, _, err = store.Open(t.TempDir(), agg, store.Options{}); err != nil {
+		st, _, err := store.Open(t.TempDir(), agg, store.Options{})
+		if err != nil {
 			t.Fatal(err)
 		}
+		w = st
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = func() int64 { return testNow }
 	}
-	svc := NewService(agg, st, cfg)
+	svc := NewService(agg, w, cfg)
 	lis := bufconn.Listen(1 << 20)
 	logf := func(string, ...any) {}
 	gs := grpc.NewServer(append(ServerOptions(), grpc.ChainUnaryInterceptor(RecoveryUnary(logf), svc.AuthUnary()),
@@ -69,9 +71,7 @@ func newFixtureWith(t *testing.T, durable bool, cfg Config, opts core.Options) *
 	t.Cleanup(func() {
 		conn.Close()
 		gs.Stop()
-		if st != nil {
-			st.Close()
-		}
+		w.Close()
 		agg.Close()
 	})
 	return &fixture{svc, agg, conn, pohpb.NewHoldMetricsClient(conn), pohpb.NewHoldMetricsQueryClient(conn)}
@@ -375,7 +375,7 @@ func FuzzHoldMsg(f *testing.F) {
 		f.Add(b)
 	}
 	agg, _ := core.New(core.Options{Shards: 1})
-	svc := NewService(agg, nil, Config{Clock: func() int64 { return testNow }})
+	svc := NewService(agg, core.Memory(agg), Config{Clock: func() int64 { return testNow }})
 	g := NewGRPC(svc)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var m pohpb.HoldMsg

@@ -365,12 +365,7 @@ func (s *Service) getStats(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	var rows []core.HolderStat
-	if win != nil {
-		rows, err = s.agg.SnapshotWindow(now, *win)
-	} else {
-		rows, err = s.agg.Snapshot(now)
-	}
+	rows, err := s.agg.Query(core.Query{Now: now, Window: win})
 	if err != nil {
 		writeError(w, noHistory(err))
 		return
@@ -396,13 +391,11 @@ func (s *Service) getTop(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	token := r.URL.Query().Get("token")
-	var rows []core.HolderStat
-	if win != nil {
-		rows, err = s.agg.TopNWindow(n, now, token, *win)
-	} else {
-		rows, err = s.agg.TopN(n, now, token)
+	if n == 0 { // Query's N 0 means every row; n=0 here means none
+		writeRows(w, nil)
+		return
 	}
+	rows, err := s.agg.Query(core.Query{Now: now, Window: win, Token: r.URL.Query().Get("token"), N: n})
 	if err != nil {
 		writeError(w, noHistory(err))
 		return

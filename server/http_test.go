@@ -32,7 +32,7 @@ func newHTTPWith(t *testing.T, cfg Config, opts core.Options) (*httptest.Server,
 	if cfg.Clock == nil {
 		cfg.Clock = func() int64 { return testNow }
 	}
-	svc := NewService(agg, nil, cfg)
+	svc := NewService(agg, core.Memory(agg), cfg)
 	srv := httptest.NewServer(svc.Handler(reg))
 	t.Cleanup(func() { srv.Close(); agg.Close() })
 	return srv, svc, reg
@@ -155,7 +155,7 @@ func FuzzHTTPHolds(f *testing.F) {
 	f.Add(`[{"start":"2024-01-01T00:00:00Z"},{}]`)
 	f.Add(`{"start":1e999}`)
 	agg, _ := core.New(core.Options{Shards: 1})
-	svc := NewService(agg, nil, Config{Clock: func() int64 { return testNow }})
+	svc := NewService(agg, core.Memory(agg), Config{Clock: func() int64 { return testNow }})
 	h := svc.Handler(prometheus.NewRegistry())
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, path := range []string{"/v1/holds?partial=1", "/v1/holds/close"} {

@@ -1,8 +1,8 @@
 // Package server exposes one core.Aggregator over gRPC (proto/hold.proto,
 // package poh) and HTTP JSON. Handlers are thin: they convert wire messages
-// to core.HoldEvents and back; every write goes through Service, which sends
-// it to the durable store (server/store) or, in memory-only mode, straight
-// to the aggregator. Listeners, signals and shutdown belong to
+// to core.HoldEvents and back; every write goes through Service to its one
+// core.Writer (the durable store, or core.Memory), every read to the
+// aggregator as a core.Query. Listeners, signals and shutdown belong to
 // cmd/holdmetricsd.
 package server
 
@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
-	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
 )
 
 // ErrDraining is returned for new writes once shutdown has begun.
@@ -37,18 +36,18 @@ type Config struct {
 
 // Service is the write path and the lifecycle shared by both front ends.
 type Service struct {
-	agg   *core.Aggregator
-	store *store.Store // nil: memory only
-	cfg   Config
-	log   *slog.Logger
+	agg *core.Aggregator
+	w   core.Writer
+	cfg Config
+	log *slog.Logger
 
 	draining atomic.Bool
 	drainCh  chan struct{}
 	drainOne sync.Once
 }
 
-// NewService serves agg; st may be nil for a memory-only daemon.
-func NewService(agg *core.Aggregator, st *store.Store, cfg Config) *Service {
+// NewService serves agg, written through w (its store, or core.Memory(agg)).
+func NewService(agg *core.Aggregator, w core.Writer, cfg Config) *Service {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 1 << 20
 	}
@@ -61,7 +60,7 @@ func NewService(agg *core.Aggregator, st *store.Store, cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{agg: agg, store: st, cfg: cfg, log: cfg.Logger, drainCh: make(chan struct{})}
+	return &Service{agg: agg, w: w, cfg: cfg, log: cfg.Logger, drainCh: make(chan struct{})}
 }
 
 // Aggregator is the served aggregator (for reads).
@@ -86,34 +85,21 @@ func (s *Service) Ready() bool { return !s.draining.Load() }
 
 // record applies and logs events; the returned ticket must be waited for
 // (wait) before the events are acknowledged.
-func (s *Service) record(events []core.HoldEvent, partial bool) (int, store.Ticket, error) {
+func (s *Service) record(events []core.HoldEvent, partial bool) (int, core.Ticket, error) {
 	if s.draining.Load() {
 		return 0, 0, ErrDraining
 	}
-	now := s.cfg.Clock()
-	if s.store == nil {
-		n, err := s.agg.RecordAt(now, events, partial)
-		return n, 0, err
-	}
-	return s.store.RecordAsync(now, events, partial)
+	return s.w.Record(s.cfg.Clock(), events, core.RecordOptions{Partial: partial})
 }
 
-func (s *Service) wait(t store.Ticket) error {
-	if s.store == nil || t == 0 {
-		return nil
-	}
-	return s.store.Wait(t)
-}
+func (s *Service) wait(t core.Ticket) error { return s.w.Wait(t) }
 
 // Record records events and returns once they are durable.
 func (s *Service) Record(events []core.HoldEvent, partial bool) (int, error) {
-	n, t, err := s.record(events, partial)
-	if n > 0 {
-		if werr := s.wait(t); werr != nil {
-			return 0, werr
-		}
+	if s.draining.Load() {
+		return 0, ErrDraining
 	}
-	return n, err
+	return core.RecordAndWait(s.w, s.cfg.Clock(), events, core.RecordOptions{Partial: partial})
 }
 
 // CloseHold closes every open hold of (token, holder) at `at` (the clock
@@ -126,17 +112,8 @@ func (s *Service) CloseHold(token, holder string, at int64) (int, error) {
 	if at < 0 {
 		at = now
 	}
-	if s.store == nil {
-		return s.agg.CloseHoldAt(now, token, holder, at)
-	}
-	return s.store.CloseHold(now, token, holder, at)
+	return s.w.CloseHold(now, token, holder, at)
 }
 
-// GC runs one TTL collection (logged, so a restart repeats it).
-func (s *Service) GC() (int, error) {
-	now := s.cfg.Clock()
-	if s.store == nil {
-		return s.agg.GC(now)
-	}
-	return s.store.GC(now)
-}
+// GC runs one TTL collection at now (logged, so a restart repeats it).
+func (s *Service) GC(now int64) (int, error) { return s.w.GC(now) }

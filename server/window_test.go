@@ -71,7 +71,7 @@ func TestHTTPWindowQueries(t *testing.T) {
 		t.Fatalf("stats [5,60): %v", got)
 	}
 	// Rows are exactly the core's window query, in order.
-	want, _ := svc.Aggregator().TopNWindow(1, 1000, "T", core.Window{Start: 5, End: 60})
+	want, _ := svc.Aggregator().Query(core.Query{N: 1, Now: 1000, Token: "T", Window: &core.Window{Start: 5, End: 60}})
 	got := rowsOf("/v1/top?n=1&token=T&window=5,60&now=1000")
 	if len(got) != 1 || got[0].HolderID != want[0].HolderID || got[0].Score != want[0].Score ||
 		got[0].TotalSeconds != want[0].TotalSeconds {
@@ -111,7 +111,7 @@ func TestGRPCTopNWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, _ := f.agg.TopNWindow(5, 1000, "", core.Window{Start: 5, End: 60})
+	want, _ := f.agg.Query(core.Query{N: 5, Now: 1000, Token: "", Window: &core.Window{Start: 5, End: 60}})
 	if len(top.Stats) != 2 || len(want) != 2 {
 		t.Fatalf("top: %v", top.Stats)
 	}

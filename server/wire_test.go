@@ -128,7 +128,7 @@ func TestBroadcastInvalidUTF8Continues(t *testing.T) {
 	if len(acks) != 2 || acks[0].Ok || !strings.Contains(acks[0].Error, "holder_id") || !acks[1].Ok {
 		t.Fatalf("acks %v", acks)
 	}
-	if _, ok, _ := f.agg.Pair(testNow, "T", "good"); !ok {
+	if rows, _ := f.agg.Query(core.Query{Now: testNow, Token: "T", Holder: "good"}); len(rows) != 1 {
 		t.Fatal("the message after the bad one was not recorded")
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 	"github.com/poh-holdmetrics/poh-holdmetrics/server"
-	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store"
 )
 
 // config is every setting, with its flag / env / TOML key derived from the

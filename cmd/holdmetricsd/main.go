@@ -3,7 +3,7 @@
 // core.Aggregator whose writes go to a durable embedded store.
 //
 // This file wires listeners, signals and shutdown in one run group; the
-// handlers live in server/, the store in server/store, the domain in core/.
+// handlers live in server/, the store in store/, the domain in core/.
 package main
 
 import (
@@ -32,7 +32,7 @@ import (
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 	"github.com/poh-holdmetrics/poh-holdmetrics/server"
-	"github.com/poh-holdmetrics/poh-holdmetrics/server/store"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store"
 )
 
 func main() {
@@ -82,11 +82,12 @@ func realMain(args []string) error {
 	}
 	defer agg.Close()
 
-	var st *store.Store
+	// w is the one writer every write goes through: the store, or the
+	// aggregator itself in memory-only mode.
+	w := core.Memory(agg)
 	if !cfg.InMemory {
 		t0 := time.Now()
-		var rec *store.Recovery
-		st, rec, err = store.Open(cfg.DataDir, agg, store.Options{
+		st, rec, err := store.Open(cfg.DataDir, agg, store.Options{
 			Fsync: store.Fsync(cfg.Fsync), FsyncInterval: cfg.FsyncInterval,
 			SnapshotBytes: cfg.SnapshotBytes, Logger: log,
 		})
@@ -97,24 +98,25 @@ func realMain(args []string) error {
 			"snapshot_holders", rec.Holders, "segments", rec.Segments, "records", rec.Records,
 			"events_replayed", rec.Events, "holders", agg.Len(), "truncated_at", rec.TruncatedAt,
 			"duration_ms", time.Since(t0).Milliseconds())
+		w = st
 	} else {
 		log.Warn("in-memory mode: nothing is stored, events are lost on exit")
 	}
 
-	svc := server.NewService(agg, st, server.Config{
+	svc := server.NewService(agg, w, server.Config{
 		MaxBatch: cfg.MaxBatch, MaxBodyBytes: cfg.MaxBodyBytes,
 		AuthToken: token, AuthReads: cfg.AuthReads, Logger: log,
 	})
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
 	if err != nil {
-		closeStore(st, log)
+		closeWriter(w, log)
 		return fmt.Errorf("grpc_addr: %w", err)
 	}
 	httpLis, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		grpcLis.Close()
-		closeStore(st, log)
+		closeWriter(w, log)
 		return fmt.Errorf("http_addr: %w", err)
 	}
 
@@ -208,27 +210,23 @@ func realMain(args []string) error {
 	})
 
 	if cfg.TTL > 0 {
-		stop := make(chan struct{})
-		g.Add(func() error {
-			t := time.NewTicker(cfg.GCInterval)
-			defer t.Stop()
-			for {
-				select {
-				case <-stop:
-					return nil
-				case <-t.C:
-					if n, err := svc.GC(); err != nil {
-						log.Warn("gc", "err", err)
-					} else if n > 0 {
-						log.Debug("gc", "evicted", n)
-					}
-				}
+		// The aggregator's GC loop (the tree has one), collecting through
+		// the writer so that the store logs each collection.
+		if err := agg.StartGC(cfg.GCInterval, func(now int64) {
+			if n, err := svc.GC(now); err != nil {
+				log.Warn("gc", "err", err)
+			} else if n > 0 {
+				log.Debug("gc", "evicted", n)
 			}
-		}, func(error) { close(stop) })
+		}); err != nil {
+			closeWriter(w, log)
+			return err
+		}
 	}
 
 	runErr := g.Run()
-	if err := closeStore(st, log); err != nil && runErr == nil {
+	agg.StopGC()
+	if err := closeWriter(w, log); err != nil && runErr == nil {
 		runErr = err
 	}
 	if runErr != nil {
@@ -251,15 +249,13 @@ func dataDirForLog(cfg config) string {
 	return cfg.DataDir
 }
 
-// closeStore flushes, syncs and snapshots the store.
-func closeStore(st *store.Store, log *slog.Logger) error {
-	if st == nil {
-		return nil
-	}
+// closeWriter flushes, syncs and snapshots the store (nothing to do in
+// memory).
+func closeWriter(w core.Writer, log *slog.Logger) error {
 	t0 := time.Now()
-	if err := st.Close(); err != nil {
+	if err := w.Close(); err != nil {
 		return fmt.Errorf("closing store: %w", err)
 	}
-	log.Info("store flushed and closed", "duration_ms", time.Since(t0).Milliseconds())
+	log.Info("writer flushed and closed", "duration_ms", time.Since(t0).Milliseconds())
 	return nil
 }

@@ -31,7 +31,7 @@ _LAZY = {
     "ConfigError": "_config", "Settings": "_config", "load_settings": "_config",
 }
 
-__version__ = "0.1.0"
+from ._version import __version__  # written by the build from version/VERSION (one version for Go, C, Python)
 
 __all__ = [
     "Aggregator",
@@ -75,9 +75,7 @@ def native_version() -> str:
     from . import _native
     ffi, lib = _native.load()
     buf = ffi.new("char[]", 32)
-    err = ffi.new("poh_error *")
-    if lib.poh_version(buf, len(buf), err):
-        raise _native.error_from(ffi, lib, lib.POH_ERR_INTERNAL, err)
+    _native.call(lib.poh_version, buf, len(buf))
     return ffi.string(buf).decode()
 
 

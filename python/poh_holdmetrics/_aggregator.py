@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
 from . import _native
 from ._columns import Columns, check_lengths, convert, is_columnar, normalize, raw_columns, slice_raw
-from ._errors import ClosedError, ForkedProcessError, InternalError, InvalidEventError, NoHistoryError, StoreError
+from ._errors import ClosedError, ForkedProcessError, InvalidEventError, NoHistoryError, StoreError
 from ._events import HoldEvent, HoldStat, TimeLike, WindowLike, event_at
 from ._score import c_columns, resolve_now, resolve_window
 
@@ -45,6 +45,12 @@ def _shift(e: Exception, offset: int) -> Exception:
         return e
     return InvalidEventError(str(e).replace(f"event {e.index}:", f"event {e.index + offset}:", 1),
                              field=e.field, index=e.index + offset, reason=e.reason, value=e.value)
+
+
+def _id(value: str | bytes) -> bytes:
+    """An id argument as the bytes the library validates (lone surrogates kept, so that the
+    library reports them as invalid UTF-8)."""
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
 
 
 def _events_to_columns(events: list[HoldEvent]) -> Columns:
@@ -158,48 +164,47 @@ class Aggregator:
     def __init__(self, ttl: float | timedelta | None = None, *, shards: int = 0, window: WindowLike | None = None,
                  history: bool = False, path: str | os.PathLike[str] | None = None,
                  fsync: str = "interval") -> None:
-        self._ffi, self._lib = _native.load()
+        self._ffi, self._lib = ffi, lib = _native.load()
         ttl_s = _seconds(ttl, "ttl")
         win = resolve_window(window)
-        opts = self._ffi.new("poh_aggregator_options *")
+        opts = _native.options(ffi, "poh_aggregator_options")
         opts.ttl_seconds = max(1, round(ttl_s)) if ttl_s else 0
         opts.shards = int(shards)
         if win is not None:
-            opts.has_window = 1
+            opts.flags |= lib.POH_AGGREGATOR_WINDOW
             opts.window.t0, opts.window.t1 = win
-        opts.history = 1 if history else 0
-        err = _native.new_error(self._ffi)
-        out = self._ffi.new("poh_handle *")
+        if history:
+            opts.flags |= lib.POH_AGGREGATOR_HISTORY
         self._path: str | None = None
-        if path is None:
-            rc = self._lib.poh_aggregator_new2(opts, out, err)
-        else:
+        keep = None
+        if path is not None:
+            policies = {"interval": lib.POH_FSYNC_INTERVAL, "always": lib.POH_FSYNC_ALWAYS,
+                        "none": lib.POH_FSYNC_NONE}
+            if fsync not in policies:
+                raise ValueError(f"fsync {fsync!r}: want 'always', 'interval' or 'none'")
             self._path = os.fspath(path)
-            rc = self._open(self._path, opts, fsync, out, err)
-        if rc:
-            e = _native.error_from(self._ffi, self._lib, rc, err)
-            if isinstance(e, StoreError):
-                e.path = self._path or ""
-            raise e
+            if not isinstance(self._path, str) or not self._path:
+                raise ValueError(f"path {path!r}: want a non-empty path to a data dir")
+            raw = self._path.encode("utf-8", "surrogateescape")  # as the OS spells it
+            keep = ffi.new("char[]", raw)
+            opts.path, opts.path_len = keep, len(raw)
+            opts.fsync = policies[fsync]
+        elif fsync != "interval":
+            raise ValueError(f"fsync {fsync!r} needs a path: an in-memory Aggregator has no store")
+        out = ffi.new("poh_handle *")
+        try:
+            _native.call(lib.poh_aggregator_new, opts, out)
+        except StoreError as e:
+            e.path = self._path or ""
+            raise
+        del keep
         self._window = win
         self._history = bool(history)
         self._h: int = out[0]
-        self._rec = self._lib.poh_aggregator_record
-        self._null = self._ffi.NULL
+        self._rec = lib.poh_record_event
+        self._null = ffi.NULL
         self._closed = False
-        self._finalizer = weakref.finalize(self, _free, self._lib, self._h, os.getpid())
-
-    def _open(self, path: str, opts: Any, fsync: str, out: Any, err: Any) -> int:
-        ffi, lib = self._ffi, self._lib
-        policies = {"interval": lib.POH_FSYNC_INTERVAL, "always": lib.POH_FSYNC_ALWAYS, "none": lib.POH_FSYNC_NONE}
-        if fsync not in policies:
-            raise ValueError(f"fsync {fsync!r}: want 'always', 'interval' or 'none'")
-        if not isinstance(path, str) or not path:
-            raise ValueError(f"path {path!r}: want a non-empty path to a data dir")
-        sopts = ffi.new("poh_store_options *")
-        sopts.fsync = policies[fsync]
-        p = path.encode("utf-8", "surrogateescape")  # as the OS spells it
-        return lib.poh_aggregator_open(p, len(p), opts, sopts, out, err)
+        self._finalizer = weakref.finalize(self, _free, lib, self._h, os.getpid())
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -266,9 +271,9 @@ class Aggregator:
         where = "" if self._path is None else f" path={self._path!r}"
         return f"<Aggregator {'closed' if self._closed else 'handle=' + str(self._h)}{where}>"
 
-    def _check(self, rc: int, err: Any) -> None:
-        if rc:
-            raise _native.error_from(self._ffi, self._lib, rc, err)
+    def _call(self, fn: Any, *args: Any) -> None:
+        """fn(handle, *args, err) on the live handle; a status becomes its exception."""
+        _native.call(fn, self._handle(), *args)
 
     # --- recording -------------------------------------------------------------------------
 
@@ -292,12 +297,9 @@ class Aggregator:
         self.record_sync(event)
 
     def _record_failed(self, ev: HoldEvent) -> None:
-        err = self._ffi.new("poh_error *")
         end = ev.end
-        rc = self._rec(self._handle(), ev._tok, len(ev._tok), ev._hol, len(ev._hol), ev.start,
-                       0 if end is None else end, end is not None, ev.weight, _NOW, err)
-        if rc:
-            raise _native.error_from(self._ffi, self._lib, rc, err)
+        self._call(self._rec, ev._tok, len(ev._tok), ev._hol, len(ev._hol), ev.start, 0 if end is None else end,
+                   end is not None, ev.weight, _NOW)
 
     def _prepare(self, events: Iterable[HoldEvent] | Any) -> Columns:
         if is_columnar(events):
@@ -305,23 +307,31 @@ class Aggregator:
         evs = events if isinstance(events, list) else list(events)
         return _events_to_columns([e if e.__class__ is HoldEvent else event_at(e, i) for i, e in enumerate(evs)])
 
-    def _validate(self, cols: Columns) -> None:
-        """Check a multi-chunk batch whole before recording any chunk (all-or-nothing)."""
+    def _record_columns(self, cols: Columns, flags: int) -> Any:
+        """One poh_record call over cols with flags; its poh_record_result."""
         c, keep = c_columns(self._ffi, cols)
-        out = self._ffi.new("double *")
-        err = self._ffi.new("poh_error *")
-        self._check(self._lib.poh_score_columns(c, 0, out, err), err)
-        del keep
+        o = _native.options(self._ffi, "poh_record_options")
+        o.now, o.flags = _NOW, flags
+        out = _native.options(self._ffi, "poh_record_result")
+        try:
+            self._call(self._lib.poh_record, c, o, out)
+        finally:
+            del keep
+        return out
+
+    def _validate(self, cols: Columns, offset: int) -> None:
+        """Check one chunk of a multi-chunk strict batch before any chunk is recorded
+        (all-or-nothing): the library validates it as a record would, recording nothing."""
+        try:
+            self._record_columns(cols, self._lib.POH_RECORD_CHECK)
+        except InvalidEventError as e:
+            raise _shift(e, offset) from None
 
     def _record_chunk(self, cols: Columns, offset: int) -> int:
-        c, keep = c_columns(self._ffi, cols)
-        err = self._ffi.new("poh_error *")
-        accepted = self._ffi.new("int64_t *")
-        rc = self._lib.poh_aggregator_record_columns(self._handle(), c, _NOW, 0, accepted, err)
-        del keep
-        if rc:
-            raise _shift(_native.error_from(self._ffi, self._lib, rc, err), offset)
-        return int(accepted[0])
+        try:
+            return int(self._record_columns(cols, 0).accepted)
+        except InvalidEventError as e:
+            raise _shift(e, offset) from None
 
     def record_many_sync(self, events: Iterable[HoldEvent] | Any, *,
                          partial: bool = False) -> int | RecordResult:
@@ -344,7 +354,8 @@ class Aggregator:
         cols = self._prepare(events)
         if cols.n <= CHUNK_ROWS:
             return self._record_chunk(cols, 0)
-        self._validate(cols)
+        for lo in range(0, cols.n, CHUNK_ROWS):
+            self._validate(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)), lo)
         return sum(self._record_chunk(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)), lo)
                    for lo in range(0, cols.n, CHUNK_ROWS))
 
@@ -364,41 +375,40 @@ class Aggregator:
 
     def _record_partial(self, converted: tuple[Columns, list[int] | None, list[InvalidEventError]], offset: int,
                         result: RecordResult) -> None:
-        """Record one converted chunk in partial mode, adding to result. The library reports
-        the index of every rejected row; each one's details come from validating that row
-        alone (the same checks, so the same error)."""
+        """Record one converted chunk in partial mode, adding to result: one library call,
+        which reports every rejected row (index, field, reason, message) in a result."""
         cols, kept, errors = converted
-        ffi, lib = self._ffi, self._lib
-        rejected_idx: list[int] = []
         if cols.n:
-            c, keep = c_columns(ffi, cols)
-            err = ffi.new("poh_error *")
-            accepted = ffi.new("int64_t *")
-            count = ffi.new("int64_t *")
-            idx = ffi.new("int64_t[]", cols.n)
-            rc = lib.poh_aggregator_record_partial(self._handle(), c, _NOW, accepted, idx, cols.n, count, err)
-            del keep
-            if rc and (rc != lib.POH_ERR_INVALID_EVENT or not count[0]):  # not about single rows
-                raise _shift(_native.error_from(ffi, lib, rc, err), offset)
-            result.accepted += int(accepted[0])
-            rejected_idx = [int(i) for i in idx[0:int(count[0])]]
-        # Indices so far are within the chunk; the library's are within cols (kept rows).
-        for r in rejected_idx:
-            errors.append(_shift(self._row_error(cols, r), kept[r] if kept is not None else r))
-        errors.sort(key=lambda e: e.index)
+            out = self._record_columns(cols, self._lib.POH_RECORD_PARTIAL)
+            result.accepted += int(out.accepted)
+            if out.errors:
+                # The library's indices are within cols (the kept rows); errors' within the chunk.
+                errors.extend(_shift(e, kept[e.index] - e.index if kept is not None else 0)
+                              for e in self._row_errors(out.errors))
+                errors.sort(key=lambda e: e.index)
         result.errors.extend(_shift(e, offset) for e in errors)  # type: ignore[misc]
 
-    def _row_error(self, cols: Columns, r: int) -> InvalidEventError:
-        """The validation error of row r of cols (index 0: the caller shifts it)."""
-        c, keep = c_columns(self._ffi, cols.slice(r, r + 1))
-        out = self._ffi.new("double *")
-        err = self._ffi.new("poh_error *")
-        rc = self._lib.poh_score_columns(c, 0, out, err)
-        del keep
-        e = _native.error_from(self._ffi, self._lib, rc, err) if rc else None
-        if not isinstance(e, InvalidEventError):
-            raise InternalError(f"row {r} was rejected by the aggregator but validates alone ({e})")
-        return e
+    def _row_errors(self, r: int) -> list[InvalidEventError]:
+        """The rows of an errors result (which this frees)."""
+        ffi, lib = self._ffi, self._lib
+        try:
+            rows, nbytes = ffi.new("int64_t *"), ffi.new("int64_t *")
+            _native.call(lib.poh_result_size, r, rows, nbytes)
+            n, nb = int(rows[0]), int(nbytes[0])
+            errs = ffi.new("poh_row_error[]", max(n, 1))
+            text = ffi.new("char[]", max(nb, 1))
+            _native.call(lib.poh_result_errors, r, errs, n, text, nb)
+        finally:
+            lib.poh_free(r, ffi.NULL)
+        raw = ffi.buffer(text, nb)[:]
+        out = []
+        for i in range(n):
+            x = errs[i]
+            o = x.message_offset
+            out.append(InvalidEventError(raw[o:o + x.message_len].decode("utf-8", "replace"),
+                                         field=ffi.string(x.field).decode(), index=int(x.index),
+                                         reason=ffi.string(x.reason).decode()))
+        return out
 
     async def record_many(self, events: Iterable[HoldEvent] | Any, *,
                           partial: bool = False) -> int | RecordResult:
@@ -423,9 +433,9 @@ class Aggregator:
         for lo in range(0, n, CHUNK_ROWS):
             try:
                 c = chunk(lo, min(lo + CHUNK_ROWS, n))
-                self._validate(c)
             except InvalidEventError as e:
                 raise _shift(e, lo) from None
+            self._validate(c, lo)
             chunks.append((lo, c))
             await asyncio.sleep(0)
         total = 0
@@ -437,14 +447,10 @@ class Aggregator:
     def close_hold(self, token_id: str, holder_id: str, at: TimeLike | None = None) -> int:
         """End every open hold of (token_id, holder_id) at ``at``; returns how many.
         Raises NoOpenHoldError when there is none."""
-        h = self._handle()
         t = _NOW if at is None else resolve_now(at, "at")
-        tok = token_id.encode("utf-8", "surrogatepass") if isinstance(token_id, str) else bytes(token_id)
-        hol = holder_id.encode("utf-8", "surrogatepass") if isinstance(holder_id, str) else bytes(holder_id)
-        err = self._ffi.new("poh_error *")
+        tok, hol = _id(token_id), _id(holder_id)
         n = self._ffi.new("int64_t *")
-        self._check(self._lib.poh_aggregator_close_hold(h, tok, len(tok), hol, len(hol), t, _NOW,
-                                                        n, err), err)
+        self._call(self._lib.poh_close_hold, tok, len(tok), hol, len(hol), t, _NOW, n)
         return int(n[0])
 
     # --- reading ---------------------------------------------------------------------------
@@ -452,35 +458,49 @@ class Aggregator:
     def _now(self, now: TimeLike | None) -> int:
         return _NOW if now is None else resolve_now(now)
 
-    def _stats(self, rc: int, err: Any, result: Any) -> list[HoldStat]:
-        self._check(rc, err)
-        r = result[0]
+    def _query(self, now: TimeLike | None, n: int = 0, token: bytes = b"", holder: bytes = b"",
+               window: WindowLike | None = None) -> Any:
+        """One poh_query; its poh_query_result (whose result handle the caller frees)."""
         ffi, lib = self._ffi, self._lib
+        q = _native.options(ffi, "poh_query_options")
+        q.now, q.n = self._now(now), n
+        if window is not None:
+            w = resolve_window(window)
+            if not self._history:
+                raise NoHistoryError(f"window [{w[0]}, {w[1]}): window queries need an Aggregator created with "
+                                     "history=True (it keeps every closed hold for them)")
+            q.flags = lib.POH_QUERY_WINDOW
+            q.window.t0, q.window.t1 = w
+        keep = []
+        if token:
+            keep.append(ffi.new("char[]", token))
+            q.token, q.token_len = keep[-1], len(token)
+        if holder:
+            keep.append(ffi.new("char[]", holder))
+            q.holder, q.holder_len = keep[-1], len(holder)
+        out = _native.options(ffi, "poh_query_result")
+        self._call(lib.poh_query, q, out)
+        return out
+
+    def _rows(self, out: Any) -> list[HoldStat]:
+        """Every row of a query result (which this frees)."""
+        ffi, lib = self._ffi, self._lib
+        r = out.result
         try:
-            rows, nbytes = ffi.new("int64_t *"), ffi.new("int64_t *")
-            self._check(lib.poh_result_size(r, rows, nbytes, err), err)
-            n, nb = int(rows[0]), int(nbytes[0])
+            n, nb = int(out.rows), int(out.id_bytes)
             stats = ffi.new("poh_stat[]", max(n, 1))
             ids = ffi.new("char[]", max(nb, 1))
-            self._check(lib.poh_result_stats(r, stats, n, ids, nb, err), err)
+            _native.call(lib.poh_result_stats, r, stats, n, ids, nb)
         finally:
             lib.poh_free(r, ffi.NULL)
         raw = ffi.buffer(ids, nb)[:]
-        out = []
+        rows = []
         for i in range(n):
             s = stats[i]
             o = s.id_offset
-            out.append(HoldStat(raw[o:o + s.id_len].decode("utf-8"), s.score, s.total_seconds, s.events,
-                                s.open_holds, s.tokens, s.updated_at))
-        return out
-
-    def _window_arg(self, window: WindowLike) -> Any:
-        """A poh_window for a window query: validated, then NoHistoryError without history."""
-        w = resolve_window(window)
-        if not self._history:
-            raise NoHistoryError(f"window [{w[0]}, {w[1]}): window queries need an Aggregator created with "
-                                 "history=True (it keeps every closed hold for them)")
-        return self._ffi.new("poh_window *", w)
+            rows.append(HoldStat(raw[o:o + s.id_len].decode("utf-8"), s.score, s.total_seconds, s.events,
+                                 s.open_holds, s.tokens, s.updated_at))
+        return rows
 
     def snapshot(self, now: TimeLike | None = None, *, window: WindowLike | None = None) -> list[HoldStat]:
         """One row per holder at ``now``: score descending, then holder_id ascending.
@@ -488,96 +508,74 @@ class Aggregator:
         With ``window=(t0, t1)`` (needs ``history=True``), each row's score is exactly
         ``calculate_score(the holder's recorded events, now, window)`` and total_seconds is
         clipped alike; the campaign window does not apply to it."""
-        h = self._handle()
-        err = self._ffi.new("poh_error *")
-        res = self._ffi.new("poh_handle *")
-        if window is None:
-            return self._stats(self._lib.poh_aggregator_snapshot(h, self._now(now), res, err), err, res)
-        w = self._window_arg(window)
-        return self._stats(self._lib.poh_aggregator_snapshot_window(h, self._now(now), w, res, err), err, res)
+        self._handle()
+        return self._rows(self._query(now, window=window))
 
     def top_n(self, n: int, now: TimeLike | None = None, token: str | None = None, *,
               window: WindowLike | None = None) -> list[HoldStat]:
         """The first ``n`` rows of the snapshot order (a bounded heap, no full sort). With
         ``token``, rows are the (holder, token) pairs of that token. ``window`` as in
         snapshot (needs ``history=True``)."""
-        h = self._handle()
+        self._handle()
         if isinstance(n, bool) or not isinstance(n, int):
             raise InvalidEventError(f"n {n!r}: must be an int", field="n", reason="invalid_type", value=repr(n))
-        tok = b"" if token is None else token.encode("utf-8", "surrogatepass")
+        tok = b"" if token is None else _id(token)
         if token is not None and not tok:
             raise InvalidEventError('token_id "": must not be empty', field="token_id", reason="empty",
                                     value='""')
-        err = self._ffi.new("poh_error *")
-        res = self._ffi.new("poh_handle *")
-        n_c = max(min(n, 2**62) if n >= 0 else n, -1)
-        t = self._now(now)
-        tok_p = tok or self._ffi.NULL
-        if window is None:
-            return self._stats(self._lib.poh_aggregator_top_n(h, n_c, t, tok_p, len(tok), res, err), err, res)
-        w = self._window_arg(window)
-        return self._stats(self._lib.poh_aggregator_top_n_window(h, n_c, t, tok_p, len(tok), w, res, err), err, res)
+        if n == 0:  # the library's n 0 means every row: check the arguments alike, return none
+            self._rows(self._query(now, 1, tok, window=window))
+            return []
+        return self._rows(self._query(now, min(n, 2**62) if n > 0 else -1, tok, window=window))
 
     def pair(self, token_id: str, holder_id: str, now: TimeLike | None = None) -> HoldStat | None:
         """The (holder_id, token_id) row at ``now``, exactly as ``top_n(..., token=token_id)``
         shows it, or None when the holder never recorded that token. One lookup in the
         library (O(1), no scan of the token's holders)."""
-        h = self._handle()
-        tok = token_id.encode("utf-8", "surrogatepass") if isinstance(token_id, str) else bytes(token_id)
-        hol = holder_id.encode("utf-8", "surrogatepass") if isinstance(holder_id, str) else bytes(holder_id)
-        ffi = self._ffi
-        err = ffi.new("poh_error *")
-        st = ffi.new("poh_stat *")
-        found = ffi.new("int *")
-        self._check(self._lib.poh_aggregator_pair(h, tok or ffi.NULL, len(tok), hol or ffi.NULL, len(hol),
-                                                  self._now(now), st, found, err), err)
-        if not found[0]:
+        self._handle()
+        tok, hol = _id(token_id), _id(holder_id)
+        if not tok or not hol:
+            field = "token_id" if not tok else "holder_id"
+            raise InvalidEventError(f'{field} "": must not be empty', field=field, reason="empty", value='""')
+        out = self._query(now, 0, tok, hol)
+        if not out.rows:
             return None
+        st = out.first
         return HoldStat(holder_id if isinstance(holder_id, str) else hol.decode("utf-8"), st.score,
                         st.total_seconds, st.events, st.open_holds, st.tokens, st.updated_at)
 
     def gc(self, now: TimeLike | None = None) -> int:
-        """Drop holders idle for longer than the TTL with no open hold; returns how many."""
-        h = self._handle()
-        err = self._ffi.new("poh_error *")
+        """Drop holders idle for longer than the TTL that hold nothing live; returns how many."""
         n = self._ffi.new("int64_t *")
-        self._check(self._lib.poh_aggregator_gc(h, self._now(now), n, err), err)
+        self._call(self._lib.poh_gc, self._now(now), n)
         return int(n[0])
 
     def start_gc(self, interval: float | timedelta) -> None:
         """Run gc() on the wall clock every ``interval`` (seconds or timedelta) in the
         library, until close(). Needs a ttl."""
-        h = self._handle()
         ms = max(1, round(_seconds(interval, "interval") * 1000))
-        err = self._ffi.new("poh_error *")
-        self._check(self._lib.poh_aggregator_start_gc(h, ms, err), err)
+        self._call(self._lib.poh_gc_schedule, ms)
 
     def stop_gc(self) -> None:
         """Stop the background GC, if running."""
-        h = self._handle()
-        err = self._ffi.new("poh_error *")
-        self._check(self._lib.poh_aggregator_stop_gc(h, err), err)
+        self._call(self._lib.poh_gc_schedule, 0)
 
     def __len__(self) -> int:
-        h = self._handle()
-        err = self._ffi.new("poh_error *")
         n = self._ffi.new("int64_t *")
-        self._check(self._lib.poh_aggregator_len(h, n, err), err)
+        self._call(self._lib.poh_holders, n)
         return int(n[0])
 
     def metrics_text(self) -> str:
         """The aggregator's Prometheus metrics in the text exposition format."""
-        h = self._handle()
         ffi, lib = self._ffi, self._lib
-        err = ffi.new("poh_error *")
         res = ffi.new("poh_handle *")
-        self._check(lib.poh_aggregator_metrics_text(h, res, err), err)
+        self._call(lib.poh_metrics_text, res)
         r = res[0]
         try:
             nbytes = ffi.new("int64_t *")
-            self._check(lib.poh_result_size(r, ffi.NULL, nbytes, err), err)
+            _native.call(lib.poh_result_size, r, ffi.NULL, nbytes)
             buf = ffi.new("char[]", int(nbytes[0]) + 1)
-            self._check(lib.poh_result_text(r, buf, len(buf), err), err)
+            _native.call(lib.poh_result_text, r, buf, len(buf))
         finally:
             lib.poh_free(r, ffi.NULL)
         return ffi.buffer(buf, int(nbytes[0]))[:].decode("utf-8")

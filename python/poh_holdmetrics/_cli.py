@@ -971,15 +971,10 @@ def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_version(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from . import __version__
-    from . import _native
+    from . import __version__, native_version
     line = f"{PROG} {__version__}"
     try:
-        ffi, lib = _native.load()
-        buf = ffi.new("char[]", 64)
-        e = ffi.new("poh_error *")
-        core = ffi.string(buf).decode() if not lib.poh_version(buf, len(buf), e) else "?"
-        line += f" (backend native, core {core})"
+        line += f" (backend native, core {native_version()})"
     except HoldMetricsError as e:
         line += f" (backend python: {e})"
     out.write(line + f"; python {sys.version.split()[0]}\n")

@@ -107,24 +107,51 @@ def new_error(ffi: Any) -> Any:
     return ffi.new("poh_error *")
 
 
+def options(ffi: Any, ctype: str) -> Any:
+    """A zeroed, size-versioned option or result struct (the C API's POH_INIT)."""
+    p = ffi.new(ctype + " *")
+    p.size = ffi.sizeof(ctype)
+    return p
+
+
+#: The exception class of every status code of the C API, by name. A test checks that every
+#: POH_ERR_* the library defines is here. Argument and buffer errors are bugs of this package
+#: (it never passes bad pointers or sizes), hence InternalError.
+ERRORS: dict[str, type[HoldMetricsError]] = {
+    "POH_ERR_INVALID_EVENT": InvalidEventError,
+    "POH_ERR_INVALID_ARGUMENT": InternalError,
+    "POH_ERR_BAD_HANDLE": ClosedError,
+    "POH_ERR_NO_OPEN_HOLD": NoOpenHoldError,
+    "POH_ERR_BUFFER_TOO_SMALL": InternalError,
+    "POH_ERR_STATE": HoldMetricsError,
+    "POH_ERR_INTERNAL": InternalError,
+    "POH_ERR_NO_HISTORY": NoHistoryError,
+    "POH_ERR_LOCKED": StoreLockedError,
+    "POH_ERR_STORE": StoreError,
+}
+_by_code: dict[int, type[HoldMetricsError]] = {}
+
+
 def error_from(ffi: Any, lib: Any, rc: int, err: Any) -> HoldMetricsError:
     """The exception for a non-zero status and its filled-in poh_error."""
+    if not _by_code:
+        _by_code.update({getattr(lib, name): cls for name, cls in ERRORS.items()})
     msg = ffi.string(err.message).decode("utf-8", "replace")
-    if rc == lib.POH_ERR_INVALID_EVENT:
+    cls = _by_code.get(rc)
+    if cls is InvalidEventError:
         return InvalidEventError(msg, field=ffi.string(err.field).decode(), index=int(err.index),
                                  reason=ffi.string(err.reason).decode())
-    if rc == lib.POH_ERR_BAD_HANDLE:
+    if cls is ClosedError:
         return ClosedError(f"aggregator is closed ({msg})")
-    if rc == lib.POH_ERR_NO_OPEN_HOLD:
-        return NoOpenHoldError(msg)
-    if rc == lib.POH_ERR_NO_HISTORY:
-        return NoHistoryError(msg)
-    if rc == lib.POH_ERR_LOCKED:
-        return StoreLockedError(msg)
-    if rc == lib.POH_ERR_STORE:
-        return StoreError(msg)
-    if rc == lib.POH_ERR_INTERNAL:
-        return InternalError(msg)
-    if rc == lib.POH_ERR_STATE:
-        return HoldMetricsError(msg)
-    return InternalError(f"status {rc}: {msg}")  # argument / buffer errors are bugs of this package
+    if cls is None:
+        return InternalError(f"unknown status {rc}: {msg}")
+    return cls(msg)
+
+
+def call(fn: Any, *args: Any) -> None:
+    """Call a C API function with a fresh poh_error as its last argument, raising the
+    status's exception (the one place a status becomes an exception)."""
+    err = _ffi.new("poh_error *")
+    rc = fn(*args, err)
+    if rc:
+        raise error_from(_ffi, _lib, rc, err)

@@ -116,25 +116,27 @@ def _score(events: Any, t: int, w: tuple[int, int] | None, want_twab: bool) -> f
         return s / _pure.elapsed(w[0], w[1], t) if want_twab else s
     ffi, lib = nl
     buf = ffi.from_buffer("poh_event[]", b"".join(map(_packed, evs)))
-    out = ffi.new("double *")
-    # No poh_error on the first try (allocating one costs more than small batches take):
-    # scoring has no side effects, so a failure is simply repeated with one.
-    if w is None:
-        if lib.poh_score_events(buf, len(evs), t, out, ffi.NULL):
-            err = ffi.new("poh_error *")
-            raise _native.error_from(ffi, lib, lib.poh_score_events(buf, len(evs), t, out, err), err)
-        return out[0]
-    fn = lib.poh_twab_events if want_twab else lib.poh_score_events_window
-    cw = ffi.new("poh_window *", w)
-    if fn(buf, len(evs), t, cw, out, ffi.NULL):
-        err = ffi.new("poh_error *")
-        raise _native.error_from(ffi, lib, fn(buf, len(evs), t, cw, out, err), err)
-    return out[0]
+    c = _native.options(ffi, "poh_columns")
+    c.n = len(evs)
+    c.rows = buf
+    return _score_native(ffi, lib, c, t, w, want_twab)
+
+
+def _score_native(ffi: Any, lib: Any, c: Any, now: int, w: tuple[int, int] | None, want_twab: bool) -> float:
+    """poh_score of a ready poh_columns: the score (or the TWAB) at now."""
+    o = _native.options(ffi, "poh_score_options")
+    o.now = now
+    if w is not None:
+        o.flags = lib.POH_SCORE_WINDOW | (lib.POH_SCORE_TWAB if want_twab else 0)
+        o.window.t0, o.window.t1 = w
+    out = _native.options(ffi, "poh_score_result")
+    _native.call(lib.poh_score, c, o, out)
+    return out.score
 
 
 def c_columns(ffi: Any, cols: Columns) -> tuple[Any, list]:
     """A poh_columns pointing into cols' buffers, and the cdata that must stay alive."""
-    c = ffi.new("poh_columns *")
+    c = _native.options(ffi, "poh_columns")
     keep: list = [c]
 
     def buf(ctype: str, b: Any) -> Any:
@@ -166,14 +168,7 @@ def c_columns(ffi: Any, cols: Columns) -> tuple[Any, list]:
 def score_columns_native(ffi: Any, lib: Any, cols: Columns, now: int, window: tuple[int, int] | None = None,
                          want_twab: bool = False) -> float:
     c, keep = c_columns(ffi, cols)
-    out = ffi.new("double *")
-    err = ffi.new("poh_error *")
-    if window is None:
-        rc = lib.poh_score_columns(c, now, out, err)
-    else:
-        fn = lib.poh_twab_columns if want_twab else lib.poh_score_columns_window
-        rc = fn(c, now, ffi.new("poh_window *", window), out, err)
-    del keep
-    if rc:
-        raise _native.error_from(ffi, lib, rc, err)
-    return out[0]
+    try:
+        return _score_native(ffi, lib, c, now, window, want_twab)
+    finally:
+        del keep

@@ -27,8 +27,11 @@ def test_runs_against_installed_package_not_source_tree():
 
 def test_typed_and_versions():
     assert (PKG / "py.typed").is_file()
-    pyproject = (REPO / "pyproject.toml").read_text()
-    assert f'version = "{phm.__version__}"' in pyproject
+    # One version string: version/VERSION, which the Go library embeds (version/version.go)
+    # and the build writes into the package; pyproject.toml reads it, never repeats it.
+    assert (REPO / "version" / "VERSION").read_text(encoding="utf-8").strip() == phm.__version__
+    pyproject = (REPO / "pyproject.toml").read_text(encoding="utf-8")
+    assert 'dynamic = ["version"]' in pyproject and 'version = { file = ["version/VERSION"] }' in pyproject
 
 
 @needs_native

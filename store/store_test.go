@@ -43,7 +43,7 @@ func workload(t *testing.T, s *Store, twin *core.Aggregator, seed uint64, n int)
 		case 0: // close
 			tok, h := fmt.Sprintf("T%d", r.IntN(3)), fmt.Sprintf("h%d", r.IntN(20))
 			_, err1 := s.CloseHold(now, tok, h, now)
-			_, err2 := twin.CloseHoldAt(now, tok, h, now)
+			_, err2 := twin.CloseHold(now, tok, h, now)
 			if (err1 == nil) != (err2 == nil) {
 				t.Fatalf("close: store %v, twin %v", err1, err2)
 			}
@@ -67,8 +67,8 @@ func workload(t *testing.T, s *Store, twin *core.Aggregator, seed uint64, n int)
 				}
 			}
 			partial := r.IntN(2) == 0
-			n1, err1 := s.Record(now, evs, partial)
-			n2, err2 := twin.RecordAt(now, evs, partial)
+			n1, err1 := core.RecordAndWait(s, now, evs, core.RecordOptions{Partial: partial})
+			n2, err2 := twin.Record(now, evs, core.RecordOptions{Partial: partial})
 			if n1 != n2 || (err1 == nil) != (err2 == nil) {
 				t.Fatalf("record: store %d %v, twin %d %v", n1, err1, n2, err2)
 			}
@@ -79,14 +79,14 @@ func workload(t *testing.T, s *Store, twin *core.Aggregator, seed uint64, n int)
 func sameState(t *testing.T, got, want *core.Aggregator) {
 	t.Helper()
 	for _, now := range []int64{0, 500, 5000, 1e9} {
-		g, _ := got.Snapshot(now)
-		w, _ := want.Snapshot(now)
+		g, _ := got.Query(core.Query{Now: now})
+		w, _ := want.Query(core.Query{Now: now})
 		if !reflect.DeepEqual(g, w) {
 			t.Fatalf("now %d: recovered state differs\n got %+v\nwant %+v", now, g, w)
 		}
 		for _, tok := range []string{"T0", "T1"} {
-			g, _ := got.TopN(5, now, tok)
-			w, _ := want.TopN(5, now, tok)
+			g, _ := got.Query(core.Query{N: 5, Now: now, Token: tok})
+			w, _ := want.Query(core.Query{N: 5, Now: now, Token: tok})
 			if !reflect.DeepEqual(g, w) {
 				t.Fatalf("top %s differs", tok)
 			}
@@ -187,7 +187,7 @@ func TestTornAndCorruptTail(t *testing.T) {
 			dir := t.TempDir()
 			s, _, _ := open(t, dir, Options{SnapshotBytes: -1})
 			for _, h := range []string{"a", "b", "c"} {
-				if _, err := s.Record(10, ev(h), false); err != nil {
+				if _, err := core.RecordAndWait(s, 10, ev(h), core.RecordOptions{}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -202,7 +202,7 @@ func TestTornAndCorruptTail(t *testing.T) {
 				t.Fatalf("recovered %d holders (want %d), recovery %+v", a2.Len(), want, rec)
 			}
 			// The cut-off log is clean: a third start sees no damage.
-			if _, err := s2.Record(20, ev("d"), false); err != nil {
+			if _, err := core.RecordAndWait(s2, 20, ev("d"), core.RecordOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			s2.Close()
@@ -217,7 +217,7 @@ func TestTornAndCorruptTail(t *testing.T) {
 func TestCorruptSnapshotRefusesToStart(t *testing.T) {
 	dir := t.TempDir()
 	s, _, _ := open(t, dir, Options{})
-	s.Record(1, []core.HoldEvent{{TokenID: "T", HolderID: "h", Start: 1, Weight: 1}}, false)
+	core.RecordAndWait(s, 1, []core.HoldEvent{{TokenID: "T", HolderID: "h", Start: 1, Weight: 1}}, core.RecordOptions{})
 	s.Close()
 	snaps, _ := filepath.Glob(filepath.Join(dir, "snap-*.snap"))
 	if len(snaps) != 1 {
@@ -252,8 +252,8 @@ func TestConcurrentWritersAndClose(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < 300; i++ {
-				_, err := s.Record(5, []core.HoldEvent{{TokenID: "T", HolderID: fmt.Sprintf("w%d-%d", w, i),
-					Start: 1, End: 2, HasEnd: true, Weight: 1}}, false)
+				_, err := core.RecordAndWait(s, 5, []core.HoldEvent{{TokenID: "T", HolderID: fmt.Sprintf("w%d-%d", w, i),
+					Start: 1, End: 2, HasEnd: true, Weight: 1}}, core.RecordOptions{})
 				if err == nil {
 					mu.Lock()
 					acked++
@@ -314,7 +314,7 @@ func TestSnapshotV1StillLoads(t *testing.T) {
 	if rec.Snapshot != "snap-0000000000000002.snap" || rec.Holders != 2 {
 		t.Fatalf("recovery %+v", rec)
 	}
-	rows, _ := a.Snapshot(1000)
+	rows, _ := a.Query(core.Query{Now: 1000})
 	want := []core.HolderStat{
 		{HolderID: "alice", Score: 211, TotalSeconds: 115, Events: 2, Tokens: 2, UpdatedAt: 1795847255},
 		{HolderID: "bob", Score: 30, TotalSeconds: 100, Events: 1, Tokens: 1, UpdatedAt: 1795847255},
@@ -327,6 +327,68 @@ func TestSnapshotV1StillLoads(t *testing.T) {
 	defer h.Close()
 	if _, _, err := Open(copyV1(), h, Options{}); !errors.Is(err, ErrConfigMismatch) {
 		t.Fatalf("history aggregator over a v1 snapshot: %v", err)
+	}
+}
+
+// A version-2 snapshot (open holds without ends, history on), written by
+// 0.1 (d4c8ef0: four events recorded at 1000 into a history aggregator,
+// then Close), still loads, and the state answers as 0.1 did.
+func TestSnapshotV2StillLoads(t *testing.T) {
+	src, err := os.ReadFile("testdata/v2/snap-0000000000000002.snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "snap-0000000000000002.snap"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a, err := core.New(core.Options{History: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, rec, err := Open(dir, a, Options{SnapshotBytes: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if rec.Holders != 2 {
+		t.Fatalf("recovery %+v", rec)
+	}
+	rows, _ := a.Query(core.Query{Now: 2000})
+	want := []core.HolderStat{
+		{HolderID: "bob", Score: 5955, TotalSeconds: 2010, Events: 2, OpenHolds: 1, Tokens: 1, UpdatedAt: 1000},
+		{HolderID: "alice", Score: 2150, TotalSeconds: 2050, Events: 2, OpenHolds: 1, Tokens: 1, UpdatedAt: 1000},
+	}
+	if !reflect.DeepEqual(rows, want) {
+		t.Fatalf("v2 snapshot rows\n got %+v\nwant %+v", rows, want)
+	}
+	if w, _ := a.Query(core.Query{Now: 2000, Window: &core.Window{Start: 0, End: 50}}); len(w) != 2 || w[0].Score != 105 || w[1].HolderID != "alice" || w[1].Score != 100 {
+		t.Fatalf("window query over the v2 history: %+v", w)
+	}
+}
+
+// A closed hold whose end was still ahead when it was recorded is live: a
+// snapshot keeps it as such (version 3), and the reopened store scores it
+// up to now as before, until a write at or after its end credits it.
+func TestSnapshotKeepsLiveClosedHolds(t *testing.T) {
+	dir := t.TempDir()
+	s, a, _ := open(t, dir, Options{})
+	evs := []core.HoldEvent{{TokenID: "T", HolderID: "h", Start: 0, End: 500, HasEnd: true, Weight: 2}}
+	if _, err := core.RecordAndWait(s, 100, evs, core.RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := a.Query(core.Query{Now: 300})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, b, rec := open(t, dir, Options{})
+	defer s2.Close()
+	if rec.Snapshot == "" || rec.Records != 0 {
+		t.Fatalf("expected a snapshot-only recovery: %+v", rec)
+	}
+	got, _ := b.Query(core.Query{Now: 300})
+	if !reflect.DeepEqual(got, want) || got[0].Score != 600 {
+		t.Fatalf("reopened: %+v, before: %+v", got, want)
 	}
 }
 
@@ -345,13 +407,13 @@ func sameWindows(t *testing.T, got, want *core.Aggregator) {
 	sameState(t, got, want)
 	for _, now := range []int64{500, 5000, 1e9} {
 		for _, w := range []core.Window{{Start: 0, End: 300}, {Start: 250, End: 900}, {Start: 600, End: 601}, core.All} {
-			g, err1 := got.SnapshotWindow(now, w)
-			x, err2 := want.SnapshotWindow(now, w)
+			g, err1 := got.Query(core.Query{Now: now, Window: &w})
+			x, err2 := want.Query(core.Query{Now: now, Window: &w})
 			if err1 != nil || err2 != nil || !reflect.DeepEqual(g, x) {
 				t.Fatalf("now %d window %v: recovered window rows differ (%v, %v)\n got %+v\nwant %+v", now, w, err1, err2, g, x)
 			}
-			g, _ = got.TopNWindow(3, now, "T1", w)
-			x, _ = want.TopNWindow(3, now, "T1", w)
+			g, _ = got.Query(core.Query{N: 3, Now: now, Token: "T1", Window: &w})
+			x, _ = want.Query(core.Query{N: 3, Now: now, Token: "T1", Window: &w})
 			if !reflect.DeepEqual(g, x) {
 				t.Fatalf("now %d window %v: top T1 differs", now, w)
 			}
@@ -394,7 +456,7 @@ func TestHistorySurvivesSnapshotAndLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s3.Record(2000, []core.HoldEvent{{TokenID: "T0", HolderID: "h0", Start: 1, End: 2, HasEnd: true, Weight: 1}}, false); err != nil {
+	if _, err := core.RecordAndWait(s3, 2000, []core.HoldEvent{{TokenID: "T0", HolderID: "h0", Start: 1, End: 2, HasEnd: true, Weight: 1}}, core.RecordOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s3.Close(); err != nil {

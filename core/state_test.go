@@ -22,10 +22,10 @@ func exportFixture(t *testing.T, opts Options, aliceEnd int64) (*Aggregator, []H
 		{TokenID: "T", HolderID: "bob", Start: 90, End: 150, HasEnd: true, Weight: 0.3},
 		{TokenID: "V", HolderID: "carol", Start: 1, End: 2, HasEnd: true, Weight: 3},
 	}
-	if _, err := a.RecordAt(100, evs, false); err != nil {
+	if _, err := a.Record(100, evs, RecordOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.CloseHoldAt(120, "U", "alice", 110); err != nil {
+	if _, err := a.CloseHold(120, "U", "alice", 110); err != nil {
 		t.Fatal(err)
 	}
 	states, m, err := a.Export()
@@ -48,13 +48,13 @@ func TestExportImportRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, now := range []int64{0, 100, 200, 1e6} {
-		want, _ := a.Snapshot(now)
-		got, _ := b.Snapshot(now)
+		want, _ := snapshot(a, now)
+		got, _ := snapshot(b, now)
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("now %d: snapshot after import\n got %+v\nwant %+v", now, got, want)
 		}
-		wantT, _ := a.TopN(2, now, "T")
-		gotT, _ := b.TopN(2, now, "T")
+		wantT, _ := topN(a, 2, now, "T")
+		gotT, _ := topN(b, 2, now, "T")
 		if !reflect.DeepEqual(gotT, wantT) {
 			t.Fatalf("now %d: top T after import\n got %+v\nwant %+v", now, gotT, wantT)
 		}
@@ -67,15 +67,15 @@ func TestExportImportRoundTrip(t *testing.T) {
 	// The same continuation gives the same bits.
 	more := []HoldEvent{{TokenID: "T", HolderID: "bob", Start: 60, End: 61, HasEnd: true, Weight: 0.7}}
 	for _, x := range []*Aggregator{a, b} {
-		if _, err := x.RecordAt(300, more, false); err != nil {
+		if _, err := x.Record(300, more, RecordOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := x.CloseHoldAt(301, "T", "bob", 200); err != nil {
+		if _, err := x.CloseHold(301, "T", "bob", 200); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, _ := a.Snapshot(400)
-	got, _ := b.Snapshot(400)
+	want, _ := snapshot(a, 400)
+	got, _ := snapshot(b, 400)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("after continuing\n got %+v\nwant %+v", got, want)
 	}
@@ -93,7 +93,9 @@ func TestImportRejects(t *testing.T) {
 		{"duplicate token", []HolderState{{HolderID: "h", Tokens: []TokenState{{TokenID: "T"}, {TokenID: "T"}}}}},
 		{"bad time", []HolderState{{HolderID: "h", UpdatedAt: -1, Tokens: good.Tokens}}},
 		{"bad weight", []HolderState{{HolderID: "h", Tokens: []TokenState{{TokenID: "T",
-			Open: []OpenHoldState{{Start: 1, Weight: -1}}}}}}},
+			Live: []LiveHoldState{{Start: 1, Weight: -1}}}}}}},
+		{"live hold ending before its start", []HolderState{{HolderID: "h", Tokens: []TokenState{{TokenID: "T",
+			Live: []LiveHoldState{{Start: 5, End: 4, HasEnd: true, Weight: 1}}}}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -143,13 +145,13 @@ func TestExportImportHistory(t *testing.T) {
 		t.Helper()
 		for _, now := range []int64{0, 100, 200, 1e6} {
 			for _, w := range windows {
-				want, err1 := a.SnapshotWindow(now, w)
-				got, err2 := b.SnapshotWindow(now, w)
+				want, err1 := a.Query(Query{Now: now, Window: &w})
+				got, err2 := b.Query(Query{Now: now, Window: &w})
 				if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
 					t.Fatalf("%s: now %d window %v: SnapshotWindow\n got %+v (%v)\nwant %+v (%v)", when, now, w, got, err2, want, err1)
 				}
-				wantT, _ := a.TopNWindow(2, now, "T", w)
-				gotT, _ := b.TopNWindow(2, now, "T", w)
+				wantT, _ := a.Query(Query{N: 2, Now: now, Token: "T", Window: &w})
+				gotT, _ := b.Query(Query{N: 2, Now: now, Token: "T", Window: &w})
 				if !reflect.DeepEqual(gotT, wantT) {
 					t.Fatalf("%s: now %d window %v: TopNWindow T\n got %+v\nwant %+v", when, now, w, gotT, wantT)
 				}
@@ -159,10 +161,10 @@ func TestExportImportHistory(t *testing.T) {
 	check("after import")
 	more := []HoldEvent{{TokenID: "T", HolderID: "bob", Start: 60, End: 61, HasEnd: true, Weight: 0.7}}
 	for _, x := range []*Aggregator{a, b} {
-		if _, err := x.RecordAt(300, more, false); err != nil {
+		if _, err := x.Record(300, more, RecordOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := x.CloseHoldAt(301, "T", "bob", 200); err != nil {
+		if _, err := x.CloseHold(301, "T", "bob", 200); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -173,7 +175,7 @@ func TestExportImportHistory(t *testing.T) {
 	if err := c.Import(states, m); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.SnapshotWindow(100, All); err != ErrNoHistory {
+	if _, err := c.Query(Query{Now: 100, Window: &All}); err != ErrNoHistory {
 		t.Fatalf("window query without history: %v", err)
 	}
 	again, _, _ := c.Export()

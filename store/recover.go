@@ -170,14 +170,14 @@ func (s *Store) replay(p []byte, scratch []core.HoldEvent) ([]core.HoldEvent, er
 		if err != nil {
 			return evs, err
 		}
-		_, err = s.agg.RecordAt(now, evs, false)
+		_, err = s.agg.Record(now, evs, core.RecordOptions{})
 		return evs, err
 	case kindClose:
 		now, token, holder, at, err := decodeClose(body)
 		if err != nil {
 			return scratch, err
 		}
-		_, err = s.agg.CloseHoldAt(now, token, holder, at)
+		_, err = s.agg.CloseHold(now, token, holder, at)
 		return scratch[:0], err
 	case kindGC:
 		now, err := decodeGC(body)

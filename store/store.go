@@ -89,10 +89,6 @@ type Recovery struct {
 	SnapshotBytes int64 // log bytes replayed (a snapshot follows when large)
 }
 
-// Ticket identifies an appended record; Wait(t) blocks until it is durable
-// under the store's policy.
-type Ticket uint64
-
 // Store is a durable front for one core.Aggregator. Every write goes
 // through it; reads go to the aggregator directly.
 type Store struct {
@@ -138,8 +134,9 @@ type chunk struct {
 
 const (
 	walMagic  = "POHWAL01"
-	snapMagic = "POHSNAP2"
-	// snapMagicV1 snapshots (no window, no history) still load.
+	snapMagic = "POHSNAP3"
+	// Older snapshots still load (see snapshot.go).
+	snapMagicV2 = "POHSNAP2"
 	snapMagicV1 = "POHSNAP1"
 )
 
@@ -258,26 +255,17 @@ func (s *Store) putBuf(b []byte) {
 	}
 }
 
-// Record applies events (all-or-nothing, or partial) with updated_at = now,
-// appends them to the log, and waits until they are durable. The error is
-// the aggregator's (a *core.ValidationError or *core.BatchError) or a store
-// failure.
-func (s *Store) Record(now int64, events []core.HoldEvent, partial bool) (int, error) {
-	n, t, err := s.RecordAsync(now, events, partial)
-	if n > 0 {
-		if werr := s.Wait(t); werr != nil {
-			return 0, werr
-		}
-	}
-	return n, err
-}
+// Store is a core.Writer: the durable one.
+var _ core.Writer = (*Store)(nil)
 
-// RecordAsync is Record without the wait: the events are applied and queued
-// for the log; Wait(ticket) before acknowledging them. Pipelining streams
-// use it to keep reading while earlier records are written.
-func (s *Store) RecordAsync(now int64, events []core.HoldEvent, partial bool) (int, Ticket, error) {
+// Record applies events (all-or-nothing, or partial) at now and queues them
+// for the log: they are acknowledged once Wait(ticket) returns nil, so a
+// pipelining stream keeps reading while earlier records are written. The
+// error is the aggregator's (a *core.ValidationError or *core.BatchError)
+// or a store failure.
+func (s *Store) Record(now int64, events []core.HoldEvent, o core.RecordOptions) (int, core.Ticket, error) {
 	var ok []bool
-	if partial {
+	if o.Partial {
 		for i := range events {
 			if events[i].Validate(i) != nil {
 				if ok == nil {
@@ -298,8 +286,8 @@ func (s *Store) RecordAsync(now int64, events []core.HoldEvent, partial bool) (i
 		s.putBuf(buf)
 		return 0, 0, err
 	}
-	n, err := s.agg.RecordAt(now, events, partial)
-	var t Ticket
+	n, err := s.agg.Record(now, events, o)
+	var t core.Ticket
 	if n > 0 {
 		t = s.appendLocked(buf)
 	}
@@ -318,8 +306,8 @@ func (s *Store) CloseHold(now int64, token, holder string, at int64) (int, error
 		s.mu.Unlock()
 		return 0, err
 	}
-	n, err := s.agg.CloseHoldAt(now, token, holder, at)
-	var t Ticket
+	n, err := s.agg.CloseHold(now, token, holder, at)
+	var t core.Ticket
 	if err == nil {
 		t = s.appendLocked(buf)
 	}
@@ -330,17 +318,22 @@ func (s *Store) CloseHold(now int64, token, holder string, at int64) (int, error
 	return n, s.Wait(t)
 }
 
-// GC runs the aggregator's TTL GC at now and logs it when it dropped
-// anything (GC is deterministic given the state and now, so replay repeats
-// it exactly). Not waited for: losing it on a crash only delays eviction.
+// GC runs the aggregator's TTL GC at now and logs it (GC is deterministic
+// given the state and now, so replay repeats it exactly; it is logged even
+// when it dropped nothing, because it also credits the live holds that
+// ended). Not waited for: a crash can lose it only together with every
+// write after it, which replay then never sees either.
 func (s *Store) GC(now int64) (int, error) {
+	if err := core.ValidateTime(-1, "now", now); err != nil {
+		return 0, err // never log a GC record with a bad time
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
 		return 0, err
 	}
 	n, err := s.agg.GC(now)
-	if n > 0 {
+	if err == nil {
 		s.appendLocked(appendGC(nil, now))
 	}
 	return n, err
@@ -357,14 +350,14 @@ func (s *Store) writable() error {
 }
 
 // appendLocked queues rec (copied) for the log. Caller holds s.mu.
-func (s *Store) appendLocked(rec []byte) Ticket {
+func (s *Store) appendLocked(rec []byte) core.Ticket {
 	c := &s.chunks[len(s.chunks)-1]
 	c.data = append(c.data, rec...)
 	s.appended += uint64(len(rec))
 	c.end = s.appended
 	s.segBytes += int64(len(rec))
 	s.sinceSnap += int64(len(rec))
-	t := Ticket(s.appended)
+	t := core.Ticket(s.appended)
 	if s.segBytes >= s.opts.SegmentBytes {
 		if err := s.rotateLocked(); err != nil {
 			s.failLocked(err)
@@ -407,7 +400,7 @@ func (s *Store) failLocked(err error) {
 // if no write is in progress, the waiter writes (and, for always, syncs)
 // everything queued so far itself, so a lone request pays no goroutine
 // hand-off; requests that arrive meanwhile are covered by the next leader.
-func (s *Store) Wait(t Ticket) error {
+func (s *Store) Wait(t core.Ticket) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {

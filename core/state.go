@@ -34,9 +34,12 @@ type IntervalState struct {
 	Weight     float64
 }
 
-// OpenHoldState is one open hold.
-type OpenHoldState struct {
+// LiveHoldState is one live hold: open (HasEnd false), or closed with an
+// end after the last write's now (see model.go).
+type LiveHoldState struct {
 	Start  int64
+	End    int64 // when HasEnd
+	HasEnd bool
 	Weight float64
 }
 
@@ -48,7 +51,7 @@ type TokenState struct {
 	Seconds    int64   // closed seconds
 	Events     int64
 	UpdatedAt  int64
-	Open       []OpenHoldState
+	Live       []LiveHoldState // in recording order
 	// History is the pair's closed holds in recording order; nil unless
 	// the aggregator keeps History (Import ignores it otherwise).
 	History []IntervalState
@@ -91,10 +94,13 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 			h.each(func(ts *tokenState) {
 				t := TokenState{TokenID: ts.token, ClosedSum: ts.closed.sum, ClosedComp: ts.closed.comp,
 					Seconds: ts.seconds, Events: ts.events, UpdatedAt: ts.updated}
-				if len(ts.open) > 0 {
-					t.Open = make([]OpenHoldState, len(ts.open))
-					for j, o := range ts.open {
-						t.Open[j] = OpenHoldState{o.start, o.weight}
+				if len(ts.live) > 0 {
+					t.Live = make([]LiveHoldState, len(ts.live))
+					for j, l := range ts.live {
+						t.Live[j] = LiveHoldState{Start: l.start, Weight: l.weight}
+						if !l.isOpen() {
+							t.Live[j].End, t.Live[j].HasEnd = l.end, true
+						}
 					}
 				}
 				if ts.hist != nil && len(*ts.hist) > 0 {
@@ -117,7 +123,7 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 
 // Import adds exported holders (and adds m to the metric counters). A holder
 // that already exists, an invalid id or time, a duplicate token of one
-// holder, an invalid open-hold weight or an invalid history interval is an
+// holder, an invalid live hold or an invalid history interval is an
 // error; Import checks every holder before it changes anything. History is
 // kept only when the aggregator has History; the caller checks that the
 // states came from an aggregator with the same StateConfig.
@@ -158,12 +164,15 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 			ts := h.addToken(sh.intern(t.TokenID))
 			ts.closed = neumaier{t.ClosedSum, t.ClosedComp}
 			ts.seconds, ts.events, ts.updated = t.Seconds, t.Events, t.UpdatedAt
-			if len(t.Open) > 0 {
-				ts.open = make([]openHold, len(t.Open))
-				for j, o := range t.Open {
-					ts.open[j] = openHold{o.Start, o.Weight}
+			if len(t.Live) > 0 {
+				ts.live = make([]liveHold, len(t.Live))
+				for j, l := range t.Live {
+					ts.live[j] = liveHold{l.Start, noEnd, l.Weight}
+					if l.HasEnd {
+						ts.live[j].end = l.End
+					}
 				}
-				sh.open += int64(len(t.Open))
+				sh.open += ts.openHolds()
 			}
 			if a.cfg.history && len(t.History) > 0 {
 				hist := make([]interval, len(t.History))
@@ -209,11 +218,11 @@ func checkHolderState(hs *HolderState) error {
 		if t.Seconds < 0 || t.Events < 0 {
 			return fmt.Errorf("token %s: negative seconds or events", quoteID(t.TokenID))
 		}
-		for _, o := range t.Open {
-			if err := ValidateTime(-1, "start", o.Start); err != nil {
+		for _, l := range t.Live {
+			if err := validateSpan(-1, l.Start, l.End, l.HasEnd); err != nil {
 				return err
 			}
-			if err := ValidateWeight(-1, o.Weight); err != nil {
+			if err := ValidateWeight(-1, l.Weight); err != nil {
 				return err
 			}
 		}

@@ -16,7 +16,7 @@ import (
 // A snapshot file snap-K.snap holds the aggregator's exact state after every
 // log segment numbered below K:
 //
-//	"POHSNAP2" | header record | one record per holder | end record
+//	"POHSNAP3" | header record | one record per holder | end record
 //
 // header: K | holders | accepted | evicted | histogram flag [| dur counts | dur sum | score counts | score sum]
 //
@@ -24,13 +24,15 @@ import (
 //
 // holder: id | updated_at | tokens × (id | closed sum | closed comp | seconds | events | updated_at
 //
-//	| open × (start | weight) | history × (start | end | weight))
+//	| live × (start | has end | [end |] weight) | history × (start | end | weight))
 //
 // end:    holders (again: a truncated file never passes for a complete one)
 //
+// Older versions still load. Version 2 ("POHSNAP2") wrote open holds only
+// (start | weight: no end), before closed holds could still be live.
 // Version 1 ("POHSNAP1", written before windows and history) has neither
-// the window/history fields nor the history lists; it still loads, as the
-// state of an aggregator without a campaign window or history.
+// the window/history fields nor the history lists either: the state of an
+// aggregator without a campaign window or history.
 //
 // The state depends on the aggregator's campaign window (closed scores are
 // clipped when recorded) and on whether it keeps history, so recovery
@@ -178,10 +180,14 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 			b = binary.AppendVarint(b, t.Seconds)
 			b = binary.AppendVarint(b, t.Events)
 			b = binary.AppendVarint(b, t.UpdatedAt)
-			b = binary.AppendUvarint(b, uint64(len(t.Open)))
-			for _, o := range t.Open {
-				b = binary.AppendVarint(b, o.Start)
-				b = appendFloat(b, o.Weight)
+			b = binary.AppendUvarint(b, uint64(len(t.Live)))
+			for _, l := range t.Live {
+				b = binary.AppendVarint(b, l.Start)
+				b = append(b, boolByte(l.HasEnd))
+				if l.HasEnd {
+					b = binary.AppendVarint(b, l.End)
+				}
+				b = appendFloat(b, l.Weight)
 			}
 			b = binary.AppendUvarint(b, uint64(len(t.History)))
 			for _, iv := range t.History {
@@ -223,7 +229,7 @@ func appendFloat(b []byte, f float64) []byte {
 	return binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
 }
 
-// readSnapshot decodes a whole snapshot file (version 1 or 2); any damage is
+// readSnapshot decodes a whole snapshot file (version 1, 2 or 3); any damage is
 // an error (a snapshot is complete or unusable).
 func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState, core.StateConfig, error) {
 	var m core.MetricsState
@@ -232,11 +238,14 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 	if err != nil {
 		return nil, m, cfg, err
 	}
-	var v2 bool
+	var version int
 	switch magic := string(data[:min(len(data), len(snapMagic))]); magic {
 	case snapMagic:
-		v2 = true
+		version = 3
+	case snapMagicV2:
+		version = 2
 	case snapMagicV1:
+		version = 1
 	default:
 		return nil, m, cfg, fmt.Errorf("%w: not a snapshot (bad magic)", errCorrupt)
 	}
@@ -281,7 +290,7 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 			}
 		}
 	}
-	if v2 {
+	if version >= 2 {
 		cfg.Window = core.Window{Start: r.varint(), End: r.varint()}
 		cfg.History = r.byte() == 1
 	}
@@ -310,9 +319,20 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 				r.fail()
 			}
 			for o := uint64(0); o < no && r.err == nil; o++ {
-				t.Open = append(t.Open, core.OpenHoldState{Start: r.varint(), Weight: r.float()})
+				l := core.LiveHoldState{Start: r.varint()}
+				if version >= 3 {
+					switch r.byte() {
+					case 0:
+					case 1:
+						l.End, l.HasEnd = r.varint(), true
+					default:
+						r.fail()
+					}
+				}
+				l.Weight = r.float()
+				t.Live = append(t.Live, l)
 			}
-			if v2 {
+			if version >= 2 {
 				nh := r.uvarint()
 				if nh > uint64(len(r.b)) {
 					r.fail()

@@ -25,7 +25,7 @@ func BenchmarkRecord(b *testing.B) {
 				a, _ := core.New(core.Options{})
 				defer a.Close()
 				record := func(evs []core.HoldEvent) error {
-					_, err := a.RecordAt(1_700_010_000, evs, false)
+					_, err := a.Record(1_700_010_000, evs, core.RecordOptions{})
 					return err
 				}
 				if policy != "memory" {
@@ -35,7 +35,7 @@ func BenchmarkRecord(b *testing.B) {
 					}
 					defer s.Close()
 					record = func(evs []core.HoldEvent) error {
-						_, err := s.Record(1_700_010_000, evs, false)
+						_, err := core.RecordAndWait(s, 1_700_010_000, evs, core.RecordOptions{})
 						return err
 					}
 				}

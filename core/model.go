@@ -1,0 +1,253 @@
+package core
+
+import (
+	"math"
+	"strings"
+)
+
+// The per-holder state and how a row is computed from it. Every method here
+// runs with the holder's shard lock held.
+//
+// A hold is in one of two places:
+//   - credited: its score is in the pair's closed Neumaier sum (and its
+//     seconds in seconds). A hold is credited once it has an end that is not
+//     after the write's now (the time it was recorded, or a later write's);
+//   - live: an open hold (end noEnd), or a closed hold whose end is still
+//     ahead of the last write's now. A live hold is scored when read, up to
+//     the query's now, exactly like the batch score counts it; the next
+//     write to the pair at or after its end credits it (fold).
+//
+// So a row agrees with Score(the holder's events, now) for every now at or
+// after the holders' last write, and not only once now passes every end.
+
+// noEnd is a live hold's end while it is open: min(now, noEnd) == now.
+const noEnd = math.MaxInt64
+
+// holder is 120 bytes (a 128-byte, cache-line-aligned allocation): most
+// holders hold one token, kept inline. Fields are ordered so that recording
+// a closed hold for the first token writes only the first cache line
+// (updated and the head of first); the second holds what is read (id) or
+// rarely written. When two cores record for the same holders, one line per
+// event moves between them instead of two.
+type holder struct {
+	updated int64
+	first   tokenState
+	more    *[]tokenState // tokens after the first; nil for most holders
+	id      string        // owned copy of holder_id
+}
+
+// tokenState is the state of one (holder, token) pair; the fields every
+// recorded event writes come first (see holder).
+type tokenState struct {
+	closed  neumaier
+	seconds int64
+	events  int64
+	updated int64
+	token   string      // interned
+	live    []liveHold  // open holds, and closed ones whose end is ahead; in recording order
+	hist    *[]interval // closed holds, only with Options.History
+}
+
+// interval is one closed hold, kept raw (unclipped) for window queries.
+type interval struct {
+	start, end int64
+	weight     float64
+}
+
+// liveHold is a hold scored when read: end is noEnd while it is open.
+type liveHold struct {
+	start, end int64
+	weight     float64
+}
+
+func (l *liveHold) isOpen() bool { return l.end == noEnd }
+
+// get returns the holder with this id (and its xxhash), or nil.
+func (sh *shard) get(hash uint64, id string) *holder { return sh.holders.get(hash, id) }
+
+// put adds a holder that get does not find.
+func (sh *shard) put(hash uint64, h *holder) { sh.holders.put(hash, h) }
+
+// all calls f for every holder (f may del the holder it is given).
+func (sh *shard) all(f func(*holder)) { sh.holders.all(f) }
+
+func (sh *shard) intern(token string) string {
+	if t, ok := sh.tokens[token]; ok {
+		return t
+	}
+	t := strings.Clone(token)
+	sh.tokens[t] = t
+	return t
+}
+
+func (h *holder) token(id string) *tokenState {
+	if h.first.token == id {
+		return &h.first
+	}
+	if h.more != nil {
+		more := *h.more
+		for i := range more {
+			if more[i].token == id {
+				return &more[i]
+			}
+		}
+	}
+	return nil
+}
+
+func (h *holder) addToken(id string) *tokenState {
+	if h.first.token == "" {
+		h.first.token = id
+		return &h.first
+	}
+	if h.more == nil {
+		h.more = new([]tokenState)
+	}
+	*h.more = append(*h.more, tokenState{token: id})
+	return &(*h.more)[len(*h.more)-1]
+}
+
+// each calls f for every token state of h.
+func (h *holder) each(f func(*tokenState)) {
+	f(&h.first)
+	if h.more != nil {
+		more := *h.more
+		for i := range more {
+			f(&more[i])
+		}
+	}
+}
+
+// holding reports whether any pair of h has a live hold (after folding at
+// now): such a holder is never dropped by GC.
+func (h *holder) holding(cfg *config, now int64) bool {
+	live := false
+	h.each(func(ts *tokenState) {
+		ts.fold(cfg, now)
+		live = live || len(ts.live) > 0
+	})
+	return live
+}
+
+// finish gives a hold its end at a write's now: it is observed (metrics),
+// remembered in history, and credited now or, if end is still ahead, kept
+// live until a later write folds it.
+func (ts *tokenState) finish(cfg *config, sh *shard, now, start, end int64, w float64) {
+	d := cfg.win.held(start, end, true, MaxTime)
+	sh.stats.observe(d, float64(d)*w)
+	if cfg.history {
+		if ts.hist == nil {
+			ts.hist = new([]interval)
+		}
+		*ts.hist = append(*ts.hist, interval{start, end, w})
+	}
+	if end <= now {
+		ts.credit(cfg, start, end, w)
+	} else {
+		ts.live = append(ts.live, liveHold{start, end, w})
+	}
+}
+
+// credit adds a closed hold to the pair's sums, clipped to the campaign
+// window (in full otherwise: not clipped at any now).
+func (ts *tokenState) credit(cfg *config, start, end int64, w float64) {
+	d := cfg.win.held(start, end, true, MaxTime)
+	ts.closed.addNonNeg(float64(d) * w)
+	ts.seconds += d
+}
+
+// fold credits the live holds whose end is not after now, keeping the order
+// of the rest.
+func (ts *tokenState) fold(cfg *config, now int64) {
+	due := false
+	for i := range ts.live {
+		if l := &ts.live[i]; !l.isOpen() && l.end <= now {
+			due = true
+			break
+		}
+	}
+	if !due {
+		return
+	}
+	kept := ts.live[:0]
+	for _, l := range ts.live {
+		if !l.isOpen() && l.end <= now {
+			ts.credit(cfg, l.start, l.end, l.weight)
+			continue
+		}
+		kept = append(kept, l)
+	}
+	clear(ts.live[len(kept):])
+	ts.live = kept
+	if len(ts.live) == 0 {
+		ts.live = nil
+	}
+}
+
+func (ts *tokenState) openHolds() int64 {
+	n := int64(0)
+	for i := range ts.live {
+		if ts.live[i].isOpen() {
+			n++
+		}
+	}
+	return n
+}
+
+// view says how rows are computed: the live totals (credited sums plus live
+// holds up to now, in the campaign window), or, from history, exactly the
+// batch score of the recorded holds in an arbitrary window at now.
+type view struct {
+	now         int64
+	win         Window
+	fromHistory bool
+}
+
+// stat adds one token state's score at v to acc and returns its seconds.
+func (ts *tokenState) stat(v view, acc *neumaier) (seconds int64) {
+	if v.fromHistory {
+		if ts.hist != nil {
+			for _, iv := range *ts.hist {
+				d := v.win.held(iv.start, iv.end, true, v.now)
+				acc.addNonNeg(float64(d) * iv.weight)
+				seconds += d
+			}
+		}
+	} else {
+		acc.add(ts.closed.sum)
+		acc.add(ts.closed.comp)
+		seconds = ts.seconds
+	}
+	for i := range ts.live {
+		l := &ts.live[i]
+		if v.fromHistory && !l.isOpen() {
+			continue // a closed hold is in history already
+		}
+		d := v.win.held(l.start, l.end, true, v.now)
+		acc.add(float64(d) * l.weight)
+		seconds += d
+	}
+	return seconds
+}
+
+func (h *holder) stat(v view) HolderStat {
+	var acc neumaier
+	st := HolderStat{HolderID: h.id, UpdatedAt: h.updated}
+	h.each(func(ts *tokenState) {
+		st.TotalSeconds += ts.stat(v, &acc)
+		st.Events += ts.events
+		st.OpenHolds += ts.openHolds()
+		st.Tokens++
+	})
+	st.Score = acc.value()
+	return st
+}
+
+func tokenStat(id string, ts *tokenState, v view) HolderStat {
+	var acc neumaier
+	st := HolderStat{HolderID: id, UpdatedAt: ts.updated, Events: ts.events,
+		OpenHolds: ts.openHolds(), Tokens: 1}
+	st.TotalSeconds = ts.stat(v, &acc)
+	st.Score = acc.value()
+	return st
+}

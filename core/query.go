@@ -1,0 +1,161 @@
+package core
+
+import (
+	"cmp"
+	"container/heap"
+	"slices"
+	"strings"
+)
+
+// The read path: one Query value selects what every front end asks for
+// (the full ranking, the top n, one token, one holder, any window).
+
+// Query selects rows of an aggregator at Now. The zero value of every other
+// field means "none" or "all".
+type Query struct {
+	// Now is the time the scores are computed at (validated).
+	Now int64
+	// Window, when set, scores every holder's recorded holds clipped to it,
+	// from history (ErrNoHistory without Options.History); the campaign
+	// window does not apply then. Nil: the live totals.
+	Window *Window
+	// Token restricts rows to the (holder, Token) pairs; "" means every
+	// token (one row per holder).
+	Token string
+	// Holder selects that one holder's row (or its pair with Token): at
+	// most one row, found by one lookup, no scan. "" means every holder.
+	Holder string
+	// N > 0 returns the first N rows of the ranking (a bounded heap, no
+	// full sort); 0 returns every row. Negative is an error.
+	N int
+}
+
+// statLess is the ranking order: score descending, then holder_id ascending.
+func statLess(x, y *HolderStat) int {
+	if c := cmp.Compare(y.Score, x.Score); c != 0 {
+		return c
+	}
+	return strings.Compare(x.HolderID, y.HolderID)
+}
+
+func (q *Query) validate(a *Aggregator) (view, error) {
+	if a.closed.Load() {
+		return view{}, ErrClosed
+	}
+	if err := ValidateTime(-1, "now", q.Now); err != nil {
+		return view{}, err
+	}
+	if q.N < 0 {
+		return view{}, &ValidationError{-1, "n", itoa(q.N), ReasonOutOfRange, "must be >= 0"}
+	}
+	if q.Token != "" {
+		if err := ValidateID(-1, "token_id", q.Token); err != nil {
+			return view{}, err
+		}
+	}
+	if q.Holder != "" {
+		if err := ValidateID(-1, "holder_id", q.Holder); err != nil {
+			return view{}, err
+		}
+	}
+	v := view{now: q.Now, win: a.cfg.win}
+	if q.Window != nil {
+		if err := q.Window.Validate(); err != nil {
+			return view{}, err
+		}
+		if !a.cfg.history {
+			return view{}, ErrNoHistory
+		}
+		v.win, v.fromHistory = *q.Window, true
+	}
+	return v, nil
+}
+
+// Query returns the rows q selects, in ranking order (score descending,
+// then holder_id ascending).
+func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
+	v, err := q.validate(a)
+	if err != nil {
+		return nil, err
+	}
+	row := func(h *holder) (HolderStat, bool) {
+		if q.Token == "" {
+			return h.stat(v), true
+		}
+		if ts := h.token(q.Token); ts != nil {
+			return tokenStat(h.id, ts, v), true
+		}
+		return HolderStat{}, false
+	}
+	if q.Holder != "" {
+		sh, hash := a.shardOf(q.Holder)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		if h := sh.get(hash, q.Holder); h != nil {
+			if st, ok := row(h); ok {
+				return []HolderStat{st}, nil
+			}
+		}
+		return []HolderStat{}, nil
+	}
+	if q.N > 0 {
+		top := topHeap{rows: make([]HolderStat, 0, min(q.N, 1<<16)), n: q.N}
+		a.each(func(h *holder) {
+			if st, ok := row(h); ok {
+				top.offer(st)
+			}
+		})
+		return top.sorted(), nil
+	}
+	rows := make([]HolderStat, 0, a.Len())
+	a.each(func(h *holder) {
+		if st, ok := row(h); ok {
+			rows = append(rows, st)
+		}
+	})
+	slices.SortFunc(rows, func(x, y HolderStat) int { return statLess(&x, &y) })
+	return rows, nil
+}
+
+// each calls f for every holder, one shard at a time under its lock.
+func (a *Aggregator) each(f func(*holder)) {
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		sh.all(f)
+		sh.mu.Unlock()
+	}
+}
+
+// topHeap keeps the best n rows seen so far. The root is the worst kept row,
+// so a new row either loses to it (O(1)) or replaces it (O(log n)).
+type topHeap struct {
+	rows []HolderStat
+	n    int
+}
+
+func (t *topHeap) Len() int           { return len(t.rows) }
+func (t *topHeap) Less(i, j int) bool { return statLess(&t.rows[i], &t.rows[j]) > 0 } // worst first
+func (t *topHeap) Swap(i, j int)      { t.rows[i], t.rows[j] = t.rows[j], t.rows[i] }
+func (t *topHeap) Push(x any)         { t.rows = append(t.rows, x.(HolderStat)) }
+func (t *topHeap) Pop() any {
+	last := t.rows[len(t.rows)-1]
+	t.rows = t.rows[:len(t.rows)-1]
+	return last
+}
+
+func (t *topHeap) offer(s HolderStat) {
+	if len(t.rows) < t.n {
+		heap.Push(t, s)
+		return
+	}
+	if statLess(&s, &t.rows[0]) < 0 {
+		t.rows[0] = s
+		heap.Fix(t, 0)
+	}
+}
+
+func (t *topHeap) sorted() []HolderStat {
+	slices.SortFunc(t.rows, func(x, y HolderStat) int { return statLess(&x, &y) })
+	return t.rows
+}
