@@ -62,6 +62,10 @@ type Options struct {
 	// event, plus slice growth) so that a Query with a Window can answer
 	// for any window. Off by default to keep memory bounded.
 	History bool
+	// Exact makes every weight an integer 0 ≤ w < 2^256 (HoldEvent.Wei, or
+	// an integer Weight up to 2^53) and every score the exact integer
+	// Σ seconds × w (HolderStat.Exact); see exact.go. Fixed for life.
+	Exact bool
 }
 
 // HolderStat is one holder's row in a query result. With a token filter, the
@@ -74,6 +78,9 @@ type HolderStat struct {
 	OpenHolds    int64   // holds without an end
 	Tokens       int     // distinct tokens held (1 with a token filter)
 	UpdatedAt    int64   // the "now" of the last write for the holder
+	// Exact is the exact score in exact mode (Score is then its nearest
+	// float64); nil in float mode.
+	Exact *Int
 }
 
 // Aggregator accumulates hold scores per holder and per (holder, token).
@@ -103,6 +110,7 @@ type Aggregator struct {
 type config struct {
 	win     Window // campaign window; All when none
 	history bool
+	exact   bool
 }
 
 type shard struct {
@@ -126,7 +134,7 @@ func New(opts Options) (*Aggregator, error) {
 	if opts.TTL < 0 {
 		return nil, fmt.Errorf("core.New: ttl %v must be >= 0", opts.TTL)
 	}
-	cfg := config{win: All, history: opts.History}
+	cfg := config{win: All, history: opts.History, exact: opts.Exact}
 	if opts.Window != nil {
 		if err := opts.Window.Validate(); err != nil {
 			return nil, fmt.Errorf("core.New: %w", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -516,5 +517,49 @@ func TestFutureEndGrowsUntilItsEnd(t *testing.T) {
 	rows, _ := snapshot(a, 125)
 	if want := 200.0 + 105 + 1; rows[0].Score != want || rows[0].OpenHolds != 0 {
 		t.Fatalf("at 125: %+v, want score %v", rows[0], want)
+	}
+}
+
+// An EVM address is one holder whatever its letter case; other ids are
+// compared byte for byte.
+func TestAddressIdentity(t *testing.T) {
+	a := newAgg(t, Options{})
+	mixed := "0xAbCdEf0123456789aBcDeF0123456789ABCDEF01"
+	lower := "0xabcdef0123456789abcdef0123456789abcdef01"
+	events := []HoldEvent{ev("T", mixed, 0, 10, true, 1), ev("T", lower, 0, 5, true, 1),
+		ev("0xAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "SoLaNa", 0, 1, true, 1), ev("T", "solana", 0, 1, true, 1),
+		ev("T", "0xABC", 0, 1, true, 1), ev("T", "0xabc", 0, 1, true, 1)}
+	orig := slices.Clone(events)
+	if _, err := a.Record(10, events, RecordOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(events, orig) {
+		t.Fatal("Record rewrote the caller's events")
+	}
+	rows, _ := snapshot(a, 10)
+	ids := map[string]HolderStat{}
+	for _, r := range rows {
+		ids[r.HolderID] = r
+	}
+	if len(rows) != 5 || ids[lower].Score != 15 || ids[lower].Events != 2 {
+		t.Fatalf("rows %+v", rows)
+	}
+	for _, id := range []string{"SoLaNa", "solana", "0xABC", "0xabc"} {
+		if _, ok := ids[id]; !ok {
+			t.Fatalf("%s is not its own holder: %+v", id, rows)
+		}
+	}
+	if got, _ := a.Query(Query{Now: 10, Holder: strings.ToUpper(lower[:2]) + strings.ToUpper(lower[2:])}); len(got) != 0 {
+		t.Fatal("0X (upper-case x) is not an address: it must not match")
+	}
+	got, _ := a.Query(Query{Now: 10, Holder: mixed, Token: "T"})
+	if len(got) != 1 || got[0].HolderID != lower {
+		t.Fatalf("query by a mixed-case spelling: %+v", got)
+	}
+	if top, _ := a.Query(Query{Now: 10, Token: "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", N: 5}); len(top) != 1 || top[0].HolderID != "SoLaNa" {
+		t.Fatalf("token address in canonical form: %+v", top)
+	}
+	if cs, ok := ChecksumAddress("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed"); !ok || cs != "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed" {
+		t.Fatalf("EIP-55 of the spec's example: %s", cs)
 	}
 }

@@ -39,6 +39,9 @@ type HoldEvent struct {
 	End      int64
 	HasEnd   bool
 	Weight   float64
+	// Wei is an exact integer weight (exact mode only; see exact.go). Nil:
+	// the weight is Weight (in exact mode, when that is an integer).
+	Wei *Wei
 }
 
 // Reason is the machine-readable kind of a validation failure. Its values are
@@ -54,6 +57,7 @@ const (
 	ReasonEndBeforeStart Reason = "end_before_start" // end < start
 	ReasonNotFinite      Reason = "not_finite"       // NaN or ±Inf weight
 	ReasonNegative       Reason = "negative"         // weight < 0
+	ReasonExactWeight    Reason = "exact_weight"     // an exact weight outside exact mode
 )
 
 // ErrInvalidEvent is matched (errors.Is) by every *ValidationError.
@@ -177,7 +181,31 @@ func (e HoldEvent) Validate(index int) *ValidationError {
 	if err := validateSpan(index, e.Start, e.End, e.HasEnd); err != nil {
 		return err
 	}
+	if e.Wei != nil {
+		return errExactWeight(index)
+	}
 	return ValidateWeight(index, e.Weight)
+}
+
+// ValidateExact is Validate for exact mode: the weight is e.Wei, or an
+// integer float weight (ReasonNotInteger otherwise).
+func (e HoldEvent) ValidateExact(index int) *ValidationError {
+	if err := ValidateID(index, "token_id", e.TokenID); err != nil {
+		return err
+	}
+	if err := ValidateID(index, "holder_id", e.HolderID); err != nil {
+		return err
+	}
+	if err := validateSpan(index, e.Start, e.End, e.HasEnd); err != nil {
+		return err
+	}
+	_, err := e.weightExact(index)
+	return err
+}
+
+func errExactWeight(index int) *ValidationError {
+	return &ValidationError{index, "weight", "(exact)", ReasonExactWeight,
+		"is an exact integer weight, but this is float mode (use exact mode for integer weights)"}
 }
 
 // valid is Validate's verdict without building an error: one well-predicted
@@ -187,7 +215,7 @@ func (e *HoldEvent) valid() bool {
 	return uint(len(e.TokenID)-1) < MaxIDBytes && uint(len(e.HolderID)-1) < MaxIDBytes && // 1..MaxIDBytes
 		uint64(e.Start) <= uint64(MaxTime) &&
 		(!e.HasEnd || (e.End >= e.Start && e.End <= MaxTime)) &&
-		e.Weight >= 0 && e.Weight <= MaxWeight && // false for NaN
+		e.Weight >= 0 && e.Weight <= MaxWeight && e.Wei == nil && // false for NaN
 		((asciiBits(e.TokenID)|asciiBits(e.HolderID))&nonASCII == 0 ||
 			utf8.ValidString(e.TokenID) && utf8.ValidString(e.HolderID))
 }

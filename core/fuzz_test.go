@@ -11,7 +11,7 @@ import (
 
 func FuzzValidate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, token, holder string, start, end int64, hasEnd bool, w float64) {
-		e := HoldEvent{token, holder, start, end, hasEnd, w}
+		e := HoldEvent{TokenID: token, HolderID: holder, Start: start, End: end, HasEnd: hasEnd, Weight: w}
 		err := e.Validate(0)
 		valid := token != "" && holder != "" && len(token) <= MaxIDBytes && len(holder) <= MaxIDBytes &&
 			utf8.ValidString(token) && utf8.ValidString(holder) &&

@@ -23,14 +23,26 @@ func topN(a *Aggregator, n int, now int64, token string) ([]HolderStat, error) {
 	return a.Query(Query{Now: now, Token: token, N: n})
 }
 
-// scoreAt is Score at now, no window.
+// scoreAt is Score's float at now, no window.
 func scoreAt(events []HoldEvent, now int64) (float64, error) {
-	return Score(events, ScoreOptions{Now: now})
+	return scoreF(events, ScoreOptions{Now: now})
 }
 
-// scoreColumnsAt is ScoreColumns at now, no window.
+// scoreColumnsAt is ScoreColumns' float at now, no window.
 func scoreColumnsAt(c *Columns, now int64) (float64, error) {
-	return ScoreColumns(c, ScoreOptions{Now: now})
+	return scoreColumnsF(c, ScoreOptions{Now: now})
+}
+
+// scoreF is Score's float.
+func scoreF(events []HoldEvent, o ScoreOptions) (float64, error) {
+	v, err := Score(events, o)
+	return v.Float, err
+}
+
+// scoreColumnsF is ScoreColumns' float.
+func scoreColumnsF(c *Columns, o ScoreOptions) (float64, error) {
+	v, err := ScoreColumns(c, o)
+	return v.Float, err
 }
 
 // gcStep is the in-memory collection step of StartGC.

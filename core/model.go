@@ -3,6 +3,8 @@ package core
 import (
 	"math"
 	"strings"
+
+	"github.com/holiman/uint256"
 )
 
 // The per-holder state and how a row is computed from it. Every method here
@@ -46,6 +48,17 @@ type tokenState struct {
 	token   string      // interned
 	live    []liveHold  // open holds, and closed ones whose end is ahead; in recording order
 	hist    *[]interval // closed holds, only with Options.History
+	ex      *exactPair  // exact mode only
+}
+
+// exactPair is a pair's exact-mode state: its credited score, and the exact
+// weights of its live holds and of its history, index for index with
+// tokenState.live and hist (their float weights are unused in exact mode).
+// Kept apart so that float mode's state stays as small as it was.
+type exactPair struct {
+	closed Int
+	live   []uint256.Int
+	hist   []uint256.Int
 }
 
 // interval is one closed hold, kept raw (unclipped) for window queries.
@@ -131,29 +144,66 @@ func (h *holder) holding(cfg *config, now int64) bool {
 
 // finish gives a hold its end at a write's now: it is observed (metrics),
 // remembered in history, and credited now or, if end is still ahead, kept
-// live until a later write folds it.
-func (ts *tokenState) finish(cfg *config, sh *shard, now, start, end int64, w float64) {
+// live until a later write folds it. wx is the exact weight (exact mode).
+func (ts *tokenState) finish(cfg *config, sh *shard, now, start, end int64, w float64, wx *uint256.Int) {
 	d := cfg.win.held(start, end, true, MaxTime)
-	sh.stats.observe(d, float64(d)*w)
+	if cfg.exact {
+		var x Int
+		x.addMul(wx, uint64(d))
+		sh.stats.observe(d, x.Float())
+	} else {
+		sh.stats.observe(d, float64(d)*w)
+	}
 	if cfg.history {
 		if ts.hist == nil {
 			ts.hist = new([]interval)
 		}
 		*ts.hist = append(*ts.hist, interval{start, end, w})
+		if cfg.exact {
+			ts.exact().hist = append(ts.ex.hist, *wx)
+		}
 	}
 	if end <= now {
-		ts.credit(cfg, start, end, w)
+		ts.credit(cfg, start, end, w, wx)
 	} else {
-		ts.live = append(ts.live, liveHold{start, end, w})
+		ts.appendLive(cfg, liveHold{start, end, w}, wx)
+	}
+}
+
+// exact is the pair's exact state, created on first use.
+func (ts *tokenState) exact() *exactPair {
+	if ts.ex == nil {
+		ts.ex = new(exactPair)
+	}
+	return ts.ex
+}
+
+// appendLive adds a live hold (and, in exact mode, its exact weight).
+func (ts *tokenState) appendLive(cfg *config, l liveHold, wx *uint256.Int) {
+	ts.live = append(ts.live, l)
+	if cfg.exact {
+		ts.exact().live = append(ts.ex.live, *wx)
 	}
 }
 
 // credit adds a closed hold to the pair's sums, clipped to the campaign
 // window (in full otherwise: not clipped at any now).
-func (ts *tokenState) credit(cfg *config, start, end int64, w float64) {
+func (ts *tokenState) credit(cfg *config, start, end int64, w float64, wx *uint256.Int) {
 	d := cfg.win.held(start, end, true, MaxTime)
-	ts.closed.addNonNeg(float64(d) * w)
+	if cfg.exact {
+		ts.exact().closed.addMul(wx, uint64(d))
+	} else {
+		ts.closed.addNonNeg(float64(d) * w)
+	}
 	ts.seconds += d
+}
+
+// liveWeight is live hold i's exact weight (exact mode), nil otherwise.
+func (ts *tokenState) liveWeight(i int) *uint256.Int {
+	if ts.ex == nil {
+		return nil
+	}
+	return &ts.ex.live[i]
 }
 
 // fold credits the live holds whose end is not after now, keeping the order
@@ -169,16 +219,23 @@ func (ts *tokenState) fold(cfg *config, now int64) {
 	if !due {
 		return
 	}
-	kept := ts.live[:0]
-	for _, l := range ts.live {
+	kept, k := ts.live[:0], 0
+	for i, l := range ts.live {
 		if !l.isOpen() && l.end <= now {
-			ts.credit(cfg, l.start, l.end, l.weight)
+			ts.credit(cfg, l.start, l.end, l.weight, ts.liveWeight(i))
 			continue
 		}
 		kept = append(kept, l)
+		if ts.ex != nil {
+			ts.ex.live[k] = ts.ex.live[i]
+		}
+		k++
 	}
 	clear(ts.live[len(kept):])
 	ts.live = kept
+	if ts.ex != nil {
+		ts.ex.live = ts.ex.live[:k]
+	}
 	if len(ts.live) == 0 {
 		ts.live = nil
 	}
@@ -201,21 +258,34 @@ type view struct {
 	now         int64
 	win         Window
 	fromHistory bool
+	exact       bool
 }
 
-// stat adds one token state's score at v to acc and returns its seconds.
-func (ts *tokenState) stat(v view, acc *neumaier) (seconds int64) {
+// stat adds one token state's score at v to acc (float mode) or x (exact
+// mode) and returns its seconds.
+func (ts *tokenState) stat(v view, acc *neumaier, x *Int) (seconds int64) {
+	ex := ts.ex
 	if v.fromHistory {
 		if ts.hist != nil {
-			for _, iv := range *ts.hist {
+			for i, iv := range *ts.hist {
 				d := v.win.held(iv.start, iv.end, true, v.now)
-				acc.addNonNeg(float64(d) * iv.weight)
+				if x != nil {
+					x.addMul(&ex.hist[i], uint64(d))
+				} else {
+					acc.addNonNeg(float64(d) * iv.weight)
+				}
 				seconds += d
 			}
 		}
 	} else {
-		acc.add(ts.closed.sum)
-		acc.add(ts.closed.comp)
+		if x != nil {
+			if ex != nil {
+				x.add(&ex.closed)
+			}
+		} else {
+			acc.add(ts.closed.sum)
+			acc.add(ts.closed.comp)
+		}
 		seconds = ts.seconds
 	}
 	for i := range ts.live {
@@ -224,30 +294,54 @@ func (ts *tokenState) stat(v view, acc *neumaier) (seconds int64) {
 			continue // a closed hold is in history already
 		}
 		d := v.win.held(l.start, l.end, true, v.now)
-		acc.add(float64(d) * l.weight)
+		if x != nil {
+			x.addMul(&ex.live[i], uint64(d))
+		} else {
+			acc.add(float64(d) * l.weight)
+		}
 		seconds += d
 	}
 	return seconds
 }
 
+// score fills st's Score (and Exact, in exact mode) from the sums.
+func (v view) score(st *HolderStat, acc *neumaier, x *Int) {
+	if x != nil {
+		st.Exact = x
+		st.Score = x.Float()
+		return
+	}
+	st.Score = acc.value()
+}
+
+// exactAcc is a fresh exact accumulator in exact mode, nil in float mode.
+func (v view) exactAcc() *Int {
+	if v.exact {
+		return new(Int)
+	}
+	return nil
+}
+
 func (h *holder) stat(v view) HolderStat {
 	var acc neumaier
+	x := v.exactAcc()
 	st := HolderStat{HolderID: h.id, UpdatedAt: h.updated}
 	h.each(func(ts *tokenState) {
-		st.TotalSeconds += ts.stat(v, &acc)
+		st.TotalSeconds += ts.stat(v, &acc, x)
 		st.Events += ts.events
 		st.OpenHolds += ts.openHolds()
 		st.Tokens++
 	})
-	st.Score = acc.value()
+	v.score(&st, &acc, x)
 	return st
 }
 
 func tokenStat(id string, ts *tokenState, v view) HolderStat {
 	var acc neumaier
+	x := v.exactAcc()
 	st := HolderStat{HolderID: id, UpdatedAt: ts.updated, Events: ts.events,
 		OpenHolds: ts.openHolds(), Tokens: 1}
-	st.TotalSeconds = ts.stat(v, &acc)
-	st.Score = acc.value()
+	st.TotalSeconds = ts.stat(v, &acc, x)
+	v.score(&st, &acc, x)
 	return st
 }

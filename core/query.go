@@ -38,6 +38,22 @@ func statLess(x, y *HolderStat) int {
 	return strings.Compare(x.HolderID, y.HolderID)
 }
 
+// exactLess is statLess for exact scores (their floats may tie).
+func exactLess(x, y *HolderStat) int {
+	if c := y.Exact.Cmp(x.Exact); c != 0 {
+		return c
+	}
+	return strings.Compare(x.HolderID, y.HolderID)
+}
+
+// less is the ranking order of rows computed at v.
+func (v view) less() func(x, y *HolderStat) int {
+	if v.exact {
+		return exactLess
+	}
+	return statLess
+}
+
 func (q *Query) validate(a *Aggregator) (view, error) {
 	if a.closed.Load() {
 		return view{}, ErrClosed
@@ -58,7 +74,7 @@ func (q *Query) validate(a *Aggregator) (view, error) {
 			return view{}, err
 		}
 	}
-	v := view{now: q.Now, win: a.cfg.win}
+	v := view{now: q.Now, win: a.cfg.win, exact: a.cfg.exact}
 	if q.Window != nil {
 		if err := q.Window.Validate(); err != nil {
 			return view{}, err
@@ -72,8 +88,9 @@ func (q *Query) validate(a *Aggregator) (view, error) {
 }
 
 // Query returns the rows q selects, in ranking order (score descending,
-// then holder_id ascending).
+// then holder_id ascending). Ids are compared in canonical form (address.go).
 func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
+	q.Token, q.Holder = CanonicalID(q.Token), CanonicalID(q.Holder)
 	v, err := q.validate(a)
 	if err != nil {
 		return nil, err
@@ -99,7 +116,7 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 		return []HolderStat{}, nil
 	}
 	if q.N > 0 {
-		top := topHeap{rows: make([]HolderStat, 0, min(q.N, 1<<16)), n: q.N}
+		top := topHeap{rows: make([]HolderStat, 0, min(q.N, 1<<16)), n: q.N, less: v.less()}
 		a.each(func(h *holder) {
 			if st, ok := row(h); ok {
 				top.offer(st)
@@ -113,7 +130,8 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 			rows = append(rows, st)
 		}
 	})
-	slices.SortFunc(rows, func(x, y HolderStat) int { return statLess(&x, &y) })
+	less := v.less()
+	slices.SortFunc(rows, func(x, y HolderStat) int { return less(&x, &y) })
 	return rows, nil
 }
 
@@ -132,10 +150,11 @@ func (a *Aggregator) each(f func(*holder)) {
 type topHeap struct {
 	rows []HolderStat
 	n    int
+	less func(x, y *HolderStat) int // the ranking order
 }
 
 func (t *topHeap) Len() int           { return len(t.rows) }
-func (t *topHeap) Less(i, j int) bool { return statLess(&t.rows[i], &t.rows[j]) > 0 } // worst first
+func (t *topHeap) Less(i, j int) bool { return t.less(&t.rows[i], &t.rows[j]) > 0 } // worst first
 func (t *topHeap) Swap(i, j int)      { t.rows[i], t.rows[j] = t.rows[j], t.rows[i] }
 func (t *topHeap) Push(x any)         { t.rows = append(t.rows, x.(HolderStat)) }
 func (t *topHeap) Pop() any {
@@ -149,13 +168,13 @@ func (t *topHeap) offer(s HolderStat) {
 		heap.Push(t, s)
 		return
 	}
-	if statLess(&s, &t.rows[0]) < 0 {
+	if t.less(&s, &t.rows[0]) < 0 {
 		t.rows[0] = s
 		heap.Fix(t, 0)
 	}
 }
 
 func (t *topHeap) sorted() []HolderStat {
-	slices.SortFunc(t.rows, func(x, y HolderStat) int { return statLess(&x, &y) })
+	slices.SortFunc(t.rows, func(x, y HolderStat) int { return t.less(&x, &y) })
 	return t.rows
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/holiman/uint256"
 )
 
 // The write path: Record and CloseHold. Front ends call them through a
@@ -18,6 +19,17 @@ type RecordOptions struct {
 	// Partial records the valid events and reports the others (a
 	// *BatchError), instead of rejecting the whole batch.
 	Partial bool
+}
+
+// validate checks event i as the aggregator's mode requires.
+func (cfg *config) validate(e *HoldEvent, i int) *ValidationError {
+	if cfg.exact {
+		return e.ValidateExact(i)
+	}
+	if e.valid() {
+		return nil
+	}
+	return e.Validate(i) // the slow path says exactly what is wrong
 }
 
 type batchScratch struct {
@@ -44,8 +56,7 @@ func (a *Aggregator) Record(now int64, events []HoldEvent, o RecordOptions) (int
 	var bad []*ValidationError
 	for i := range events {
 		e := &events[i]
-		if !e.valid() {
-			err := e.Validate(i) // the slow path says exactly what is wrong
+		if err := a.cfg.validate(e, i); err != nil {
 			if !o.Partial {
 				a.metrics.rejected.Add(uint64(len(events)))
 				return 0, err
@@ -56,6 +67,7 @@ func (a *Aggregator) Record(now int64, events []HoldEvent, o RecordOptions) (int
 	a.metrics.rejected.Add(uint64(len(bad)))
 	accepted := len(events) - len(bad)
 	if accepted > 0 {
+		events = canonEvents(events)
 		sc, _ := a.scratch.Get().(*batchScratch)
 		if sc == nil {
 			sc = &batchScratch{counts: make([]int32, len(a.shards)+1)}
@@ -178,10 +190,15 @@ func (sh *shard) add(cfg *config, now int64, e *HoldEvent, hash uint64, h *holde
 	if ts.live != nil {
 		ts.fold(cfg, now)
 	}
+	wf, wx := e.Weight, (*uint256.Int)(nil)
+	if cfg.exact {
+		w, _ := e.weightExact(0) // validated
+		wf, wx = 0, &w           // the float weight is unused in exact mode
+	}
 	if e.HasEnd {
-		ts.finish(cfg, sh, now, e.Start, e.End, e.Weight)
+		ts.finish(cfg, sh, now, e.Start, e.End, wf, wx)
 	} else {
-		ts.live = append(ts.live, liveHold{e.Start, noEnd, e.Weight})
+		ts.appendLive(cfg, liveHold{e.Start, noEnd, wf}, wx)
 		sh.open++
 	}
 	ts.events++
@@ -208,6 +225,7 @@ func (a *Aggregator) CloseHold(now int64, token, holderID string, at int64) (int
 			return 0, err
 		}
 	}
+	token, holderID = CanonicalID(token), CanonicalID(holderID)
 	sh, hash := a.shardOf(holderID)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -233,12 +251,21 @@ func (a *Aggregator) CloseHold(now int64, token, holderID string, at int64) (int
 	}
 	ts.fold(&a.cfg, now)
 	live := ts.live
+	var weights []uint256.Int
+	if ts.ex != nil {
+		weights = ts.ex.live
+		ts.ex.live = nil
+	}
 	ts.live = nil
-	for _, l := range live {
+	for i, l := range live {
+		var wx *uint256.Int
+		if weights != nil {
+			wx = &weights[i]
+		}
 		if l.isOpen() {
-			ts.finish(&a.cfg, sh, now, l.start, at, l.weight)
+			ts.finish(&a.cfg, sh, now, l.start, at, l.weight, wx)
 		} else {
-			ts.live = append(ts.live, l)
+			ts.appendLive(&a.cfg, l, wx)
 		}
 	}
 	sh.open -= int64(n)

@@ -43,9 +43,23 @@ type ScoreOptions struct {
 	// TWAB divides the windowed score by the window's elapsed time,
 	// min(Window.End, Now) − Window.Start: the time-weighted average
 	// balance. It needs a Window; a window with no elapsed time is an error
-	// (ReasonEmptyWindow), never a NaN.
+	// (ReasonEmptyWindow), never a NaN. In exact mode it is the integer
+	// floor of that quotient.
 	TWAB bool
+	// Exact scores integer weights exactly (see exact.go): the result's Int.
+	Exact bool
 }
+
+// Value is a score: in float mode Float; in exact mode Int is the exact
+// integer (a TWAB's floor) and Float its nearest float64.
+type Value struct {
+	Float float64
+	Int   *Int
+}
+
+func floatValue(f float64) Value { return Value{Float: f} }
+
+func exactValue(x Int) Value { return Value{Float: x.Float(), Int: &x} }
 
 // window is the window to clip to (All for none), after checking now, the
 // window and, for a TWAB, its elapsed time, in that order. d is the TWAB
@@ -73,11 +87,14 @@ func (o *ScoreOptions) window() (w Window, d int64, err error) {
 }
 
 // finish turns a windowed score into the result o asks for.
-func (o *ScoreOptions) finish(s float64, d int64) float64 {
-	if o.TWAB {
-		return s / float64(d)
+func (o *ScoreOptions) finish(s Value, d int64) Value {
+	switch {
+	case !o.TWAB:
+		return s
+	case s.Int != nil:
+		return exactValue(s.Int.DivFloor(uint64(d)))
 	}
-	return s
+	return floatValue(s.Float / float64(d))
 }
 
 // Score is the hold score of a batch at o.Now:
@@ -89,20 +106,32 @@ func (o *ScoreOptions) finish(s float64, d int64) float64 {
 // o.TWAB it is divided by the window's elapsed time. Now, the window and
 // every event are validated first; the first invalid one is returned as a
 // *ValidationError.
-func Score(events []HoldEvent, o ScoreOptions) (float64, error) {
+func Score(events []HoldEvent, o ScoreOptions) (Value, error) {
 	w, d, err := o.window()
 	if err != nil {
-		return 0, err
+		return Value{}, err
+	}
+	if o.Exact {
+		var x Int
+		for i := range events {
+			e := &events[i]
+			if err := e.ValidateExact(i); err != nil {
+				return Value{}, err
+			}
+			wx, _ := e.weightExact(i)
+			x.addMul(&wx, uint64(w.held(e.Start, e.End, e.HasEnd, o.Now)))
+		}
+		return o.finish(exactValue(x), d), nil
 	}
 	var acc neumaier
 	for i := range events {
 		e := &events[i]
 		if !e.valid() { // the slow path says exactly what is wrong
-			return 0, e.Validate(i)
+			return Value{}, e.Validate(i)
 		}
 		acc.addNonNeg(float64(w.held(e.Start, e.End, e.HasEnd, o.Now)) * e.Weight)
 	}
-	return o.finish(acc.value(), d), nil
+	return o.finish(floatValue(acc.value()), d), nil
 }
 
 // Columns is a batch in columnar (Arrow-like) form: the layout the C API and
@@ -117,6 +146,10 @@ type Columns struct {
 	End    []int64
 	HasEnd []uint8
 	Weight []float64
+	// Wei is exact mode's weight column: 32 bytes big-endian per row (as
+	// cryo writes u256). Nil: the weights are Weight's (integers in exact
+	// mode) or 1. Only in exact mode.
+	Wei    []byte
 	Token  IDColumn
 	Holder IDColumn
 }
@@ -158,6 +191,14 @@ func (c *Columns) check(needIDs bool) error {
 	if c.Weight != nil && len(c.Weight) != n {
 		return bad("weight", len(c.Weight))
 	}
+	if c.Wei != nil && len(c.Wei) != 32*n {
+		return &ValidationError{-1, "weight", itoa(len(c.Wei)) + " bytes", ReasonOutOfRange,
+			"exact weight column is not 32 bytes per row for " + itoa(n) + " rows"}
+	}
+	if c.Wei != nil && c.Weight != nil {
+		return &ValidationError{-1, "weight", "two columns", ReasonOutOfRange,
+			"both float and exact weights given: pass one weight column"}
+	}
 	for _, col := range []struct {
 		name string
 		c    IDColumn
@@ -195,13 +236,31 @@ func checkOffsets(name string, c IDColumn) error {
 
 // ScoreColumns is Score over columns. It validates start, end and weight (and
 // the ids, when present) in the same single pass that sums.
-func ScoreColumns(c *Columns, o ScoreOptions) (float64, error) {
+func ScoreColumns(c *Columns, o ScoreOptions) (Value, error) {
 	win, d, err := o.window()
 	if err != nil {
-		return 0, err
+		return Value{}, err
+	}
+	if o.Exact {
+		if err := c.check(false); err != nil {
+			return Value{}, err
+		}
+		var x Int
+		for i := range c.Start {
+			e := c.row(i)
+			if err := c.validateRow(i, true); err != nil {
+				return Value{}, err
+			}
+			wx, _ := e.weightExact(i)
+			x.addMul(&wx, uint64(win.held(e.Start, e.End, e.HasEnd, o.Now)))
+		}
+		return o.finish(exactValue(x), d), nil
+	}
+	if c.Wei != nil {
+		return Value{}, errExactWeight(-1)
 	}
 	s, err := scoreColumns(c, o.Now, win)
-	return o.finish(s, d), err
+	return o.finish(floatValue(s), d), err
 }
 
 func scoreColumns(c *Columns, now int64, win Window) (float64, error) {
@@ -212,7 +271,7 @@ func scoreColumns(c *Columns, now int64, win Window) (float64, error) {
 		// With ids present, validate whole rows first so that the error is
 		// the lowest-index bad event, fields in contract order, as in Score.
 		for i := range c.Start {
-			if err := c.validateRow(i); err != nil {
+			if err := c.validateRow(i, false); err != nil {
 				return 0, err
 			}
 		}
@@ -286,11 +345,15 @@ func (c *Columns) row(i int) HoldEvent {
 	if c.Weight != nil {
 		e.Weight = c.Weight[i]
 	}
+	if c.Wei != nil {
+		e.Wei = (*Wei)(c.Wei[32*i : 32*i+32])
+	}
 	return e
 }
 
-// validateRow checks row i like HoldEvent.Validate, skipping absent id columns.
-func (c *Columns) validateRow(i int) *ValidationError {
+// validateRow checks row i like HoldEvent.Validate (ValidateExact when
+// exact), skipping absent id columns.
+func (c *Columns) validateRow(i int, exact bool) *ValidationError {
 	e := c.row(i)
 	if c.Token.Offsets != nil {
 		if err := ValidateID(i, "token_id", e.TokenID); err != nil {
@@ -303,6 +366,10 @@ func (c *Columns) validateRow(i int) *ValidationError {
 		}
 	}
 	if err := validateSpan(i, e.Start, e.End, e.HasEnd); err != nil {
+		return err
+	}
+	if exact {
+		_, err := e.weightExact(i)
 		return err
 	}
 	return ValidateWeight(i, e.Weight)

@@ -13,9 +13,9 @@ func scoreBothWays(t *testing.T, c *Columns, now int64, w Window) (float64, erro
 	if !useAVX2 {
 		t.Skip("this CPU or build has no AVX2 kernel (purego tag, other arch): scoreFull is Go only")
 	}
-	got, err := ScoreColumns(c, ScoreOptions{Now: now, Window: &w})
+	got, err := scoreColumnsF(c, ScoreOptions{Now: now, Window: &w})
 	useAVX2 = false
-	want, werr := ScoreColumns(c, ScoreOptions{Now: now, Window: &w})
+	want, werr := scoreColumnsF(c, ScoreOptions{Now: now, Window: &w})
 	useAVX2 = true
 	if (err == nil) != (werr == nil) || (err != nil && err.Error() != werr.Error()) {
 		t.Fatalf("kernel error %v, Go error %v (now %d, window %+v)", err, werr, now, w)

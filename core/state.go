@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"strings"
+
+	"github.com/holiman/uint256"
 )
 
 // Export / Import give a durable store (the daemon's, or one behind the C
@@ -21,17 +23,19 @@ import (
 type StateConfig struct {
 	Window  Window // All when there is no campaign window
 	History bool
+	Exact   bool // exact mode: weights and sums are integers
 }
 
-// StateConfig is the aggregator's window and history setting.
+// StateConfig is the aggregator's window, history and exact setting.
 func (a *Aggregator) StateConfig() StateConfig {
-	return StateConfig{Window: a.cfg.win, History: a.cfg.history}
+	return StateConfig{Window: a.cfg.win, History: a.cfg.history, Exact: a.cfg.exact}
 }
 
 // IntervalState is one closed hold kept in history (raw, unclipped).
 type IntervalState struct {
 	Start, End int64
 	Weight     float64
+	Wei        *Wei // the exact weight, in exact mode
 }
 
 // LiveHoldState is one live hold: open (HasEnd false), or closed with an
@@ -41,6 +45,7 @@ type LiveHoldState struct {
 	End    int64 // when HasEnd
 	HasEnd bool
 	Weight float64
+	Wei    *Wei // the exact weight, in exact mode
 }
 
 // TokenState is one (holder, token) pair's state.
@@ -48,10 +53,13 @@ type TokenState struct {
 	TokenID    string
 	ClosedSum  float64 // Neumaier running sum of the closed holds' scores
 	ClosedComp float64 // and its compensation term
-	Seconds    int64   // closed seconds
-	Events     int64
-	UpdatedAt  int64
-	Live       []LiveHoldState // in recording order
+	// ClosedExact is the closed holds' exact score, in exact mode (where
+	// ClosedSum and ClosedComp are 0).
+	ClosedExact *Int
+	Seconds     int64 // closed seconds
+	Events      int64
+	UpdatedAt   int64
+	Live        []LiveHoldState // in recording order
 	// History is the pair's closed holds in recording order; nil unless
 	// the aggregator keeps History (Import ignores it otherwise).
 	History []IntervalState
@@ -94,6 +102,13 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 			h.each(func(ts *tokenState) {
 				t := TokenState{TokenID: ts.token, ClosedSum: ts.closed.sum, ClosedComp: ts.closed.comp,
 					Seconds: ts.seconds, Events: ts.events, UpdatedAt: ts.updated}
+				if a.cfg.exact {
+					x := Int{}
+					if ts.ex != nil {
+						x = ts.ex.closed
+					}
+					t.ClosedExact = &x
+				}
 				if len(ts.live) > 0 {
 					t.Live = make([]LiveHoldState, len(ts.live))
 					for j, l := range ts.live {
@@ -101,12 +116,18 @@ func (a *Aggregator) Export() ([]HolderState, MetricsState, error) {
 						if !l.isOpen() {
 							t.Live[j].End, t.Live[j].HasEnd = l.end, true
 						}
+						if w := ts.liveWeight(j); w != nil {
+							t.Live[j].Wei = WeiOf(w)
+						}
 					}
 				}
 				if ts.hist != nil && len(*ts.hist) > 0 {
 					t.History = make([]IntervalState, len(*ts.hist))
 					for j, iv := range *ts.hist {
-						t.History[j] = IntervalState{iv.start, iv.end, iv.weight}
+						t.History[j] = IntervalState{Start: iv.start, End: iv.end, Weight: iv.weight}
+						if ts.ex != nil {
+							t.History[j].Wei = WeiOf(&ts.ex.hist[j])
+						}
 					}
 				}
 				hs.Tokens = append(hs.Tokens, t)
@@ -138,7 +159,7 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 	}
 	seen := make(map[string]struct{}, len(holders))
 	for i := range holders {
-		if err := checkHolderState(&holders[i]); err != nil {
+		if err := checkHolderState(&holders[i], a.cfg.exact); err != nil {
 			return fmt.Errorf("import: holder %d: %w", i, err)
 		}
 		if _, dup := seen[holders[i].HolderID]; dup {
@@ -164,12 +185,19 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 			ts := h.addToken(sh.intern(t.TokenID))
 			ts.closed = neumaier{t.ClosedSum, t.ClosedComp}
 			ts.seconds, ts.events, ts.updated = t.Seconds, t.Events, t.UpdatedAt
+			if a.cfg.exact {
+				ts.exact().closed = *t.ClosedExact
+			}
 			if len(t.Live) > 0 {
 				ts.live = make([]liveHold, len(t.Live))
 				for j, l := range t.Live {
 					ts.live[j] = liveHold{l.Start, noEnd, l.Weight}
 					if l.HasEnd {
 						ts.live[j].end = l.End
+					}
+					if a.cfg.exact {
+						var w uint256.Int
+						ts.ex.live = append(ts.ex.live, *w.SetBytes32(l.Wei[:]))
 					}
 				}
 				sh.open += ts.openHolds()
@@ -178,6 +206,10 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 				hist := make([]interval, len(t.History))
 				for j, iv := range t.History {
 					hist[j] = interval{iv.Start, iv.End, iv.Weight}
+					if a.cfg.exact {
+						var w uint256.Int
+						ts.ex.hist = append(ts.ex.hist, *w.SetBytes32(iv.Wei[:]))
+					}
 				}
 				ts.hist = &hist
 			}
@@ -193,7 +225,7 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 	return nil
 }
 
-func checkHolderState(hs *HolderState) error {
+func checkHolderState(hs *HolderState, exact bool) error {
 	if err := ValidateID(-1, "holder_id", hs.HolderID); err != nil {
 		return err
 	}
@@ -218,11 +250,14 @@ func checkHolderState(hs *HolderState) error {
 		if t.Seconds < 0 || t.Events < 0 {
 			return fmt.Errorf("token %s: negative seconds or events", quoteID(t.TokenID))
 		}
+		if err := checkExactState(&t, exact); err != nil {
+			return fmt.Errorf("token %s: %w", quoteID(t.TokenID), err)
+		}
 		for _, l := range t.Live {
 			if err := validateSpan(-1, l.Start, l.End, l.HasEnd); err != nil {
 				return err
 			}
-			if err := ValidateWeight(-1, l.Weight); err != nil {
+			if err := ValidateWeight(-1, l.Weight); err != nil && !exact {
 				return err
 			}
 		}
@@ -241,6 +276,29 @@ func checkHolderState(hs *HolderState) error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// checkExactState checks that a pair's state has exact weights and sums
+// exactly when the aggregator is in exact mode.
+func checkExactState(t *TokenState, exact bool) error {
+	has := t.ClosedExact != nil
+	for _, l := range t.Live {
+		if (l.Wei != nil) != exact {
+			has = !exact
+		}
+	}
+	for _, iv := range t.History {
+		if (iv.Wei != nil) != exact {
+			has = !exact
+		}
+	}
+	if has != exact {
+		if exact {
+			return fmt.Errorf("exact mode needs exact sums and weights; this state has float ones")
+		}
+		return fmt.Errorf("this state has exact weights; it needs an exact-mode aggregator")
 	}
 	return nil
 }

@@ -46,9 +46,9 @@ func TestWindowVectors(t *testing.T) {
 				events[i] = ve.event(t)
 			}
 			w := Window{v.Window[0], v.Window[1]}
-			got, err := Score(events, ScoreOptions{Now: v.Now, Window: &w})
+			got, err := scoreF(events, ScoreOptions{Now: v.Now, Window: &w})
 			checkVectorResult(t, v.vector, got, err)
-			got, err = ScoreColumns(toColumns(events), ScoreOptions{Now: v.Now, Window: &w})
+			got, err = scoreColumnsF(toColumns(events), ScoreOptions{Now: v.Now, Window: &w})
 			checkVectorResult(t, v.vector, got, err)
 
 			tv := v.vector
@@ -56,16 +56,16 @@ func TestWindowVectors(t *testing.T) {
 			if v.TWABError != nil {
 				tv.Error = v.TWABError
 			}
-			tw, err := Score(events, ScoreOptions{Now: v.Now, Window: &w, TWAB: true})
+			tw, err := scoreF(events, ScoreOptions{Now: v.Now, Window: &w, TWAB: true})
 			checkVectorResult(t, tv, tw, err)
-			tw, err = ScoreColumns(toColumns(events), ScoreOptions{Now: v.Now, Window: &w, TWAB: true})
+			tw, err = scoreColumnsF(toColumns(events), ScoreOptions{Now: v.Now, Window: &w, TWAB: true})
 			checkVectorResult(t, tv, tw, err)
 		})
 	}
 }
 
 func TestWindowErrorNamesBothValues(t *testing.T) {
-	_, err := Score(nil, ScoreOptions{Now: 10, Window: &Window{200, 100}})
+	_, err := scoreF(nil, ScoreOptions{Now: 10, Window: &Window{200, 100}})
 	if err == nil || err.Error() != "window [200, 100): end 100 is before start 200" {
 		t.Fatalf("got %v", err)
 	}
@@ -93,9 +93,9 @@ func TestWindowAdditive(t *testing.T) {
 		a := r.Int64N(10_000)
 		b := a + r.Int64N(5_000)
 		c := b + r.Int64N(5_000)
-		whole, err1 := Score(events, ScoreOptions{Now: now, Window: &Window{a, c}})
-		left, err2 := Score(events, ScoreOptions{Now: now, Window: &Window{a, b}})
-		right, err3 := Score(events, ScoreOptions{Now: now, Window: &Window{b, c}})
+		whole, err1 := scoreF(events, ScoreOptions{Now: now, Window: &Window{a, c}})
+		left, err2 := scoreF(events, ScoreOptions{Now: now, Window: &Window{a, b}})
+		right, err3 := scoreF(events, ScoreOptions{Now: now, Window: &Window{b, c}})
 		if err := errors.Join(err1, err2, err3); err != nil {
 			t.Fatal(err)
 		}
@@ -146,7 +146,7 @@ func TestWindowQueryMatchesBatch(t *testing.T) {
 			t.Fatalf("%d rows for %d holders", len(rows), len(byHolder))
 		}
 		for _, row := range rows {
-			want, _ := Score(byHolder[row.HolderID], ScoreOptions{Now: now, Window: &w})
+			want, _ := scoreF(byHolder[row.HolderID], ScoreOptions{Now: now, Window: &w})
 			if row.Score != want {
 				t.Fatalf("round %d holder %s: window score %v, batch %v", round, row.HolderID, row.Score, want)
 			}
@@ -163,7 +163,7 @@ func TestWindowQueryMatchesBatch(t *testing.T) {
 					mine = append(mine, e)
 				}
 			}
-			if want, _ := Score(mine, ScoreOptions{Now: now, Window: &w}); row.Score != want {
+			if want, _ := scoreF(mine, ScoreOptions{Now: now, Window: &w}); row.Score != want {
 				t.Fatalf("top row %+v, batch %v", row, want)
 			}
 		}
@@ -215,7 +215,7 @@ func TestCampaignWindow(t *testing.T) {
 		for _, row := range rows {
 			total += row.Score
 		}
-		want, _ := Score(events, ScoreOptions{Now: now, Window: &w})
+		want, _ := scoreF(events, ScoreOptions{Now: now, Window: &w})
 		if math.Abs(total-want) > 1e-9*math.Max(1, want) {
 			t.Fatalf("campaign total %v, batch %v", total, want)
 		}
