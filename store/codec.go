@@ -21,11 +21,13 @@ import (
 //
 // Log bodies (all integers varint / uvarint):
 //
-//	kindEvents: now | n | n × (len token | token | len holder | holder | start | flags [| end] [| weight float64 LE])
+//	kindEvents: now | n | n × (len token | token | len holder | holder | start | flags [| end] [| weight float64 LE]
+//	            [| exact weight, 32 bytes big-endian])
 //	kindClose:  now | len token | token | len holder | holder | at
 //	kindGC:     now
 //
-// flags bit 0: has end; bit 1: weight != 1 (else the weight is omitted).
+// flags bit 0: has end; bit 1: weight != 1 (else the weight is omitted);
+// bit 2: an exact weight follows (exact mode).
 
 const (
 	kindEvents byte = 1
@@ -96,12 +98,18 @@ func appendEvents(b []byte, now int64, events []core.HoldEvent, ok []bool) []byt
 		if e.Weight != 1 {
 			flags |= 2
 		}
+		if e.Wei != nil {
+			flags |= 4
+		}
 		b = append(b, flags)
 		if e.HasEnd {
 			b = binary.AppendVarint(b, e.End)
 		}
 		if e.Weight != 1 {
 			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(e.Weight))
+		}
+		if e.Wei != nil {
+			b = append(b, e.Wei[:]...)
 		}
 	}
 	return endRecord(b, off)
@@ -213,6 +221,29 @@ func (r *reader) str() string {
 	return unsafe.String(&s[0], len(s))
 }
 
+// wei returns an exact weight aliasing the payload (32 bytes).
+func (r *reader) wei() *core.Wei {
+	if len(r.b) < 32 {
+		r.fail()
+		return nil
+	}
+	w := (*core.Wei)(r.b[:32])
+	r.b = r.b[32:]
+	return w
+}
+
+// int returns an exact sum (48 bytes big-endian).
+func (r *reader) int() *core.Int {
+	if len(r.b) < 48 {
+		r.fail()
+		return nil
+	}
+	var x core.Int
+	x.SetBytes((*[48]byte)(r.b[:48]))
+	r.b = r.b[48:]
+	return &x
+}
+
 func (r *reader) done() error {
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(r.b))
@@ -237,7 +268,7 @@ func decodeEvents(body []byte, dst []core.HoldEvent) (now int64, events []core.H
 		e.HolderID = r.str()
 		e.Start = r.varint()
 		flags := r.byte()
-		if flags&^3 != 0 {
+		if flags&^7 != 0 {
 			r.fail()
 		}
 		if flags&1 != 0 {
@@ -246,6 +277,9 @@ func decodeEvents(body []byte, dst []core.HoldEvent) (now int64, events []core.H
 		}
 		if flags&2 != 0 {
 			e.Weight = r.float()
+		}
+		if flags&4 != 0 {
+			e.Wei = r.wei()
 		}
 		dst = append(dst, e)
 	}

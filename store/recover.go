@@ -19,6 +19,11 @@ var ErrConfigMismatch = errors.New("snapshot does not match the aggregator's win
 // compatible says whether a state written under `was` can be imported into
 // an aggregator configured as `now`. History may be dropped, never invented.
 func compatible(was, now core.StateConfig) error {
+	if was.Exact != now.Exact {
+		mode := map[bool]string{false: "float", true: "exact"}
+		return fmt.Errorf("%w: it was written in %s mode and the aggregator is in %s mode (scores and weights "+
+			"are kept differently); use the same mode, or a new data dir", ErrConfigMismatch, mode[was.Exact], mode[now.Exact])
+	}
 	if was.Window != now.Window {
 		return fmt.Errorf("%w: it was written with campaign window %s and the aggregator has %s "+
 			"(closed scores are clipped when recorded); use the same window, or a new data dir",

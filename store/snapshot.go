@@ -20,11 +20,12 @@ import (
 //
 // header: K | holders | accepted | evicted | histogram flag [| dur counts | dur sum | score counts | score sum]
 //
-//	| window start | window end | history flag
+//	| window start | window end | history flag | exact flag
 //
 // holder: id | updated_at | tokens × (id | closed sum | closed comp | seconds | events | updated_at
 //
-//	| live × (start | has end | [end |] weight) | history × (start | end | weight))
+//	| [exact sum, 48 bytes |] live × (start | has end | [end |] weight [| wei, 32 bytes])
+//	| history × (start | end | weight [| wei]))   (the bracketed exact fields in exact mode only)
 //
 // end:    holders (again: a truncated file never passes for a complete one)
 //
@@ -165,6 +166,7 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 	b = binary.AppendVarint(b, cfg.Window.Start)
 	b = binary.AppendVarint(b, cfg.Window.End)
 	b = append(b, boolByte(cfg.History))
+	b = append(b, boolByte(cfg.Exact))
 	put(endRecord(b, off))
 	for i := range holders {
 		h := &holders[i]
@@ -177,6 +179,10 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 			b = appendString(b, t.TokenID)
 			b = appendFloat(b, t.ClosedSum)
 			b = appendFloat(b, t.ClosedComp)
+			if cfg.Exact {
+				x := t.ClosedExact.Bytes()
+				b = append(b, x[:]...)
+			}
 			b = binary.AppendVarint(b, t.Seconds)
 			b = binary.AppendVarint(b, t.Events)
 			b = binary.AppendVarint(b, t.UpdatedAt)
@@ -188,12 +194,18 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 					b = binary.AppendVarint(b, l.End)
 				}
 				b = appendFloat(b, l.Weight)
+				if cfg.Exact {
+					b = append(b, l.Wei[:]...)
+				}
 			}
 			b = binary.AppendUvarint(b, uint64(len(t.History)))
 			for _, iv := range t.History {
 				b = binary.AppendVarint(b, iv.Start)
 				b = binary.AppendVarint(b, iv.End)
 				b = appendFloat(b, iv.Weight)
+				if cfg.Exact {
+					b = append(b, iv.Wei[:]...)
+				}
 			}
 		}
 		put(endRecord(b, off))
@@ -216,6 +228,15 @@ func writeSnapshot(dir string, k uint64, holders []core.HolderState, m core.Metr
 		return 0, fmt.Errorf("rename snapshot: %w", err)
 	}
 	return size, syncDir(dir)
+}
+
+// cloneWei copies an exact weight out of the file's bytes (nil stays nil).
+func cloneWei(w *core.Wei) *core.Wei {
+	if w == nil {
+		return nil
+	}
+	c := *w
+	return &c
 }
 
 func boolByte(v bool) byte {
@@ -293,6 +314,9 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 	if version >= 2 {
 		cfg.Window = core.Window{Start: r.varint(), End: r.varint()}
 		cfg.History = r.byte() == 1
+		if version >= 3 {
+			cfg.Exact = r.byte() == 1
+		}
 	}
 	if err := r.done(); err != nil {
 		return nil, m, cfg, err
@@ -312,8 +336,11 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 			r.fail()
 		}
 		for j := uint64(0); j < nt && r.err == nil; j++ {
-			t := core.TokenState{TokenID: strings.Clone(r.str()), ClosedSum: r.float(), ClosedComp: r.float(),
-				Seconds: r.varint(), Events: r.varint(), UpdatedAt: r.varint()}
+			t := core.TokenState{TokenID: strings.Clone(r.str()), ClosedSum: r.float(), ClosedComp: r.float()}
+			if cfg.Exact {
+				t.ClosedExact = r.int()
+			}
+			t.Seconds, t.Events, t.UpdatedAt = r.varint(), r.varint(), r.varint()
 			no := r.uvarint()
 			if no > uint64(len(r.b)) {
 				r.fail()
@@ -330,6 +357,9 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 					}
 				}
 				l.Weight = r.float()
+				if cfg.Exact {
+					l.Wei = cloneWei(r.wei())
+				}
 				t.Live = append(t.Live, l)
 			}
 			if version >= 2 {
@@ -341,7 +371,11 @@ func readSnapshot(path string, k uint64) ([]core.HolderState, core.MetricsState,
 					t.History = make([]core.IntervalState, 0, nh)
 				}
 				for o := uint64(0); o < nh && r.err == nil; o++ {
-					t.History = append(t.History, core.IntervalState{Start: r.varint(), End: r.varint(), Weight: r.float()})
+					iv := core.IntervalState{Start: r.varint(), End: r.varint(), Weight: r.float()}
+					if cfg.Exact {
+						iv.Wei = cloneWei(r.wei())
+					}
+					t.History = append(t.History, iv)
 				}
 			}
 			h.Tokens = append(h.Tokens, t)

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/holiman/uint256"
+
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 )
 
@@ -470,4 +472,85 @@ func TestHistorySurvivesSnapshotAndLog(t *testing.T) {
 func openWith(dir string, a *core.Aggregator, opts Options) (*Store, error) {
 	s, _, err := Open(dir, a, opts)
 	return s, err
+}
+
+// Exact mode survives the log and the snapshot: the reopened store answers
+// with the same integers, and a float-mode aggregator refuses the dir.
+func TestExactReopen(t *testing.T) {
+	for _, snapshots := range []bool{false, true} {
+		t.Run(fmt.Sprintf("snapshot %v", snapshots), func(t *testing.T) {
+			dir := t.TempDir()
+			opts := core.Options{Shards: 8, TTL: 1000 * 1e9, Exact: true, History: true}
+			a, _ := core.New(opts)
+			defer a.Close()
+			so := Options{SnapshotBytes: -1}
+			s, _, err := Open(dir, a, so)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(9, 9))
+			for i := 0; i < 300; i++ {
+				now := int64(1000 + i)
+				evs := make([]core.HoldEvent, 1+r.IntN(4))
+				for j := range evs {
+					w := uint256.Int{r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64() >> 1}
+					st := int64(r.IntN(1500))
+					evs[j] = core.HoldEvent{TokenID: fmt.Sprintf("T%d", r.IntN(2)), HolderID: fmt.Sprintf("h%d", r.IntN(15)),
+						Start: st, Weight: 1, Wei: core.WeiOf(&w)}
+					if r.IntN(2) == 0 {
+						evs[j].End, evs[j].HasEnd = st+int64(r.IntN(500)), true
+					}
+				}
+				if _, err := core.RecordAndWait(s, now, evs, core.RecordOptions{}); err != nil {
+					t.Fatal(err)
+				}
+				if i%25 == 0 {
+					_, _ = s.CloseHold(now, "T1", fmt.Sprintf("h%d", r.IntN(15)), now+10)
+					_, _ = s.GC(now)
+				}
+			}
+			want, _ := a.Query(core.Query{Now: 2000})
+			wantW, _ := a.Query(core.Query{Now: 2000, Window: &core.Window{Start: 500, End: 1200}})
+			if snapshots {
+				if err := s.Snapshot(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := core.New(opts)
+			defer b.Close()
+			s2, rec, err := Open(dir, b, so)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s2.Close()
+			if snapshots != (rec.Snapshot != "") {
+				t.Fatalf("recovery %+v", rec)
+			}
+			for k, pair := range [][2][]core.HolderStat{{want, nil}, {wantW, nil}} {
+				q := core.Query{Now: 2000}
+				if k == 1 {
+					q.Window = &core.Window{Start: 500, End: 1200}
+				}
+				got, _ := b.Query(q)
+				if len(got) != len(pair[0]) {
+					t.Fatalf("%d rows, want %d", len(got), len(pair[0]))
+				}
+				for i := range got {
+					if got[i].HolderID != pair[0][i].HolderID || got[i].Exact.Cmp(pair[0][i].Exact) != 0 {
+						t.Fatalf("query %d row %d: %s %s, want %s %s", k, i, got[i].HolderID, got[i].Exact,
+							pair[0][i].HolderID, pair[0][i].Exact)
+					}
+				}
+			}
+			s2.Close()
+			f, _ := core.New(core.Options{History: true})
+			defer f.Close()
+			if _, _, err := Open(dir, f, so); !errors.Is(err, ErrConfigMismatch) && snapshots {
+				t.Fatalf("float aggregator over an exact snapshot: %v", err)
+			}
+		})
+	}
 }
