@@ -23,8 +23,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
@@ -581,9 +582,17 @@ func (s *Store) waitWritten(t uint64) error {
 
 // listing is what a data dir holds.
 type listing struct {
-	segs  []uint64
-	snaps []uint64
+	segs    []uint64
+	snaps   []uint64
+	tmps    []string // our interrupted snapshots (snap-K.snap.tmp)
+	unknown []string // anything else: left alone, named in a warning
 }
+
+var (
+	segRE  = regexp.MustCompile(`^wal-(\d{16})\.log$`)
+	snapRE = regexp.MustCompile(`^snap-(\d{16})\.snap$`)
+	tmpRE  = regexp.MustCompile(`^snap-\d{16}\.snap\.tmp$`)
+)
 
 func list(dir string) (listing, error) {
 	var l listing
@@ -592,17 +601,17 @@ func list(dir string) (listing, error) {
 		return l, fmt.Errorf("read data dir: %w", err)
 	}
 	for _, e := range ents {
-		var i uint64
 		name := e.Name()
-		switch {
-		case strings.HasPrefix(name, "wal-") && strings.HasSuffix(name, ".log"):
-			if _, err := fmt.Sscanf(name, "wal-%016d.log", &i); err == nil {
-				l.segs = append(l.segs, i)
-			}
-		case strings.HasPrefix(name, "snap-") && strings.HasSuffix(name, ".snap"):
-			if _, err := fmt.Sscanf(name, "snap-%016d.snap", &i); err == nil {
-				l.snaps = append(l.snaps, i)
-			}
+		if m := segRE.FindStringSubmatch(name); m != nil && e.Type().IsRegular() {
+			i, _ := strconv.ParseUint(m[1], 10, 64)
+			l.segs = append(l.segs, i)
+		} else if m := snapRE.FindStringSubmatch(name); m != nil && e.Type().IsRegular() {
+			i, _ := strconv.ParseUint(m[1], 10, 64)
+			l.snaps = append(l.snaps, i)
+		} else if tmpRE.MatchString(name) {
+			l.tmps = append(l.tmps, name)
+		} else if name != "LOCK" {
+			l.unknown = append(l.unknown, name)
 		}
 	}
 	sort.Slice(l.segs, func(a, b int) bool { return l.segs[a] < l.segs[b] })

@@ -3,10 +3,12 @@ package store
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 
@@ -552,5 +554,106 @@ func TestExactReopen(t *testing.T) {
 				t.Fatalf("float aggregator over an exact snapshot: %v", err)
 			}
 		})
+	}
+}
+
+// dirState is every file of a dir with its bytes, to prove nothing changed.
+func dirState(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = string(b)
+	}
+	return out
+}
+
+// A damaged record anywhere but at the very end of the last segment is not a
+// torn tail: Open refuses with the file and offset and changes nothing;
+// Repair cuts there, keeping a copy, and the store then starts with every
+// write before the damage.
+func TestMidLogCorruptionRefusesAndRepairCuts(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		segments bool // damage the first of several segments
+	}{{"one segment", false}, {"earlier segment", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{SnapshotBytes: -1}
+			if tc.segments {
+				opts.SegmentBytes = 300
+			}
+			s, _, _ := open(t, dir, opts)
+			for i := 0; i < 40; i++ {
+				evs := []core.HoldEvent{{TokenID: "T", HolderID: fmt.Sprintf("h%d", i), Start: 1, End: 5, HasEnd: true, Weight: 1}}
+				if _, err := core.RecordAndWait(s, 10, evs, core.RecordOptions{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			crash(s)
+			l, _ := list(dir)
+			if tc.segments != (len(l.segs) > 2) {
+				t.Fatalf("segments: %v", l.segs)
+			}
+			first := filepath.Join(dir, segName(l.segs[0]))
+			b, _ := os.ReadFile(first)
+			off := len(walMagic)
+			_, n, _ := nextRecord(b[off:]) // damage the second record's payload
+			b[off+n+headerSize+2] ^= 0xff
+			os.WriteFile(first, b, 0o644)
+			before := dirState(t, dir)
+			a := newAgg(t)
+			_, _, err := Open(dir, a, opts)
+			if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("%s at offset %d", first, off+n)) ||
+				!strings.Contains(err.Error(), "holdmetricsd repair") {
+				t.Fatalf("open over mid-log damage: %v", err)
+			}
+			if after := dirState(t, dir); !reflect.DeepEqual(after, before) {
+				t.Fatal("a refused open changed the data dir")
+			}
+			rep, err := Repair(dir)
+			if err != nil || rep.CutAt != fmt.Sprintf("%s:%d", segName(l.segs[0]), off+n) || len(rep.KeptAs) == 0 {
+				t.Fatalf("repair: %+v %v", rep, err)
+			}
+			kept, _ := os.ReadFile(filepath.Join(dir, rep.KeptAs[0]))
+			if string(kept) != string(b[off+n:]) {
+				t.Fatal("the cut bytes were not kept as they were")
+			}
+			_, a2, rec := open(t, dir, opts)
+			if a2.Len() != 1 || rec.TruncatedAt != "" {
+				t.Fatalf("after repair: %d holders, %+v", a2.Len(), rec)
+			}
+		})
+	}
+}
+
+// Files the store does not own are left alone (a stray wal-1.log is not a
+// segment), and a torn tail in a segment that is not the last is corruption.
+func TestDataDirScan(t *testing.T) {
+	dir := t.TempDir()
+	s, _, _ := open(t, dir, Options{SnapshotBytes: -1})
+	core.RecordAndWait(s, 1, []core.HoldEvent{{TokenID: "T", HolderID: "h", Start: 1, Weight: 1}}, core.RecordOptions{})
+	s.Close()
+	for _, f := range []string{"wal-1.log", "notes.txt", "x.tmp"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("mine"), 0o644)
+	}
+	var logs strings.Builder
+	a := newAgg(t)
+	s2, _, err := Open(dir, a, Options{SnapshotBytes: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Close()
+	for _, f := range []string{"wal-1.log", "notes.txt", "x.tmp"} {
+		if b, err := os.ReadFile(filepath.Join(dir, f)); err != nil || string(b) != "mine" {
+			t.Fatalf("%s was touched: %v", f, err)
+		}
+		if !strings.Contains(logs.String(), f) {
+			t.Fatalf("no warning names %s:\n%s", f, logs.String())
+		}
 	}
 }
