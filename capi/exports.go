@@ -27,7 +27,10 @@ func versionString() string { return version.Version }
 func poh_version(buf *C.char, bufCap C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
 	v := versionString()
-	if buf == nil || int64(bufCap) <= int64(len(v)) {
+	switch {
+	case buf == nil:
+		return fail(e, argError("buf is NULL"))
+	case int64(bufCap) <= int64(len(v)):
 		return fail(e, tooSmall("version needs a buffer of %d bytes", len(v)+1))
 	}
 	putString(unsafe.Slice(buf, int(bufCap)), v)
@@ -71,7 +74,7 @@ func poh_score(c *C.poh_columns, opts *C.poh_score_options, out *C.poh_score_res
 		if err != nil {
 			return err
 		}
-		return writeSized(out, C.poh_score_result{score: C.double(v)}, "poh_score_result")
+		return writeSized(out, C.poh_score_result{score: C.double(v.Float)}, "poh_score_result")
 	}())
 }
 
@@ -371,11 +374,11 @@ func poh_result_errors(r C.poh_handle, rows *C.poh_row_error, rowsCap C.int64_t,
 func poh_result_text(r C.poh_handle, buf *C.char, bufCap C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
 	return withResult(r, e, func(t *textResult) error {
-		if int64(bufCap) <= int64(len(t.text)) {
-			return tooSmall("text needs %d bytes", len(t.text)+1)
-		}
 		if buf == nil {
 			return argError("buf is NULL")
+		}
+		if int64(bufCap) <= int64(len(t.text)) {
+			return tooSmall("text needs %d bytes", len(t.text)+1)
 		}
 		putString(unsafe.Slice(buf, int(bufCap)), t.text)
 		return nil

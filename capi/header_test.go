@@ -14,6 +14,36 @@ import (
 // a doc comment right above it. (Types are checked by the compiler: cgo
 // builds each export against the header's prototype.)
 func TestHeaderMatchesExports(t *testing.T) {
+	exports := exportNames(t)
+	hdr, err := os.ReadFile("poh_holdmetrics.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(hdr), "\n")
+	protoRE := regexp.MustCompile(`^(?:int|int64_t)\s+(poh_\w+)\(`)
+	var protos []string
+	for i, l := range lines {
+		m := protoRE.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		protos = append(protos, m[1])
+		if i == 0 || strings.TrimSpace(lines[i-1]) != "*/" {
+			t.Errorf("header: %s has no doc comment right above it", m[1])
+		}
+	}
+	slices.Sort(protos)
+	if !slices.Equal(exports, protos) {
+		t.Errorf("header and //export list differ:\nexports: %v\nheader:  %v", exports, protos)
+	}
+	if c := slices.Compact(slices.Clone(protos)); len(c) != len(protos) {
+		t.Errorf("header declares a function twice: %v", protos)
+	}
+}
+
+// exportNames is every //export of the package's non-test files, sorted.
+func exportNames(t *testing.T) []string {
+	t.Helper()
 	files, err := filepath.Glob("*.go")
 	if err != nil {
 		t.Fatal(err)
@@ -32,33 +62,25 @@ func TestHeaderMatchesExports(t *testing.T) {
 			exports = append(exports, m[1])
 		}
 	}
-	hdr, err := os.ReadFile("poh_holdmetrics.h")
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(string(hdr), "\n")
-	protoRE := regexp.MustCompile(`^(?:int|int64_t)\s+(poh_\w+)\(`)
-	var protos []string
-	for i, l := range lines {
-		m := protoRE.FindStringSubmatch(l)
-		if m == nil {
-			continue
-		}
-		protos = append(protos, m[1])
-		if i == 0 || strings.TrimSpace(lines[i-1]) != "*/" {
-			t.Errorf("header: %s has no doc comment right above it", m[1])
-		}
-	}
-	slices.Sort(exports)
-	slices.Sort(protos)
 	if len(exports) == 0 {
 		t.Fatal("no //export found")
 	}
-	if !slices.Equal(exports, protos) {
-		t.Errorf("header and //export list differ:\nexports: %v\nheader:  %v", exports, protos)
+	slices.Sort(exports)
+	return exports
+}
+
+// TestNoTwins: one export per operation. No name ends in _window or 2 (a
+// variant is a flag or a field of the one export's options), and the API
+// stays small: at most 20 exports.
+func TestNoTwins(t *testing.T) {
+	exports := exportNames(t)
+	for _, name := range exports {
+		if strings.HasSuffix(name, "_window") || strings.HasSuffix(name, "2") {
+			t.Errorf("export %s is a twin of another: make the variant an option", name)
+		}
 	}
-	if c := slices.Compact(slices.Clone(protos)); len(c) != len(protos) {
-		t.Errorf("header declares a function twice: %v", protos)
+	if len(exports) > 20 {
+		t.Errorf("%d exports, want at most 20: %v", len(exports), exports)
 	}
 }
 

@@ -25,7 +25,9 @@
  *    caller built against an older header keeps working; a newer caller's
  *    non-zero field that this library does not know is POH_ERR_INVALID_ARGUMENT.
  *    A NULL options pointer means every default. Zero-initialise the rest:
- *    zero is the default of every field.
+ *    zero is the default of every field - except a "now" field, where 0 is
+ *    the Unix epoch: set it (to POH_NOW for the wall clock) whenever you pass
+ *    an options struct.
  *  - Times are Unix seconds in [0, 253402300799]. Passing POH_NOW for a "now"
  *    (or "at") means the library's wall clock.
  *  - Every function recovers internal panics into POH_ERR_INTERNAL.
@@ -78,7 +80,7 @@ extern "C" {
 
 /* An option or result struct with its size set and every other field zero (the
  * defaults): poh_query_options q = POH_INIT(poh_query_options); */
-#define POH_INIT(T) {(uint32_t)sizeof(T)}
+#define POH_INIT(T) {.size = (uint32_t)sizeof(T)}
 
 /* The "use the wall clock" value for now / at arguments. */
 #define POH_NOW INT64_MIN

@@ -77,12 +77,12 @@ func copyRows[R any](r result, rows *R, rowsCap C.int64_t, buf *C.char, bufCap C
 	fill func(out []R, buf []byte)) error {
 	n, nb := r.size()
 	switch {
-	case int64(rowsCap) < n || int64(bufCap) < nb:
-		return tooSmall("result needs %s rows and %s %s bytes", itoa(n), itoa(nb), bufName)
 	case n > 0 && rows == nil:
 		return argError("rows is NULL")
 	case nb > 0 && buf == nil:
 		return argError("%s is NULL", bufName)
+	case int64(rowsCap) < n || int64(bufCap) < nb:
+		return tooSmall("result needs %s rows and %s %s bytes", itoa(n), itoa(nb), bufName)
 	}
 	fill(cSlice(rows, n), cSlice((*byte)(unsafe.Pointer(buf)), nb))
 	return nil

@@ -1,5 +1,6 @@
 /* smoke.c: links libpoh_holdmetrics.so the way any C user would and runs the
- * README example through the C API. Built and run by `make test-capi`. */
+ * README example through the C API (version 0.2). Built and run by
+ * `make test-capi`. */
 #define _DEFAULT_SOURCE /* mkdtemp */
 #include <stdio.h>
 #include <dirent.h>
@@ -36,11 +37,28 @@ static void remove_flat_dir(const char *dir) {
         }                                         \
     } while (0)
 
+/* query_top runs q into stats / ids (at most cap rows) and returns the row
+ * count, or -1 on failure. The result handle is freed. */
+static int64_t query_top(poh_handle agg, poh_query_options *q, poh_stat *stats, int64_t cap, char *ids,
+                         int64_t ids_cap, poh_error *err) {
+    poh_query_result qr = POH_INIT(poh_query_result);
+    if (poh_query(agg, q, &qr, err) != POH_OK) return -1;
+    int64_t rows = 0, bytes = 0;
+    int ok = qr.result != 0 && poh_result_size(qr.result, &rows, &bytes, err) == POH_OK && rows == qr.rows &&
+             bytes == qr.id_bytes && rows <= cap &&
+             poh_result_stats(qr.result, stats, cap, ids, ids_cap, err) == POH_OK;
+    if (qr.result != 0 && poh_free(qr.result, NULL) != POH_OK) ok = 0;
+    if (ok && rows > 0 && memcmp(&qr.first, &stats[0], sizeof qr.first) != 0) ok = 0; /* first = row 0 */
+    return ok ? rows : -1;
+}
+
 int main(void) {
     poh_error err;
     char version[16];
     CHECK(poh_version(version, sizeof version, &err) == POH_OK, "version: %s", err.message);
+    CHECK(strncmp(version, "0.2.", 4) == 0, "version %s, want 0.2.x", version);
     printf("libpoh_holdmetrics %s\n", version);
+    int64_t live0 = poh_live_handles();
 
     /* README worked example, columnar: score 80 at now = 100. */
     int64_t start[] = {0, 50, 90, 120};
@@ -51,44 +69,107 @@ int main(void) {
     int64_t token_off[] = {0, 1, 2, 3, 4};
     char holders[] = "alicebobbobcarol";
     int64_t holder_off[] = {0, 5, 8, 11, 16};
-    poh_columns cols = {4, start, end, has_end, weight, tokens, 4, token_off, holders, 16, holder_off};
-    double score = -1;
-    CHECK(poh_score_columns(&cols, 100, &score, &err) == POH_OK, "score: %s", err.message);
-    CHECK(score == 80.0, "score %g, want 80", score);
+    poh_columns cols = POH_INIT(poh_columns);
+    cols.n = 4;
+    cols.start = start;
+    cols.end = end;
+    cols.has_end = has_end;
+    cols.weight = weight;
+    cols.token_data = tokens;
+    cols.token_data_len = 4;
+    cols.token_offsets = token_off;
+    cols.holder_data = holders;
+    cols.holder_data_len = 16;
+    cols.holder_offsets = holder_off;
+    poh_score_options so = POH_INIT(poh_score_options);
+    so.now = 100;
+    poh_score_result sr = POH_INIT(poh_score_result);
+    CHECK(poh_score(&cols, &so, &sr, &err) == POH_OK, "score: %s", err.message);
+    CHECK(sr.score == 80.0, "score %g, want 80", sr.score);
+
+    /* The same as packed rows (the layout of ready-made events, no ids). */
+    poh_event evs[] = {{0, 10, 2.0}, {50, -1, 1.0}, {90, 150, 1.0}, {120, -1, 3.0}};
+    poh_columns packed = POH_INIT(poh_columns);
+    packed.n = 4;
+    packed.rows = evs;
+    sr.score = -1;
+    CHECK(poh_score(&packed, &so, &sr, &err) == POH_OK && sr.score == 80.0, "packed score %g: %s", sr.score,
+          err.message);
+    /* NULL options: every default, now = the wall clock. */
+    CHECK(poh_score(&packed, NULL, &sr, &err) == POH_OK && sr.score > 1.7e9, "NULL options: %g", sr.score);
 
     /* A bad event: status, index, field and reason come back. */
     end[2] = 5;
-    int rc = poh_score_columns(&cols, 100, &score, &err);
+    int rc = poh_score(&cols, &so, &sr, &err);
     CHECK(rc == POH_ERR_INVALID_EVENT && err.index == 2 && strcmp(err.field, "end") == 0 &&
               strcmp(err.reason, "end_before_start") == 0,
           "bad event: rc %d index %lld field %s reason %s", rc, (long long)err.index, err.field, err.reason);
     printf("rejected as expected: %s\n", err.message);
     end[2] = 150;
 
-    poh_handle agg = 0;
-    CHECK(poh_aggregator_new(0, 0, &agg, &err) == POH_OK && agg != 0, "new: %s", err.message);
-    int64_t accepted = 0;
-    CHECK(poh_aggregator_record_columns(agg, &cols, 100, 0, &accepted, &err) == POH_OK && accepted == 4,
-          "record: %s", err.message);
-    CHECK(poh_aggregator_record(agg, "T", 1, "dave", 4, 0, 100, 1, 0.5, POH_NOW, &err) == POH_OK, "record one: %s",
-          err.message);
+    /* An unknown flag bit (a newer header's option) is refused. */
+    so.flags = 1u << 31;
+    CHECK(poh_score(&cols, &so, &sr, &err) == POH_ERR_INVALID_ARGUMENT, "unknown score flag");
+    so.flags = 0;
 
-    poh_handle res = 0;
-    CHECK(poh_aggregator_top_n(agg, 2, 100, NULL, 0, &res, &err) == POH_OK, "top_n: %s", err.message);
-    int64_t rows = 0, bytes = 0;
-    CHECK(poh_result_size(res, &rows, &bytes, &err) == POH_OK && rows == 2, "size: rows %lld", (long long)rows);
-    poh_stat stats[2];
+    poh_handle agg = 0;
+    CHECK(poh_aggregator_new(NULL, &agg, &err) == POH_OK && agg != 0, "new: %s", err.message);
+    poh_record_options ro = POH_INIT(poh_record_options);
+    ro.now = 100;
+    poh_record_result rr = POH_INIT(poh_record_result);
+    CHECK(poh_record(agg, &cols, &ro, &rr, &err) == POH_OK && rr.accepted == 4 && rr.rejected == 0 &&
+              rr.errors == 0,
+          "record: %s", err.message);
+    CHECK(poh_record_event(agg, "T", 1, "dave", 4, 0, 100, 1, 0.5, POH_NOW, &err) == POH_OK, "record one: %s",
+          err.message);
+    int64_t nholders = 0;
+    CHECK(poh_holders(agg, &nholders, &err) == POH_OK && nholders == 4, "holders %lld", (long long)nholders);
+
+    poh_query_options q = POH_INIT(poh_query_options);
+    q.now = 100;
+    q.n = 2;
+    poh_stat stats[4];
     char ids[64];
-    CHECK(poh_result_stats(res, stats, 2, ids, sizeof ids, &err) == POH_OK, "stats: %s", err.message);
+    int64_t rows = query_top(agg, &q, stats, 4, ids, sizeof ids, &err);
     for (int i = 0; i < rows; i++) {
         printf("top %d: %.*s score %g\n", i + 1, (int)stats[i].id_len, ids + stats[i].id_offset, stats[i].score);
     }
-    /* Closed holds count in full: bob has 50 (open to 100) + 60 = 110. */
-    CHECK(rows == 2 && stats[0].score == 110.0 && memcmp(ids + stats[0].id_offset, "bob", 3) == 0, "top row");
-    CHECK(poh_free(res, &err) == POH_OK, "free result");
+    /* bob: 50 (open, 50..100) + 10 (90..150 recorded at 100 counts up to now). */
+    CHECK(rows == 2 && stats[0].score == 60.0 && stats[0].id_len == 3 && memcmp(ids + stats[0].id_offset, "bob", 3) == 0,
+          "top row: rows %lld score %g", (long long)rows, rows > 0 ? stats[0].score : -1);
+    /* At 200 bob's closed hold has grown to its end: 150 + 60 = 210, behind
+     * carol's open hold, (200 - 120) x 3 = 240. */
+    q.now = 200;
+    rows = query_top(agg, &q, stats, 4, ids, sizeof ids, &err);
+    CHECK(rows == 2 && stats[0].score == 240.0 && memcmp(ids + stats[0].id_offset, "carol", 5) == 0 &&
+              stats[1].score == 210.0 && memcmp(ids + stats[1].id_offset, "bob", 3) == 0,
+          "top at 200: rows %lld score %g", (long long)rows, rows > 0 ? stats[0].score : -1);
+    q.n = 1;
+
+    /* One holder's row, inline: no result handle, the id is the caller's. */
+    q.now = 100;
+    q.n = 0;
+    q.token = "T";
+    q.token_len = 1;
+    q.holder = "bob";
+    q.holder_len = 3;
+    poh_query_result one = POH_INIT(poh_query_result);
+    CHECK(poh_query(agg, &q, &one, &err) == POH_OK && one.rows == 1 && one.result == 0 && one.first.score == 60.0 &&
+              one.first.id_offset == 0 && one.first.id_len == 3 && one.first.events == 2 && one.first.tokens == 1,
+          "holder lookup: rows %lld result %llu score %g", (long long)one.rows, (unsigned long long)one.result,
+          one.first.score);
+    q.holder = "nobody";
+    q.holder_len = 6;
+    CHECK(poh_query(agg, &q, &one, &err) == POH_OK && one.rows == 0 && one.result == 0 && one.first.score == 0.0,
+          "missing holder: rows %lld", (long long)one.rows);
+    q.token = NULL;
+    q.token_len = 0;
+    q.holder = NULL;
+    q.holder_len = 0;
 
     poh_handle m = 0;
-    CHECK(poh_aggregator_metrics_text(agg, &m, &err) == POH_OK, "metrics: %s", err.message);
+    int64_t bytes = 0;
+    CHECK(poh_metrics_text(agg, &m, &err) == POH_OK, "metrics: %s", err.message);
     CHECK(poh_result_size(m, NULL, &bytes, &err) == POH_OK && bytes > 0, "metrics size");
     char text[16384];
     CHECK(bytes < (int64_t)sizeof text && poh_result_text(m, text, sizeof text, &err) == POH_OK, "metrics text");
@@ -97,91 +178,162 @@ int main(void) {
 
     /* No history: a window query is refused with its own status. */
     poh_window win = {0, 60};
-    rc = poh_aggregator_top_n_window(agg, 2, 100, NULL, 0, &win, &res, &err);
-    CHECK(rc == POH_ERR_NO_HISTORY, "window query without history: rc %d", rc);
+    q.flags = POH_QUERY_WINDOW;
+    q.window = win;
+    poh_query_result qr = POH_INIT(poh_query_result);
+    rc = poh_query(agg, &q, &qr, &err);
+    CHECK(rc == POH_ERR_NO_HISTORY && qr.result == 0, "window query without history: rc %d", rc);
     printf("refused as expected: %s\n", err.message);
+    q.flags = 0;
 
     CHECK(poh_free(agg, &err) == POH_OK, "free aggregator");
 
     /* Windows: the README example clipped to [0, 60) at now = 100 scores
      * alice 20 + bob (50..60) 10 = 30; the TWAB is 30 / 60 = 0.5. */
-    CHECK(poh_score_columns_window(&cols, 100, &win, &score, &err) == POH_OK && score == 30.0,
-          "windowed score %g: %s", score, err.message);
-    double twab = -1;
-    CHECK(poh_twab_columns(&cols, 100, &win, &twab, &err) == POH_OK && twab == 0.5, "twab %g: %s", twab, err.message);
-    poh_window empty = {60, 60};
-    rc = poh_twab_columns(&cols, 100, &empty, &twab, &err);
+    so.flags = POH_SCORE_WINDOW;
+    so.window = win;
+    CHECK(poh_score(&cols, &so, &sr, &err) == POH_OK && sr.score == 30.0, "windowed score %g: %s", sr.score,
+          err.message);
+    so.flags = POH_SCORE_WINDOW | POH_SCORE_TWAB;
+    CHECK(poh_score(&cols, &so, &sr, &err) == POH_OK && sr.score == 0.5, "twab %g: %s", sr.score, err.message);
+    so.window = (poh_window){60, 60};
+    rc = poh_score(&cols, &so, &sr, &err);
     CHECK(rc == POH_ERR_INVALID_EVENT && strcmp(err.field, "window") == 0 && strcmp(err.reason, "empty_window") == 0,
           "zero-length twab: rc %d field %s reason %s", rc, err.field, err.reason);
     printf("rejected as expected: %s\n", err.message);
+    so.flags = POH_SCORE_TWAB; /* a TWAB needs a window */
+    CHECK(poh_score(&cols, &so, &sr, &err) == POH_ERR_INVALID_ARGUMENT, "twab without POH_SCORE_WINDOW");
 
     /* An aggregator with a campaign window [0, 60) and history. */
-    poh_aggregator_options opts;
-    memset(&opts, 0, sizeof opts);
-    opts.has_window = 1;
+    poh_aggregator_options opts = POH_INIT(poh_aggregator_options);
+    opts.flags = POH_AGGREGATOR_WINDOW | POH_AGGREGATOR_HISTORY;
     opts.window = win;
-    opts.history = 1;
     agg = 0;
-    CHECK(poh_aggregator_new2(&opts, &agg, &err) == POH_OK && agg != 0, "new2: %s", err.message);
-    CHECK(poh_aggregator_record_columns(agg, &cols, 100, 0, &accepted, &err) == POH_OK, "record: %s", err.message);
-    CHECK(poh_aggregator_top_n(agg, 1, 100, NULL, 0, &res, &err) == POH_OK, "campaign top_n: %s", err.message);
-    CHECK(poh_result_stats(res, stats, 2, ids, sizeof ids, &err) == POH_OK && stats[0].score == 20.0 &&
-              memcmp(ids + stats[0].id_offset, "alice", 5) == 0,
-          "campaign top row %g", stats[0].score);
-    poh_free(res, NULL);
+    CHECK(poh_aggregator_new(&opts, &agg, &err) == POH_OK && agg != 0, "new (window, history): %s", err.message);
+    /* Strict mode: out may be NULL. */
+    CHECK(poh_record(agg, &cols, &ro, NULL, &err) == POH_OK, "record: %s", err.message);
+    q.now = 100;
+    q.n = 1;
+    rows = query_top(agg, &q, stats, 4, ids, sizeof ids, &err);
+    CHECK(rows == 1 && stats[0].score == 20.0 && memcmp(ids + stats[0].id_offset, "alice", 5) == 0,
+          "campaign top row: rows %lld score %g", (long long)rows, rows > 0 ? stats[0].score : -1);
     /* Any other window, from history: [90, 200) at 200 is carol (120..200) x 3 = 240,
      * ahead of bob 110 + 60 = 170. */
-    poh_window later = {90, 200};
-    CHECK(poh_aggregator_top_n_window(agg, 1, 200, NULL, 0, &later, &res, &err) == POH_OK, "top_n_window: %s",
-          err.message);
-    CHECK(poh_result_stats(res, stats, 2, ids, sizeof ids, &err) == POH_OK && stats[0].score == 240.0 &&
-              memcmp(ids + stats[0].id_offset, "carol", 5) == 0,
-          "window top row %g", stats[0].score);
-    printf("window [90, 200) top: %.*s score %g\n", (int)stats[0].id_len, ids + stats[0].id_offset, stats[0].score);
-    poh_free(res, NULL);
+    q.now = 200;
+    q.flags = POH_QUERY_WINDOW;
+    q.window = (poh_window){90, 200};
+    rows = query_top(agg, &q, stats, 4, ids, sizeof ids, &err);
+    CHECK(rows == 1 && stats[0].score == 240.0 && memcmp(ids + stats[0].id_offset, "carol", 5) == 0,
+          "window top row: rows %lld score %g", (long long)rows, rows > 0 ? stats[0].score : -1);
+    if (rows == 1) {
+        printf("window [90, 200) top: %.*s score %g\n", (int)stats[0].id_len, ids + stats[0].id_offset,
+               stats[0].score);
+    }
+    q.flags = 0;
 
-    /* Partial mode: the valid rows go in, every rejected index comes back. */
+    /* Partial mode: the valid rows go in, every rejected row comes back in one
+     * errors result (index, field, reason, message). */
     end[2] = 5;
-    int64_t rejected[4], nrej = 0;
-    rc = poh_aggregator_record_partial(agg, &cols, 100, &accepted, rejected, 4, &nrej, &err);
-    CHECK(rc == POH_ERR_INVALID_EVENT && accepted == 3 && nrej == 1 && rejected[0] == 2,
-          "partial: rc %d accepted %lld rejected %lld", rc, (long long)accepted, (long long)nrej);
+    weight[3] = -1.0;
+    ro.flags = POH_RECORD_PARTIAL;
+    rr = (poh_record_result)POH_INIT(poh_record_result);
+    rc = poh_record(agg, &cols, &ro, &rr, &err);
+    CHECK(rc == POH_OK && rr.accepted == 2 && rr.rejected == 2 && rr.errors != 0,
+          "partial: rc %d accepted %lld rejected %lld", rc, (long long)rr.accepted, (long long)rr.rejected);
+    int64_t nerr = 0, msg_bytes = 0;
+    CHECK(poh_result_size(rr.errors, &nerr, &msg_bytes, &err) == POH_OK && nerr == 2 && msg_bytes > 0,
+          "errors size %lld", (long long)nerr);
+    poh_row_error rows_err[2];
+    char msgs[512];
+    CHECK(poh_result_errors(rr.errors, rows_err, 1, msgs, sizeof msgs, &err) == POH_ERR_BUFFER_TOO_SMALL,
+          "errors into one row");
+    CHECK(msg_bytes <= (int64_t)sizeof msgs &&
+              poh_result_errors(rr.errors, rows_err, 2, msgs, sizeof msgs, &err) == POH_OK && rows_err[0].index == 2 &&
+              strcmp(rows_err[0].field, "end") == 0 && strcmp(rows_err[0].reason, "end_before_start") == 0 &&
+              rows_err[1].index == 3 && strcmp(rows_err[1].field, "weight") == 0 &&
+              strcmp(rows_err[1].reason, "negative") == 0 && rows_err[1].message_len > 0,
+          "errors: %s", err.message);
+    for (int i = 0; i < nerr && i < 2; i++) {
+        printf("rejected row %lld: %.*s\n", (long long)rows_err[i].index, (int)rows_err[i].message_len,
+               msgs + rows_err[i].message_offset);
+    }
+    CHECK(poh_free(rr.errors, &err) == POH_OK, "free errors");
+    /* Strict mode: nothing recorded, the lowest-index bad row reported. */
+    ro.flags = 0;
+    CHECK(poh_holders(agg, &nholders, &err) == POH_OK, "holders");
+    int64_t before_holders = nholders;
+    rc = poh_record(agg, &cols, &ro, &rr, &err);
+    CHECK(rc == POH_ERR_INVALID_EVENT && err.index == 2 && rr.accepted == 0 && rr.errors == 0,
+          "strict: rc %d index %lld", rc, (long long)err.index);
+    CHECK(poh_holders(agg, &nholders, &err) == POH_OK && nholders == before_holders, "strict recorded something");
     end[2] = 150;
+    weight[3] = 3.0;
+
+    /* Background GC needs a TTL; the interval 0 stops it (a no-op here). */
+    CHECK(poh_gc_schedule(agg, 10, &err) == POH_ERR_STATE, "gc_schedule without ttl");
+    CHECK(poh_gc_schedule(agg, 0, &err) == POH_OK, "gc_schedule 0");
     CHECK(poh_free(agg, &err) == POH_OK, "free aggregator 2");
     CHECK(poh_free(agg, &err) == POH_ERR_BAD_HANDLE, "double free must be POH_ERR_BAD_HANDLE");
-    CHECK(poh_aggregator_record(agg, "T", 1, "a", 1, 0, 1, 1, 1.0, 10, NULL) == POH_ERR_BAD_HANDLE, "use after free");
-    CHECK(poh_live_handles() == 0, "handles left: %lld", (long long)poh_live_handles());
+    CHECK(poh_record_event(agg, "T", 1, "a", 1, 0, 1, 1, 1.0, 10, NULL) == POH_ERR_BAD_HANDLE, "use after free");
+    CHECK(poh_live_handles() == live0, "handles left: %lld", (long long)(poh_live_handles() - live0));
 
     /* Durable: record into a data dir, free (flush + unlock), reopen, find it again;
      * a second open while the first is live is POH_ERR_LOCKED. */
     char dir[] = "/tmp/poh-smoke-XXXXXX";
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
-    poh_store_options so;
-    memset(&so, 0, sizeof so);
-    so.fsync = POH_FSYNC_ALWAYS;
+    poh_aggregator_options dopts = POH_INIT(poh_aggregator_options);
+    dopts.path = dir;
+    dopts.path_len = (int64_t)strlen(dir);
+    dopts.fsync = POH_FSYNC_ALWAYS;
+    dopts.ttl_seconds = 1000;
     poh_handle dur = 0, dur2 = 0;
-    CHECK(poh_aggregator_open(dir, (int64_t)strlen(dir), NULL, &so, &dur, &err) == POH_OK, "open: %s", err.message);
-    CHECK(poh_aggregator_record_columns(dur, &cols, 100, 0, &accepted, &err) == POH_OK, "durable record: %s",
-          err.message);
-    CHECK(poh_aggregator_open(dir, (int64_t)strlen(dir), NULL, &so, &dur2, &err) == POH_ERR_LOCKED,
+    CHECK(poh_aggregator_new(&dopts, &dur, &err) == POH_OK && dur != 0, "open: %s", err.message);
+    CHECK(poh_record(dur, &cols, &ro, &rr, &err) == POH_OK && rr.accepted == 4, "durable record: %s", err.message);
+    int64_t closed = 0;
+    CHECK(poh_close_hold(dur, "T", 1, "carol", 5, 150, 150, &closed, &err) == POH_OK && closed == 1,
+          "durable close_hold: %s", err.message);
+    CHECK(poh_aggregator_new(&dopts, &dur2, &err) == POH_ERR_LOCKED && dur2 == 0,
           "second open must be POH_ERR_LOCKED");
     printf("locked as expected: %s\n", err.message);
-    poh_stat pair, before;
-    int found = 0;
-    CHECK(poh_aggregator_pair(dur, "T", 1, "bob", 3, 100, &before, &found, &err) == POH_OK && found &&
-              before.events == 2,
-          "pair (bob, T): found %d events %lld", found, (long long)before.events);
+    poh_query_options pq = POH_INIT(poh_query_options);
+    pq.now = 300;
+    pq.token = "T";
+    pq.token_len = 1;
+    pq.holder = "bob";
+    pq.holder_len = 3;
+    poh_query_result before = POH_INIT(poh_query_result), after = POH_INIT(poh_query_result);
+    CHECK(poh_query(dur, &pq, &before, &err) == POH_OK && before.rows == 1 && before.first.events == 2 &&
+              before.first.score == 310.0,
+          "query (bob, T): rows %lld events %lld score %g", (long long)before.rows, (long long)before.first.events,
+          before.first.score);
+    poh_stat carol_before, carol_after;
+    pq.holder = "carol";
+    pq.holder_len = 5;
+    CHECK(poh_query(dur, &pq, &after, &err) == POH_OK && after.rows == 1 && after.first.open_holds == 0 &&
+              after.first.score == 90.0,
+          "query (carol, T): score %g", after.first.score);
+    carol_before = after.first;
     CHECK(poh_free(dur, &err) == POH_OK, "free durable: %s", err.message);
-    CHECK(poh_aggregator_open(dir, (int64_t)strlen(dir), NULL, &so, &dur, &err) == POH_OK, "reopen: %s",
-          err.message);
-    found = 0;
-    CHECK(poh_aggregator_pair(dur, "T", 1, "bob", 3, 100, &pair, &found, &err) == POH_OK && found &&
-              memcmp(&pair, &before, sizeof pair) == 0,
-          "reopened pair (bob, T): found %d score %g, before %g", found, pair.score, before.score);
-    printf("reopened %s: bob score %g\n", dir, pair.score);
+
+    dur = 0;
+    CHECK(poh_aggregator_new(&dopts, &dur, &err) == POH_OK && dur != 0, "reopen: %s", err.message);
+    pq.holder = "bob";
+    pq.holder_len = 3;
+    after = (poh_query_result)POH_INIT(poh_query_result);
+    CHECK(poh_query(dur, &pq, &after, &err) == POH_OK && after.rows == 1 &&
+              memcmp(&after.first, &before.first, sizeof after.first) == 0,
+          "reopened (bob, T): rows %lld score %g, before %g", (long long)after.rows, after.first.score,
+          before.first.score);
+    printf("reopened %s: bob score %g\n", dir, after.first.score);
+    pq.holder = "carol";
+    pq.holder_len = 5;
+    CHECK(poh_query(dur, &pq, &after, &err) == POH_OK && after.rows == 1, "reopened (carol, T)");
+    carol_after = after.first;
+    CHECK(memcmp(&carol_after, &carol_before, sizeof carol_after) == 0, "reopened carol: score %g, before %g",
+          carol_after.score, carol_before.score);
     CHECK(poh_free(dur, &err) == POH_OK, "free reopened: %s", err.message);
     remove_flat_dir(dir);
-    CHECK(poh_live_handles() == 0, "handles left: %lld", (long long)poh_live_handles());
+    CHECK(poh_live_handles() == live0, "handles left: %lld", (long long)(poh_live_handles() - live0));
 
     if (failures) {
         fprintf(stderr, "smoke: %d failed\n", failures);
