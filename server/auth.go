@@ -13,20 +13,92 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// writeMethods are the gRPC methods the bearer token always guards.
-var writeMethods = map[string]bool{
-	"/poh.HoldMetrics/Broadcast":   true,
-	"/poh.HoldMetrics/Record":      true,
-	"/poh.HoldMetrics/RecordBatch": true,
-	"/poh.HoldMetrics/CloseHold":   true,
+// Access is what a gRPC method or an HTTP route asks of its caller when the
+// daemon has a bearer token (Config.AuthToken). Without a token nothing is
+// guarded.
+type Access uint8
+
+const (
+	// AccessUnlisted is the access of a name missing from the table: it
+	// needs the token, like a write (deny by default).
+	AccessUnlisted Access = iota
+	// AccessPublic never needs the token: probes, reflection and the
+	// /metrics scrape must work without the secret.
+	AccessPublic
+	// AccessRead needs the token only with Config.AuthReads.
+	AccessRead
+	// AccessWrite always needs the token.
+	AccessWrite
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessPublic:
+		return "public"
+	case AccessRead:
+		return "read"
+	case AccessWrite:
+		return "write"
+	}
+	return "unlisted"
 }
 
-// readMethods are guarded only with AuthReads. Health and reflection never
-// are: probes and tools must work without the secret.
-var readMethods = map[string]bool{
-	"/poh.HoldMetrics/Stats":            true,
-	"/poh.HoldMetricsQuery/GetSnapshot": true,
-	"/poh.HoldMetricsQuery/TopN":        true,
+// accessTable is the one authorization table of both front ends, keyed by
+// gRPC full method name ("/package.Service/Method") and by HTTP ServeMux
+// pattern (the patterns of routes, http.go). TestEveryRPCAndRouteHasAccess
+// fails when a served method or route has no entry; one that slips through
+// needs the token anyway.
+var accessTable = map[string]Access{
+	// poh.HoldMetrics and poh.HoldMetricsQuery (proto/hold.proto)
+	"/poh.HoldMetrics/Broadcast":        AccessWrite,
+	"/poh.HoldMetrics/Record":           AccessWrite,
+	"/poh.HoldMetrics/RecordBatch":      AccessWrite,
+	"/poh.HoldMetrics/CloseHold":        AccessWrite,
+	"/poh.HoldMetrics/Stats":            AccessRead,
+	"/poh.HoldMetricsQuery/GetSnapshot": AccessRead,
+	"/poh.HoldMetricsQuery/TopN":        AccessRead,
+	"/poh.HoldMetricsQuery/HealthCheck": AccessPublic,
+	// grpc.health.v1 and server reflection, as holdmetricsd registers them
+	"/grpc.health.v1.Health/Check":                                   AccessPublic,
+	"/grpc.health.v1.Health/List":                                    AccessPublic,
+	"/grpc.health.v1.Health/Watch":                                   AccessPublic,
+	"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      AccessPublic,
+	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": AccessPublic,
+
+	// HTTP
+	"POST /v1/holds":       AccessWrite,
+	"POST /hold":           AccessWrite,
+	"POST /v1/holds/close": AccessWrite,
+	"GET /v1/stats":        AccessRead,
+	"GET /stats":           AccessRead,
+	"GET /v1/top":          AccessRead,
+	"GET /healthz":         AccessPublic,
+	"GET /readyz":          AccessPublic,
+	"GET /metrics":         AccessPublic,
+	// HTTPOptions.Pprof: profiles show internals, so at least a read
+	"/debug/pprof/":        AccessRead,
+	"/debug/pprof/profile": AccessRead,
+}
+
+// AccessOf is the table entry of a gRPC full method name or an HTTP mux
+// pattern; ok is false (and the access AccessUnlisted) when there is none.
+func AccessOf(name string) (a Access, ok bool) {
+	a, ok = accessTable[name]
+	return a, ok
+}
+
+// needsToken reports whether calling name needs the bearer token.
+func (s *Service) needsToken(name string) bool {
+	if s.cfg.AuthToken == "" {
+		return false
+	}
+	switch accessTable[name] {
+	case AccessPublic:
+		return false
+	case AccessRead:
+		return s.cfg.AuthReads
+	}
+	return true // AccessWrite, and every name the table lacks
 }
 
 // tokenOK compares in constant time. Both sides are hashed first, so the
@@ -40,15 +112,8 @@ func (s *Service) tokenOK(header string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-func (s *Service) guarded(method string) bool {
-	if s.cfg.AuthToken == "" {
-		return false
-	}
-	return writeMethods[method] || (s.cfg.AuthReads && readMethods[method])
-}
-
 func (s *Service) checkGRPC(ctx context.Context, method string) error {
-	if !s.guarded(method) {
+	if !s.needsToken(method) {
 		return nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -60,7 +125,7 @@ func (s *Service) checkGRPC(ctx context.Context, method string) error {
 	return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
 }
 
-// AuthUnary and AuthStream enforce the bearer token on gRPC.
+// AuthUnary and AuthStream enforce the bearer token on gRPC, by the table.
 func (s *Service) AuthUnary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 		if err := s.checkGRPC(ctx, info.FullMethod); err != nil {
@@ -80,15 +145,18 @@ func (s *Service) AuthStream() grpc.StreamServerInterceptor {
 	}
 }
 
-// requireToken wraps an HTTP handler that the token guards (write, or a
-// read with AuthReads).
-func (s *Service) requireToken(write bool, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.cfg.AuthToken != "" && (write || s.cfg.AuthReads) && !s.tokenOK(r.Header.Get("Authorization")) {
+// guardHTTP wraps the handler of the route with this mux pattern: the
+// token is checked by the pattern's table entry.
+func (s *Service) guardHTTP(pattern string, h http.Handler) http.Handler {
+	if !s.needsToken(pattern) {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.tokenOK(r.Header.Get("Authorization")) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="holdmetricsd"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "missing or wrong bearer token"})
 			return
 		}
-		h(w, r)
-	}
+		h.ServeHTTP(w, r)
+	})
 }

@@ -1,11 +1,8 @@
 package server
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -28,18 +25,6 @@ func eventFromMsg(i int, m *pohpb.HoldMsg) (core.HoldEvent, *core.ValidationErro
 		w.weight, w.hasWeight = *m.Weight, true
 	}
 	return w.event(i)
-}
-
-func checkTimestamp(i int, field string, t *timestamppb.Timestamp) *core.ValidationError {
-	return checkNanos(i, field, t.Nanos)
-}
-
-func checkNanos(i int, field string, nanos int32) *core.ValidationError {
-	if nanos < 0 || nanos >= 1e9 {
-		return &core.ValidationError{Index: i, Field: field, Value: strconv.Itoa(int(nanos)) + "ns",
-			Reason: core.ReasonOutOfRange, Detail: "nanos must be in [0, 1e9)"}
-	}
-	return nil
 }
 
 func statToMsg(st *core.HolderStat) *pohpb.HoldStat {
@@ -79,58 +64,6 @@ func columnsEvents(c *pohpb.HoldColumns, dst []core.HoldEvent) ([]core.HoldEvent
 		}
 	}
 	return cols.Events(dst)
-}
-
-// ParseWindow reads a window "t0,t1" ([t0, t1), each Unix seconds or RFC
-// 3339) as the HTTP API and the --window flag take it. Errors are
-// *core.ValidationError on field "window"; t0 > t1 names both values.
-func ParseWindow(s string) (core.Window, error) {
-	t0, t1, ok := strings.Cut(s, ",")
-	if !ok {
-		return core.Window{}, &core.ValidationError{Index: -1, Field: "window", Value: strconv.Quote(s),
-			Reason: core.ReasonOutOfRange, Detail: "must be t0,t1 (Unix seconds or RFC 3339)"}
-	}
-	var w core.Window
-	for i, part := range []string{t0, t1} {
-		part = strings.TrimSpace(part)
-		v, err := parseTime(-1, "window", json.RawMessage(part))
-		if err != nil && part != "" && part[0] != '"' {
-			v, err = parseTime(-1, "window", json.RawMessage(strconv.Quote(part)))
-		}
-		if err != nil {
-			return core.Window{}, &core.ValidationError{Index: -1, Field: "window", Value: strconv.Quote(s),
-				Reason: core.ReasonOutOfRange, Detail: fmt.Sprintf("%s %q is not Unix seconds or an RFC 3339 time",
-					[]string{"start", "end"}[i], part)}
-		}
-		if i == 0 {
-			w.Start = v
-		} else {
-			w.End = v
-		}
-	}
-	if err := w.Validate(); err != nil {
-		return core.Window{}, err
-	}
-	return w, nil
-}
-
-// windowMsg converts a TopRequest window: both ends are required.
-func windowMsg(m *pohpb.Window) (core.Window, error) {
-	if m.Start == nil || m.End == nil {
-		return core.Window{}, &core.ValidationError{Index: -1, Field: "window", Value: "unset end",
-			Reason: core.ReasonEmpty, Detail: "needs both start and end"}
-	}
-	if err := checkTimestamp(-1, "window", m.Start); err != nil {
-		return core.Window{}, err
-	}
-	if err := checkTimestamp(-1, "window", m.End); err != nil {
-		return core.Window{}, err
-	}
-	w := core.Window{Start: m.Start.Seconds, End: m.End.Seconds}
-	if err := w.Validate(); err != nil {
-		return core.Window{}, err
-	}
-	return w, nil
 }
 
 // noHistory explains core.ErrNoHistory to a daemon user (and still wraps it).

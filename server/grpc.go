@@ -352,7 +352,7 @@ func eventError(i int64, v *core.ValidationError) *pohpb.EventError {
 func (g *GRPC) CloseHold(ctx context.Context, r *pohpb.CloseRequest) (*pohpb.CloseAck, error) {
 	at := int64(-1)
 	if r.At != nil {
-		if err := checkTimestamp(-1, "at", r.At); err != nil {
+		if err := CheckTimestamp(-1, "at", r.At); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 		if at = r.At.Seconds; at < 0 {
@@ -411,7 +411,7 @@ func (g *GRPC) TopN(ctx context.Context, r *pohpb.TopRequest) (*pohpb.Snapshot, 
 	}
 	q := core.Query{Now: now, Token: r.TokenId, N: n}
 	if r.Window != nil {
-		w, err := windowMsg(r.Window)
+		w, err := WindowFromProto(r.Window)
 		if err != nil {
 			return nil, statusOf(err)
 		}

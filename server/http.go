@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -30,30 +29,67 @@ import (
 // needs a daemon started with --history, else 400.
 //	GET  /healthz /readyz /metrics
 //	seed aliases: POST /hold (→ 202), GET /stats
+//	with HTTPOptions.Pprof: /debug/pprof/, /debug/pprof/profile
+//
+// Which routes need the bearer token is the auth table's (auth.go).
 //
 // Errors are {"error": "...", "index", "field", "reason"} with 400 (bad
 // input), 401, 404, 413 (body too large), 503 (draining).
 
+// HTTPOptions are the optional parts of the HTTP API.
+type HTTPOptions struct {
+	// Pprof serves net/http/pprof: /debug/pprof/ (the index and named
+	// profiles) and /debug/pprof/profile (CPU). A read in the auth table.
+	Pprof bool
+}
+
+// route is one pattern of the HTTP mux; who may call it is the pattern's
+// entry in the auth table (auth.go).
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// routes is every route the HTTP API serves: Handler registers these and
+// nothing else (the auth test walks them).
+func (s *Service) routes(g prometheus.Gatherer, o HTTPOptions) []route {
+	rs := []route{
+		{"POST /v1/holds", s.postHolds(http.StatusOK)},
+		{"POST /hold", s.postHolds(http.StatusAccepted)},
+		{"POST /v1/holds/close", http.HandlerFunc(s.postClose)},
+		{"GET /v1/stats", http.HandlerFunc(s.getStats)},
+		{"GET /stats", http.HandlerFunc(s.getStats)},
+		{"GET /v1/top", http.HandlerFunc(s.getTop)},
+		{"GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		})},
+		{"GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.Ready() {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		})},
+		{"GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: nil})},
+	}
+	if o.Pprof {
+		rs = append(rs, route{"/debug/pprof/", http.HandlerFunc(pprof.Index)},
+			route{"/debug/pprof/profile", http.HandlerFunc(pprof.Profile)})
+	}
+	return rs
+}
+
 // Handler returns the HTTP API; g serves /metrics.
-func (s *Service) Handler(g prometheus.Gatherer) http.Handler {
+func (s *Service) Handler(g prometheus.Gatherer, o HTTPOptions) http.Handler {
+	return s.serveRoutes(s.routes(g, o))
+}
+
+// serveRoutes is the mux of routes, each behind its auth table entry.
+func (s *Service) serveRoutes(routes []route) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/holds", s.requireToken(true, s.postHolds(http.StatusOK)))
-	mux.HandleFunc("POST /hold", s.requireToken(true, s.postHolds(http.StatusAccepted)))
-	mux.HandleFunc("POST /v1/holds/close", s.requireToken(true, s.postClose))
-	mux.HandleFunc("GET /v1/stats", s.requireToken(false, s.getStats))
-	mux.HandleFunc("GET /stats", s.requireToken(false, s.getStats))
-	mux.HandleFunc("GET /v1/top", s.requireToken(false, s.getTop))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !s.Ready() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: nil}))
+	for _, r := range routes {
+		mux.Handle(r.pattern, s.guardHTTP(r.pattern, r.handler))
+	}
 	return recoverHTTP(s, mux)
 }
 
@@ -135,36 +171,6 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
 
-// parseTime reads Unix seconds (a number, floored) or an RFC 3339 string.
-func parseTime(i int, field string, raw json.RawMessage) (int64, error) {
-	if len(raw) > 0 && raw[0] == '"' {
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return 0, &core.ValidationError{Index: i, Field: field, Value: string(raw), Reason: core.ReasonOutOfRange, Detail: "is not a string"}
-		}
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return 0, &core.ValidationError{Index: i, Field: field, Value: strconv.Quote(s), Reason: core.ReasonOutOfRange,
-				Detail: "is not Unix seconds or an RFC 3339 time"}
-		}
-		return t.Unix(), nil
-	}
-	f, err := strconv.ParseFloat(string(raw), 64)
-	if err != nil {
-		return 0, &core.ValidationError{Index: i, Field: field, Value: string(raw), Reason: core.ReasonOutOfRange,
-			Detail: "is not Unix seconds or an RFC 3339 time"}
-	}
-	if n, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
-		return n, nil // exact for every integer
-	}
-	f = math.Floor(f)
-	if !(f >= float64(core.MinTime) && f <= float64(core.MaxTime)) {
-		return 0, &core.ValidationError{Index: i, Field: field, Value: string(raw), Reason: core.ReasonOutOfRange,
-			Detail: fmt.Sprintf("is outside [%d, %d]", core.MinTime, core.MaxTime)}
-	}
-	return int64(f), nil
-}
-
 func (j *jsonEvent) event(i int) (core.HoldEvent, error) {
 	e := core.HoldEvent{Weight: 1}
 	if j.TokenID != nil {
@@ -183,11 +189,11 @@ func (j *jsonEvent) event(i int) (core.HoldEvent, error) {
 		return e, &core.ValidationError{Index: i, Field: "start", Value: "null", Reason: core.ReasonEmpty, Detail: "is required"}
 	}
 	var err error
-	if e.Start, err = parseTime(i, "start", j.Start); err != nil {
+	if e.Start, err = ParseTime(i, "start", j.Start); err != nil {
 		return e, err
 	}
 	if !isNull(j.End) {
-		if e.End, err = parseTime(i, "end", j.End); err != nil {
+		if e.End, err = ParseTime(i, "end", j.End); err != nil {
 			return e, err
 		}
 		e.HasEnd = true
@@ -293,7 +299,7 @@ func (s *Service) postClose(w http.ResponseWriter, r *http.Request) {
 	}
 	at := int64(-1)
 	if !isNull(req.At) {
-		if at, err = parseTime(-1, "at", req.At); err != nil {
+		if at, err = ParseTime(-1, "at", req.At); err != nil {
 			writeError(w, err)
 			return
 		}
@@ -334,11 +340,7 @@ func (s *Service) nowParam(r *http.Request) (int64, error) {
 	if v == "" {
 		return s.Now(), nil
 	}
-	now, err := parseTime(-1, "now", json.RawMessage(strconv.Quote(v)))
-	if err != nil {
-		now, err = parseTime(-1, "now", json.RawMessage(v))
-	}
-	return now, err
+	return ParseTimeText(-1, "now", v)
 }
 
 // windowParam is the optional window query parameter.

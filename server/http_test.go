@@ -33,7 +33,7 @@ func newHTTPWith(t *testing.T, cfg Config, opts core.Options) (*httptest.Server,
 		cfg.Clock = func() int64 { return testNow }
 	}
 	svc := NewService(agg, core.Memory(agg), cfg)
-	srv := httptest.NewServer(svc.Handler(reg))
+	srv := httptest.NewServer(svc.Handler(reg, HTTPOptions{}))
 	t.Cleanup(func() { srv.Close(); agg.Close() })
 	return srv, svc, reg
 }
@@ -156,7 +156,7 @@ func FuzzHTTPHolds(f *testing.F) {
 	f.Add(`{"start":1e999}`)
 	agg, _ := core.New(core.Options{Shards: 1})
 	svc := NewService(agg, core.Memory(agg), Config{Clock: func() int64 { return testNow }})
-	h := svc.Handler(prometheus.NewRegistry())
+	h := svc.Handler(prometheus.NewRegistry(), HTTPOptions{})
 	f.Fuzz(func(t *testing.T, body string) {
 		for _, path := range []string{"/v1/holds?partial=1", "/v1/holds/close"} {
 			rec := httptest.NewRecorder()

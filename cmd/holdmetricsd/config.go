@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -22,11 +26,15 @@ import (
 
 // config is every setting, with its flag / env / TOML key derived from the
 // `key` tag: flag --grpc-addr, env POH_HOLDMETRICS_GRPC_ADDR, TOML grpc_addr.
+// `help` is the flag's help; `computed` says how a default that depends on
+// the environment is found (the schema then has no fixed default). The
+// schema (--print-config-schema, testdata/holdmetricsd-config.schema.json)
+// is generated from these tags and defaults().
 type config struct {
 	GRPCAddr      string        `key:"grpc_addr" help:"gRPC listen address"`
 	HTTPAddr      string        `key:"http_addr" help:"HTTP (JSON API, health, /metrics) listen address"`
 	Expose        bool          `key:"expose" help:"allow listening on non-loopback addresses"`
-	DataDir       string        `key:"data_dir" help:"data directory of the embedded store"`
+	DataDir       string        `key:"data_dir" help:"data directory of the embedded store" computed:"$XDG_STATE_HOME/holdmetricsd, else $HOME/.local/state/holdmetricsd, else ./holdmetricsd-data"`
 	InMemory      bool          `key:"in_memory" help:"keep nothing on disk (events are lost on exit)"`
 	Fsync         string        `key:"fsync" help:"fsync policy: always, interval or none"`
 	FsyncInterval time.Duration `key:"fsync_interval" help:"fsync period of the interval policy"`
@@ -74,8 +82,16 @@ func defaultDataDir() string {
 
 const envPrefix = "POH_HOLDMETRICS_"
 
+// envName and flagName are a key's env var and flag.
+func envName(key string) string  { return envPrefix + strings.ToUpper(key) }
+func flagName(key string) string { return "--" + strings.ReplaceAll(key, "_", "-") }
+
 // flagHelp: -h was asked for and printed; exit 0.
 var flagHelp = flag.ErrHelp
+
+// printSchema: --print-config-schema was asked for; print configSchema and
+// exit 0, whatever the other settings.
+var printSchema = errors.New("print the config schema")
 
 // loadConfig applies, lowest first: defaults, the TOML file (--config or
 // POH_HOLDMETRICS_CONFIG), POH_HOLDMETRICS_* env vars, flags. Every error
@@ -84,6 +100,7 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	cfg := defaults()
 	fs := flag.NewFlagSet("holdmetricsd", flag.ContinueOnError)
 	configPath := fs.String("config", getenv(envPrefix+"CONFIG"), "TOML config file (env "+envPrefix+"CONFIG)")
+	schema := fs.Bool("print-config-schema", false, "print every setting (key, type, default, env var, flag, help) as a JSON Schema and exit")
 	// Flags are parsed into strings first so precedence can be applied
 	// after the file and env are read.
 	set := map[string]*string{}
@@ -91,17 +108,17 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	for i := 0; i < fields.NumField(); i++ {
 		f := fields.Type().Field(i)
 		key := f.Tag.Get("key")
-		name := strings.ReplaceAll(key, "_", "-")
+		name := strings.TrimPrefix(flagName(key), "--")
 		def := fmt.Sprint(fields.Field(i).Interface())
 		if fields.Field(i).Kind() == reflect.Bool {
-			fs.BoolFunc(name, f.Tag.Get("help")+" (env "+envPrefix+strings.ToUpper(key)+")", func(s string) error {
+			fs.BoolFunc(name, f.Tag.Get("help")+" (env "+envName(key)+")", func(s string) error {
 				v := s
 				set[key] = &v
 				return nil
 			})
 			continue
 		}
-		fs.Func(name, f.Tag.Get("help")+" (default "+def+"; env "+envPrefix+strings.ToUpper(key)+")", func(s string) error {
+		fs.Func(name, f.Tag.Get("help")+" (default "+def+"; env "+envName(key)+")", func(s string) error {
 			v := s
 			set[key] = &v
 			return nil
@@ -116,6 +133,9 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	if fs.NArg() > 0 {
 		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if *schema {
+		return cfg, printSchema
+	}
 	if *configPath != "" {
 		md, err := toml.DecodeFile(*configPath, &tomlView{&cfg})
 		if err != nil {
@@ -127,21 +147,32 @@ func loadConfig(args []string, getenv func(string) string) (config, error) {
 	}
 	for i := 0; i < fields.NumField(); i++ {
 		key := fields.Type().Field(i).Tag.Get("key")
-		if v := getenv(envPrefix + strings.ToUpper(key)); v != "" {
+		if v := getenv(envName(key)); v != "" {
 			if err := setField(fields.Field(i), v); err != nil {
-				return cfg, fmt.Errorf("env %s%s: %w", envPrefix, strings.ToUpper(key), err)
+				return cfg, fmt.Errorf("env %s: %w", envName(key), err)
 			}
 		}
 		if v, ok := set[key]; ok {
 			if err := setField(fields.Field(i), *v); err != nil {
-				return cfg, fmt.Errorf("flag --%s: %w", strings.ReplaceAll(key, "_", "-"), err)
+				return cfg, fmt.Errorf("flag %s: %w", flagName(key), err)
 			}
 		}
 	}
 	return cfg, cfg.validate()
 }
 
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// setField sets a field from an env var or a flag.
 func setField(v reflect.Value, s string) error {
+	if v.Type() == durationType {
+		d, err := parseDuration(s)
+		if err != nil {
+			return err
+		}
+		v.SetInt(int64(d))
+		return nil
+	}
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(s)
@@ -152,14 +183,6 @@ func setField(v reflect.Value, s string) error {
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64:
-		if v.Type() == reflect.TypeOf(time.Duration(0)) {
-			d, err := time.ParseDuration(s)
-			if err != nil {
-				return fmt.Errorf("%q is not a duration (e.g. 5ms, 1h)", s)
-			}
-			v.SetInt(int64(d))
-			return nil
-		}
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {
 			return fmt.Errorf("%q is not an integer", s)
@@ -171,8 +194,86 @@ func setField(v reflect.Value, s string) error {
 	return nil
 }
 
-// tomlView decodes TOML keys onto config fields by their `key` tag, with
-// durations as strings ("5ms").
+// A duration setting is a Go duration string ("5ms", "1h30m", "+1s") or a
+// number of seconds: a TOML integer or float, or a numeric string ("3600",
+// "0.25", "1e3") in a file, an env var or a flag. Spaces around it are
+// ignored; negative durations are refused, and so is anything beyond
+// time.Duration's range. The Python package's _config.parse_duration reads
+// the same syntax; durationAccepted and durationRejected (printed in the
+// schema) are the vectors both test.
+
+// secondsSyntax is a plain decimal number (no hex, no underscores, no inf).
+var secondsSyntax = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// durationSpace is what is trimmed around a duration (ASCII only, as in
+// Python).
+const durationSpace = " \t\n\r\f\v"
+
+// maxDurationSeconds is time.Duration's largest value in seconds.
+const maxDurationSeconds = "9223372036.854775807"
+
+// parseDuration reads a duration setting: a string (from a file, an env var
+// or a flag), or a TOML int64 or float64 (seconds).
+func parseDuration(raw any) (time.Duration, error) {
+	switch x := raw.(type) {
+	case int64:
+		return secondsDuration(float64(x), strconv.FormatInt(x, 10))
+	case float64:
+		return secondsDuration(x, strconv.FormatFloat(x, 'g', -1, 64))
+	case string:
+		s := strings.Trim(x, durationSpace)
+		if secondsSyntax.MatchString(s) {
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil && !errors.Is(err, strconv.ErrRange) {
+				return 0, fmt.Errorf("%q is not a duration (e.g. 5ms, 1h, or seconds)", x)
+			}
+			return secondsDuration(f, strconv.Quote(x))
+		}
+		if s != "" && s[0] != '-' {
+			if d, err := time.ParseDuration(s); err == nil {
+				return d, nil
+			}
+		}
+		return 0, fmt.Errorf("%q is not a duration (e.g. 5ms, 1h, or seconds)", x)
+	}
+	return 0, fmt.Errorf("%v is not a duration (e.g. 5ms, 1h, or seconds)", raw)
+}
+
+// secondsDuration converts seconds, rounded to the nearest nanosecond as
+// their 9-decimal text (how the Python package passes a duration to the
+// daemon: "%.9f"), so both sides agree to the nanosecond.
+func secondsDuration(secs float64, shown string) (time.Duration, error) {
+	if math.IsNaN(secs) || math.IsInf(secs, 0) || secs < 0 {
+		return 0, fmt.Errorf("%s must be a finite duration >= 0", shown)
+	}
+	whole, frac, _ := strings.Cut(strconv.FormatFloat(secs, 'f', 9, 64), ".")
+	sec, err := strconv.ParseInt(strings.TrimPrefix(whole, "-"), 10, 64) // "-0" for -0.0
+	nsec, _ := strconv.ParseInt(frac, 10, 64)
+	if err != nil || sec > math.MaxInt64/int64(time.Second) || sec*int64(time.Second) > math.MaxInt64-nsec {
+		return 0, fmt.Errorf("%s is out of range (at most %s seconds)", shown, maxDurationSeconds)
+	}
+	return time.Duration(sec*int64(time.Second) + nsec), nil
+}
+
+// durationAccepted and durationRejected pin the duration syntax: the
+// schema prints them, and both this package's and the Python package's
+// tests read every one.
+var durationAccepted = []struct {
+	Value       any   `json:"value"`
+	Nanoseconds int64 `json:"nanoseconds"`
+}{
+	{"0", 0}, {"5ms", 5e6}, {"1h30m", 5400e9}, {"2m3.5s", 123.5e9}, {"1.5h", 5400e9}, {"+1s", 1e9},
+	{"250us", 250e3}, {"250\u00b5s", 250e3}, {"250\u03bcs", 250e3}, {"100ns", 100}, {".5s", 5e8}, {"5.s", 5e9},
+	{"3600", 3600e9}, {"1.5", 1.5e9}, {"1e3", 1000e9}, {"0.000000001", 1}, {" 2s\t", 2e9}, {"-0", 0},
+	{"9223372036", 9223372036e9}, {int64(3600), 3600e9}, {int64(0), 0}, {0.25, 0.25e9}, {1e-9, 1},
+}
+
+var durationRejected = []any{
+	"", " ", "+", "-", "s", "h", "1d", "1h 30m", "1hh", "-1s", "-0s", "-5", "nan", "inf", "1e400", "1_000", "0x10",
+	"\u0661", "\u00a05s", "9223372037", "true", int64(-1), -0.5, 1e10, true,
+}
+
+// tomlView decodes TOML keys onto config fields by their `key` tag.
 type tomlView struct{ c *config }
 
 func (t *tomlView) UnmarshalTOML(data any) error {
@@ -188,6 +289,14 @@ func (t *tomlView) UnmarshalTOML(data any) error {
 				continue
 			}
 			found = true
+			if fields.Field(i).Type() == durationType {
+				d, err := parseDuration(raw)
+				if err != nil {
+					return fmt.Errorf("key %s: %w", k, err)
+				}
+				fields.Field(i).SetInt(int64(d))
+				continue
+			}
 			var s string
 			switch x := raw.(type) {
 			case string:
@@ -271,4 +380,123 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// configSchema is --print-config-schema's output: a JSON Schema of the
+// TOML file (editors can validate a config with it), each key annotated
+// with its type (x-type: string, bool, int or duration), its env var
+// (x-env) and flag (x-flag). A duration's default is in seconds; a default
+// that depends on the environment is x-default-computed instead of
+// default. testdata/holdmetricsd-config.schema.json is this output.
+func configSchema() ([]byte, error) {
+	def := reflect.ValueOf(defaults())
+	var props orderedObject
+	for i := 0; i < def.NumField(); i++ {
+		f, v := def.Type().Field(i), def.Field(i)
+		key := f.Tag.Get("key")
+		p := schemaKey{Description: f.Tag.Get("help"), Env: envName(key), Flag: flagName(key)}
+		switch {
+		case f.Type == durationType:
+			p.Ref, p.Type, p.Default = "#/$defs/duration", "duration", time.Duration(v.Int()).Seconds()
+		case v.Kind() == reflect.Bool:
+			p.JSONType, p.Type, p.Default = "boolean", "bool", v.Bool()
+		case v.Kind() == reflect.Int || v.Kind() == reflect.Int64:
+			p.JSONType, p.Type, p.Default = "integer", "int", v.Int()
+		case v.Kind() == reflect.String:
+			p.JSONType, p.Type, p.Default = "string", "string", v.String()
+		default:
+			return nil, fmt.Errorf("config key %s: no schema type for %s", key, f.Type)
+		}
+		if c := f.Tag.Get("computed"); c != "" {
+			p.Default, p.DefaultComputed = nil, c
+		}
+		props = append(props, member{key, p})
+	}
+	doc := struct {
+		Schema               string        `json:"$schema"`
+		Title                string        `json:"title"`
+		Description          string        `json:"description"`
+		Type                 string        `json:"type"`
+		AdditionalProperties bool          `json:"additionalProperties"`
+		Properties           orderedObject `json:"properties"`
+		ConfigFile           struct {
+			Env  string `json:"x-env"`
+			Flag string `json:"x-flag"`
+		} `json:"x-config-file"`
+		Defs struct {
+			Duration struct {
+				Description string   `json:"description"`
+				Type        []string `json:"type"`
+				Minimum     int      `json:"minimum"`
+				Accepted    any      `json:"x-accepted"`
+				Rejected    any      `json:"x-rejected"`
+			} `json:"duration"`
+		} `json:"$defs"`
+	}{
+		Schema: "https://json-schema.org/draft/2020-12/schema",
+		Title:  "holdmetricsd configuration",
+		Description: "Every holdmetricsd setting: a key of the TOML file (--config), an env var (x-env) and a flag " +
+			"(x-flag); a flag overrides an env var, which overrides the file, which overrides the default. " +
+			"x-type is string, bool, int or duration; a duration default is in seconds. Generated by " +
+			"`holdmetricsd --print-config-schema`; regenerate testdata/holdmetricsd-config.schema.json with " +
+			"`go run ./cmd/holdmetricsd --print-config-schema > testdata/holdmetricsd-config.schema.json`.",
+		Type:       "object",
+		Properties: props,
+	}
+	doc.ConfigFile.Env, doc.ConfigFile.Flag = envPrefix+"CONFIG", "--config"
+	d := &doc.Defs.Duration
+	d.Description = "a Go duration string (\"5ms\", \"1h30m\") or a number of seconds (a TOML integer or float, " +
+		"or a numeric string such as \"3600\" or \"0.25\"), at most " + maxDurationSeconds + " seconds; " +
+		"negative durations are refused. x-accepted and x-rejected are examples (and the shared test vectors)."
+	d.Type, d.Accepted, d.Rejected = []string{"string", "number"}, durationAccepted, durationRejected
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// schemaKey is one property of configSchema.
+type schemaKey struct {
+	Ref             string `json:"$ref,omitempty"`
+	JSONType        string `json:"type,omitempty"`
+	Type            string `json:"x-type"`
+	Default         any    `json:"default,omitempty"`
+	DefaultComputed string `json:"x-default-computed,omitempty"`
+	Description     string `json:"description"`
+	Env             string `json:"x-env"`
+	Flag            string `json:"x-flag"`
+}
+
+// orderedObject is a JSON object that keeps its members in order (the
+// config struct's).
+type orderedObject []member
+
+type member struct {
+	key   string
+	value any
+}
+
+func (o orderedObject) MarshalJSON() ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	b.WriteByte('{')
+	for i, m := range o {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := enc.Encode(m.key); err != nil {
+			return nil, err
+		}
+		b.WriteByte(':')
+		if err := enc.Encode(m.value); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
 }

@@ -11,10 +11,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -36,17 +36,25 @@ import (
 )
 
 func main() {
-	if err := realMain(os.Args[1:]); err != nil {
+	if err := realMain(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "holdmetricsd:", err)
 		os.Exit(1)
 	}
 }
 
-func realMain(args []string) error {
+// realMain runs the daemon; stdout takes --print-config-schema's output.
+func realMain(args []string, stdout io.Writer) error {
 	cfg, err := loadConfig(args, os.Getenv)
 	if err != nil {
-		if errors.Is(err, flagHelp) {
+		switch {
+		case errors.Is(err, flagHelp):
 			return nil
+		case errors.Is(err, printSchema):
+			b, err := configSchema()
+			if err == nil {
+				_, err = stdout.Write(b)
+			}
+			return err
 		}
 		return err
 	}
@@ -120,37 +128,10 @@ func realMain(args []string) error {
 		return fmt.Errorf("http_addr: %w", err)
 	}
 
-	logf := func(msg string, kv ...any) { log.Error(msg, kv...) }
-	opts := append(server.ServerOptions(),
-		grpc.ChainUnaryInterceptor(server.RecoveryUnary(logf), svc.AuthUnary()),
-		grpc.ChainStreamInterceptor(server.RecoveryStream(logf), svc.AuthStream()),
-		grpc.MaxRecvMsgSize(256<<20),
-		// A pool of stream goroutines: a new goroutine per unary call
-		// spent ~15% of the daemon's CPU growing its stack.
-		grpc.NumStreamWorkers(streamWorkers),
-	)
-	if tlsCfg != nil {
-		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
-	}
-	gs := grpc.NewServer(opts...)
-	server.NewGRPC(svc).Register(gs)
-	hs := health.NewServer()
-	healthpb.RegisterHealthServer(gs, hs)
-	reflection.Register(gs)
-	for _, name := range []string{"", "poh.HoldMetrics", "poh.HoldMetricsQuery"} {
-		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
-	}
-
-	handler := svc.Handler(reg)
-	if cfg.DebugPprof {
-		mux := http.NewServeMux()
-		mux.Handle("/", handler)
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		handler = mux
-	}
+	gs, hs := newGRPCServer(svc, tlsCfg, log)
 	httpSrv := &http.Server{
-		Handler:           handler,
+		// --debug-pprof adds /debug/pprof/ (a read in the auth table).
+		Handler:           svc.Handler(reg, server.HTTPOptions{Pprof: cfg.DebugPprof}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -235,6 +216,33 @@ func realMain(args []string) error {
 	}
 	log.Info("stopped cleanly")
 	return nil
+}
+
+// newGRPCServer is the daemon's gRPC server: both poh services, health and
+// reflection, every call through the recovery and auth interceptors (the
+// auth table in server/auth.go covers each method registered here).
+func newGRPCServer(svc *server.Service, tlsCfg *tls.Config, log *slog.Logger) (*grpc.Server, *health.Server) {
+	logf := func(msg string, kv ...any) { log.Error(msg, kv...) }
+	opts := append(server.ServerOptions(),
+		grpc.ChainUnaryInterceptor(server.RecoveryUnary(logf), svc.AuthUnary()),
+		grpc.ChainStreamInterceptor(server.RecoveryStream(logf), svc.AuthStream()),
+		grpc.MaxRecvMsgSize(256<<20),
+		// A pool of stream goroutines: a new goroutine per unary call
+		// spent ~15% of the daemon's CPU growing its stack.
+		grpc.NumStreamWorkers(streamWorkers),
+	)
+	if tlsCfg != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(tlsCfg)))
+	}
+	gs := grpc.NewServer(opts...)
+	server.NewGRPC(svc).Register(gs)
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(gs, hs)
+	reflection.Register(gs)
+	for _, name := range []string{"", "poh.HoldMetrics", "poh.HoldMetricsQuery"} {
+		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
+	}
+	return gs, hs
 }
 
 // streamWorkers bounds the pooled stream goroutines; calls beyond it still

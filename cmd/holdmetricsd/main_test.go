@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -64,7 +65,7 @@ func TestMainTLSAndSignal(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- realMain([]string{"--grpc-addr", grpcAddr, "--http-addr", httpAddr, "--data-dir", filepath.Join(dir, "data"),
-			"--tls-cert", cert, "--tls-key", key, "--log-level", "error"})
+			"--tls-cert", cert, "--tls-key", key, "--log-level", "error"}, io.Discard)
 	}()
 	tlsCfg := &tls.Config{InsecureSkipVerify: true} // self-signed, test only
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}, Timeout: 5 * time.Second}

@@ -41,39 +41,52 @@ class ConfigError(HoldMetricsError, ValueError):
 
 # --- value parsers: each takes a raw value (str from env, native from a file) ---------------
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# The duration syntax is holdmetricsd's (cmd/holdmetricsd/config.go, parseDuration): the
+# vectors in testdata/holdmetricsd-config.schema.json ($defs.duration) pin both readers.
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)", re.ASCII)
 _UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+# A plain decimal number of seconds: no underscores, no inf/nan, ASCII digits only.
+_SECONDS = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+_SPACE = " \t\n\r\f\v"  # trimmed around a duration (ASCII only, like the daemon)
+_MAX_NANOSECONDS = 2**63 - 1  # the daemon's time.Duration
 
 
 def parse_duration(value: Any) -> float:
     """Seconds from a Go duration string ("1h30m", "250ms"), a number of seconds, or a
-    numeric string. Negative values are rejected."""
+    numeric string ("3600", "0.25"), exactly as holdmetricsd reads a duration setting.
+    Negative values, and values beyond the daemon's range (about 292 years), are rejected."""
+    bad = f"{value!r} is not a duration (e.g. 5ms, 1h, or seconds)"
     if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration (e.g. 5ms, 1h, or seconds)")
+        raise ValueError(bad)
     if isinstance(value, (int, float)):
-        secs = float(value)
-    elif isinstance(value, str):
-        s = value.strip()
         try:
+            secs = float(value)
+        except OverflowError:
+            secs = math.inf if value > 0 else -math.inf
+    elif isinstance(value, str):
+        s = value.strip(_SPACE)
+        if _SECONDS.fullmatch(s):
             secs = float(s)
-        except ValueError:
-            pos, secs = 0, 0.0
-            if s in ("", "+", "-"):
-                raise ValueError(f"{value!r} is not a duration (e.g. 5ms, 1h, or seconds)") from None
-            if s[0] == "+":
-                pos = 1
+        else:
+            pos = 1 if s[:1] == "+" else 0
+            if pos == len(s) or s[0] == "-":
+                raise ValueError(bad)
+            secs = 0.0
             for m in _DURATION_PART.finditer(s, pos):
                 if m.start() != pos:
                     break
                 secs += float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
                 pos = m.end()
             if pos != len(s):
-                raise ValueError(f"{value!r} is not a duration (e.g. 5ms, 1h, or seconds)") from None
+                raise ValueError(bad)
     else:
-        raise ValueError(f"{value!r} is not a duration (e.g. 5ms, 1h, or seconds)")
+        raise ValueError(bad)
     if not math.isfinite(secs) or secs < 0:
         raise ValueError(f"{value!r} must be a finite duration >= 0")
-    return secs
+    # The daemon rounds to nanoseconds as format_duration writes them.
+    if int(f"{secs:.9f}".replace(".", "")) > _MAX_NANOSECONDS:
+        raise ValueError(f"{value!r} is out of range (at most 9223372036.854775807 seconds)")
+    return secs + 0.0  # -0.0 -> 0.0, which format_duration writes as "0s", not "-0s"
 
 
 def format_duration(seconds: float) -> str:
@@ -144,7 +157,9 @@ def _url(value: Any) -> str:
     return v
 
 
-# key -> (default, parser, daemon flag?, help). Daemon keys mirror cmd/holdmetricsd/config.go.
+# key -> (default, parser, daemon flag?, help). The daemon keys have the names, types and
+# defaults of holdmetricsd's schema (testdata/holdmetricsd-config.schema.json, checked by
+# python/tests/test_config.py); a default of "" for data_dir means "the daemon's own".
 _SPEC: dict[str, tuple[Any, Any, bool, str]] = {
     # shared with holdmetricsd (passed to it by `poh-holdmetrics serve`)
     "grpc_addr": ("127.0.0.1:60051", parse_addr, True, "daemon gRPC listen address"),

@@ -3,10 +3,14 @@ name the key and the source, and the daemon flags derived from the settings."""
 
 from __future__ import annotations
 
+import json
+from decimal import Decimal
+
 import pytest
 
-from poh_holdmetrics._config import (DAEMON_KEYS, KEYS, ConfigError, Settings, format_duration, load_settings,
-                                     parse_duration)
+from conftest import REPO
+from poh_holdmetrics._config import (_SPEC, DAEMON_KEYS, ENV_PREFIX, KEYS, ConfigError, Settings, _parse_bool,
+                                     _parse_int, format_duration, load_settings, parse_duration)
 
 
 def write(tmp_path, name, text):
@@ -143,14 +147,80 @@ def test_settings_are_immutable_and_replace_validates():
     assert Settings() == load_settings(env={})
 
 
-def test_daemon_keys_match_holdmetricsd_config():
-    """Every key of the daemon's config (cmd/holdmetricsd/config.go) is a Settings key, so
-    one file and one set of POH_HOLDMETRICS_* variables serve both."""
-    import re
+# The daemon's schema (holdmetricsd --print-config-schema, committed; a Go test keeps it
+# current): the daemon keys here must have its names, types and defaults, and parse
+# durations as it does.
+SCHEMA = json.loads((REPO / "testdata" / "holdmetricsd-config.schema.json").read_text(encoding="utf-8"))
+DURATION = SCHEMA["$defs"]["duration"]
+_TYPES = {parse_duration: ("duration", float), _parse_bool: ("bool", bool), _parse_int: ("int", int)}
 
-    from conftest import REPO
-    src = REPO / "cmd" / "holdmetricsd" / "config.go"
-    if not src.exists():
-        pytest.skip("not a source checkout: cmd/holdmetricsd/config.go is absent")
-    go_keys = re.findall(r'`key:"([a-z_]+)"', src.read_text())
-    assert go_keys and set(go_keys) == set(DAEMON_KEYS)
+
+def test_daemon_keys_match_the_schema():
+    props = SCHEMA["properties"]
+    assert set(props) == set(DAEMON_KEYS)
+    for key in DAEMON_KEYS:
+        default, parser, _, _ = _SPEC[key]
+        p = props[key]
+        kind, py_type = _TYPES.get(parser, ("string", str))
+        assert p["x-type"] == kind, key
+        assert type(default) is py_type, key
+        assert (p["x-env"], p["x-flag"]) == (ENV_PREFIX + key.upper(), "--" + key.replace("_", "-")), key
+        if "x-default-computed" in p:
+            continue  # below
+        assert type(p["default"]) is py_type or (kind == "duration" and type(p["default"]) is int), key
+        assert default == p["default"], key
+
+
+def test_computed_daemon_defaults_are_left_to_the_daemon():
+    """The daemon computes data_dir's default where it runs ($XDG_STATE_HOME, ~): Python's
+    '' means "not set", so serve passes no flag and the daemon applies its own."""
+    computed = [k for k, p in SCHEMA["properties"].items() if "x-default-computed" in p]
+    assert computed == ["data_dir"]
+    for key in computed:
+        assert "default" not in SCHEMA["properties"][key]
+        assert _SPEC[key][0] == ""
+        assert load_settings(env={}).daemon_args() == []
+        flag = SCHEMA["properties"][key]["x-flag"]
+        env = {SCHEMA["properties"][key]["x-env"]: "/srv/poh"}
+        assert load_settings(env=env).daemon_args() == [f"{flag}=/srv/poh"]
+
+
+def _nanoseconds(go_duration: str) -> int:
+    assert go_duration.endswith("s")
+    return int(Decimal(go_duration[:-1]) * 10**9)
+
+
+@pytest.mark.parametrize("vector", DURATION["x-accepted"], ids=lambda v: repr(v["value"]))
+def test_duration_vectors_accepted(vector):
+    """Each accepted value, as serve passes it on (format_duration), is the daemon's own
+    reading to the nanosecond."""
+    secs = parse_duration(vector["value"])
+    passed = format_duration(secs)
+    assert _nanoseconds(passed) == vector["nanoseconds"]
+    assert _nanoseconds(format_duration(parse_duration(passed))) == vector["nanoseconds"]  # "-0s" would fail
+
+
+@pytest.mark.parametrize("value", DURATION["x-rejected"], ids=repr)
+def test_duration_vectors_rejected(value):
+    with pytest.raises(ValueError):
+        parse_duration(value)
+
+
+def test_toml_seconds_are_durations_for_serve_and_the_daemon(tmp_path):
+    cfg = write(tmp_path, "poh.toml", "ttl = 3600\nfsync_interval = 0.01\ngc_interval = \"90\"\n")
+    s = load_settings(cfg, env={})
+    assert (s.ttl, s.fsync_interval, s.gc_interval) == (3600.0, 0.01, 90.0)
+    assert s.daemon_args() == ["--fsync-interval=0.01s", "--ttl=3600s", "--gc-interval=90s"]
+
+
+@pytest.mark.parametrize("value, message", [
+    ("soon", "'soon' is not a duration (e.g. 5ms, 1h, or seconds)"),
+    ("-1s", "'-1s' is not a duration (e.g. 5ms, 1h, or seconds)"),
+    ("-5", "'-5' must be a finite duration >= 0"),
+    (-1, "-1 must be a finite duration >= 0"),
+    ("9223372037", "'9223372037' is out of range (at most 9223372036.854775807 seconds)"),
+])
+def test_duration_messages_match_the_daemon(value, message):
+    with pytest.raises(ValueError) as ei:
+        parse_duration(value)
+    assert str(ei.value) == message

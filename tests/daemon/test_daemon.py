@@ -319,3 +319,31 @@ def test_bad_toml_key(tmp_path):
     p = subprocess.run([str(BINARY), "--config", str(cfg), "--data-dir", str(tmp_path / "d")],
                        capture_output=True, text=True, timeout=30)
     assert p.returncode != 0 and "fsnyc" in p.stderr, p.stderr
+
+
+def test_durations_in_seconds_mean_the_same_as_for_serve(daemon_factory, tmp_path):
+    """ttl = 3600 (a TOML integer: seconds) is what `poh-holdmetrics serve --config` reads too."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('ttl = 3600\nfsync_interval = 0.01\ngc_interval = "90"\n')
+    d = daemon_factory("--config", str(cfg)).start()
+    assert http("GET", d.http + "/healthz")[0] == 200
+    cfg.write_text("ttl = -1\n")
+    p = subprocess.run([str(BINARY), "--config", str(cfg), "--data-dir", str(tmp_path / "d")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0 and "ttl" in p.stderr and ">= 0" in p.stderr, p.stderr
+
+
+def test_pprof_needs_the_token_with_auth_reads(daemon_factory, tmp_path):
+    tok = tmp_path / "token"
+    tok.write_text("s3cret\n")
+    d = daemon_factory("--debug-pprof", "--auth-token-file", str(tok), "--auth-reads").start()
+    assert http("GET", d.http + "/debug/pprof/")[0] == 401
+    assert http("GET", d.http + "/debug/pprof/", token="s3cret")[0] == 200
+    assert http("GET", d.http + "/healthz")[0] == 200
+
+
+def test_print_config_schema_is_the_committed_file():
+    p = subprocess.run([str(BINARY), "--print-config-schema"], capture_output=True, text=True, timeout=30)
+    committed = (Path(__file__).resolve().parents[2] / "testdata" / "holdmetricsd-config.schema.json").read_text()
+    assert p.returncode == 0 and p.stdout == committed, "regenerate: go run ./cmd/holdmetricsd --print-config-schema " \
+        "> testdata/holdmetricsd-config.schema.json"
