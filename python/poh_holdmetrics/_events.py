@@ -1,72 +1,29 @@
-"""HoldEvent and HoldStat, and the conversion of Python values into contract values."""
+"""HoldEvent and HoldStat, and the conversion of Python values (weights, ids, whole events)
+into contract values; times are converted by _time."""
 
 from __future__ import annotations
 
-import math
 import numbers
 import struct
-from datetime import date, datetime, timedelta, timezone
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from typing import Any
 
 from . import _pure
 from ._errors import InvalidEventError
+# Times are converted by _time. TimeLike, WindowLike and to_seconds are also imported from
+# here by __init__, _aggregator, _tracker and _columns.
+from ._time import TimeLike, WindowLike, to_seconds, type_error
 
-#: A time accepted wherever the API takes one: Unix seconds (int, or float floored) or a
-#: datetime (naive = UTC, floored to the second).
-TimeLike = int | float | datetime
-#: A window [t0, t1): a pair of times, ``t0 <= t1``.
-WindowLike = tuple[TimeLike, TimeLike]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-_EPOCH_NAIVE = datetime(1970, 1, 1)
-_SECOND = timedelta(seconds=1)
 # The C API's poh_event: start, end (-1 = open), weight. HoldEvent packs itself once, so a
 # list of HoldEvents crosses into the library as one joined buffer.
 _PACK = struct.Struct("<qqd").pack
 
 
-def _type_error(index: int, field: str, value: object, expected: str) -> InvalidEventError:
-    where = f"event {index}: " if index >= 0 else ""
-    return InvalidEventError(f"{where}{field} {value!r}: must be {expected}, not {type(value).__name__}",
-                             field=field, index=index, reason="invalid_type", value=repr(value))
-
-
-def to_seconds(value: Any, field: str, index: int = -1) -> int:
-    """A time value as whole Unix seconds (not range-checked): ints as they are, floats
-    floored, datetimes (naive = UTC) floored to the second. Anything else is rejected."""
-    if isinstance(value, bool):
-        raise _type_error(index, field, value, "Unix seconds or a datetime")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _pure.invalid(index, field, _pure.go_float(value), "out_of_range",
-                                f"is outside [{_pure.MIN_TIME}, {_pure.MAX_TIME}]")
-        return math.floor(value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            return (value - _EPOCH_NAIVE) // _SECOND
-        return (value - _EPOCH) // _SECOND
-    if isinstance(value, numbers.Integral):  # numpy integers
-        return int(value)
-    if isinstance(value, numbers.Real):  # numpy floats
-        return to_seconds(float(value), field, index)
-    if type(value).__name__ == "datetime64":  # numpy.datetime64, without importing numpy
-        if str(value) == "NaT":
-            raise _type_error(index, field, value, "a time, not NaT")
-        us = int(value.astype("datetime64[us]").astype("int64"))
-        return us // 1_000_000
-    if isinstance(value, date):
-        raise _type_error(index, field, value, "Unix seconds or a datetime (a date has no time of day)")
-    raise _type_error(index, field, value, "Unix seconds or a datetime")
-
-
 def to_weight(value: Any, index: int = -1) -> float:
     """A weight as a float (not range-checked); bools and non-numbers are rejected."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _type_error(index, "weight", value, "a number")
+        raise type_error(index, "weight", value, "a number")
     try:
         return float(value)
     except OverflowError:
@@ -83,7 +40,7 @@ def to_id_bytes(value: Any, field: str, index: int = -1) -> bytes:
             return value.encode("utf-8", "surrogatepass")
     if isinstance(value, (bytes, bytearray, memoryview)):
         return bytes(value)
-    raise _type_error(index, field, value, "a str")
+    raise type_error(index, field, value, "a str")
 
 
 class HoldEvent:
@@ -176,7 +133,7 @@ def event_at(obj: Any, index: int) -> HoldEvent:
         args = list(obj) + [None, 1.0][len(obj) - 3:]
         _init_event(ev, *args, index)
         return ev
-    raise _type_error(index, "event", obj, "a HoldEvent, a mapping or a tuple")
+    raise type_error(index, "event", obj, "a HoldEvent, a mapping or a tuple")
 
 
 class HoldStat:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 from collections.abc import Iterable
 from operator import attrgetter
@@ -13,17 +12,12 @@ if TYPE_CHECKING:
 from . import _native, _pure
 from ._columns import Columns, is_columnar, normalize
 from ._errors import ForkedProcessError, InvalidEventError, NativeLibraryError
-from ._events import HoldEvent, TimeLike, WindowLike, event_at, to_seconds
+from ._events import HoldEvent, event_at
+# resolve_now and resolve_window are also imported from here by _aggregator (and the tests).
+from ._time import TimeLike, WindowLike, resolve_now, resolve_window
 
 _packed = attrgetter("_packed")
 _fork_warned = False
-
-
-def resolve_now(now: TimeLike | None, field: str = "now") -> int:
-    """now as validated Unix seconds (None = the wall clock)."""
-    t = int(time.time()) if now is None else to_seconds(now, field)
-    _pure.check_time(-1, field, t)
-    return t
 
 
 def _native_or_none() -> tuple[Any, Any] | None:
@@ -40,20 +34,6 @@ def _native_or_none() -> tuple[Any, Any] | None:
         return None
     except NativeLibraryError:
         return None
-
-
-def resolve_window(window: Any) -> tuple[int, int] | None:
-    """window as validated (t0, t1) Unix seconds, or None for no window. It must be a pair
-    (tuple or list) of times; 0 <= t0 <= t1 <= MAX_TIME (InvalidEventError, field "window",
-    naming both ends)."""
-    if window is None:
-        return None
-    if not isinstance(window, (tuple, list)) or len(window) != 2:
-        raise InvalidEventError(f"window {window!r}: must be a (t0, t1) pair of times", field="window",
-                                reason="invalid_type", value=repr(window))
-    t0, t1 = to_seconds(window[0], "window"), to_seconds(window[1], "window")
-    _pure.check_window(t0, t1)
-    return t0, t1
 
 
 def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = None,

@@ -400,6 +400,18 @@ def test_version(capsys):
     assert ("backend python" in out) == PURE
 
 
+def test_cli_modules_load_only_for_the_command_line():
+    # import poh_holdmetrics stays lean; the CLI (argparse and its own modules) loads with
+    # _cli, and even then no reader library, HTTP client or asyncio until a command needs it.
+    code = ("import sys, poh_holdmetrics\n"
+            "print(sorted(m for m in sys.modules if m.startswith('poh_holdmetrics._cli')), 'argparse' in sys.modules)\n"
+            "import poh_holdmetrics._cli\n"
+            "print([m for m in ('numpy', 'pyarrow', 'urllib.request', 'asyncio') if m in sys.modules])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         timeout=TIMEOUT).stdout.splitlines()
+    assert out == ["[] False", "[]"]
+
+
 def test_pure_backend_total_works_and_ranking_says_why_not():
     env = {"POH_HOLDMETRICS_PURE": "1"}
     r = run("score", SAMPLE, "--now", NOW, "--format", "json", env=env)
@@ -507,8 +519,8 @@ def daemon_env() -> dict:
 
 def test_serve_without_a_daemon_is_a_clear_error(tmp_path, monkeypatch, capsys):
     # In process, with the bundled binary out of reach (a wheel bundles it) and an empty PATH.
-    import poh_holdmetrics._cli as cli_mod
-    monkeypatch.setattr(cli_mod, "__file__", str(tmp_path / "_cli.py"))
+    import poh_holdmetrics._cli_commands as commands
+    monkeypatch.setattr(commands, "__file__", str(tmp_path / "_cli_commands.py"))
     monkeypatch.setenv("PATH", str(tmp_path))
     code, _, err = cli(capsys, "serve")
     assert code == 1

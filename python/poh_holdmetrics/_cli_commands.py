@@ -1,0 +1,167 @@
+"""The commands of the command line, one function each: ``cmd_<name>(args, out, err)``
+returns the exit code or raises CliError / UsageError (_cli.main reports them).
+
+score and rewards read files (_cli_scoring, _cli_readers); serve replaces this process
+with the daemon; top and stats ask a running daemon (_cli_client); everything printed is
+formatted by _cli_output. Settings (options > POH_HOLDMETRICS_* > --config > defaults)
+come from _config.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any, TextIO
+
+from ._cli_client import get_rows
+from ._cli_errors import PROG, CliError, UsageError
+from ._cli_output import RANK_COLUMNS, print_allocation, print_rows, print_total, stat_rows
+from ._cli_readers import Progress
+from ._cli_scoring import Scorer, feed_files
+from ._config import _SPEC, load_settings
+from ._errors import HoldMetricsError, InvalidEventError
+
+DAEMON_NAME = "holdmetricsd"
+
+
+def settings_of(args: argparse.Namespace) -> Any:
+    """The Settings for a command: its options (those given) over the environment and --config."""
+    explicit = {k: getattr(args, k) for k in _SPEC if getattr(args, k, None) is not None}
+    return load_settings(args.config, **explicit)
+
+
+# --- score / rewards ------------------------------------------------------------------------
+
+def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    now = args.now if args.now is not None else int(time.time())
+    if args.top is not None and not args.by_holder:
+        raise UsageError("--top needs --by-holder")
+    if args.token is not None and not args.by_holder:
+        raise UsageError("--token needs --by-holder")
+    show = args.progress if args.progress is not None else err.isatty()
+    progress = Progress(err, show)
+    scorer = Scorer(now, args.by_holder, args.window)
+    try:
+        skipped, examples = feed_files(args, scorer, progress)
+        progress.finish()
+        if skipped:
+            err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''}"
+                      f" (--skip-invalid); the first:\n" + "".join(f"  {e}\n" for e in examples))
+        meta = {"now": now, "rows": scorer.rows, "skipped": skipped}
+        if not args.by_holder:
+            print_total(meta, scorer.total, args.format, out)
+            return 0
+        agg = scorer.agg
+        assert agg is not None
+        n = args.top if args.top else max(len(agg), 1)
+        try:
+            stats = agg.top_n(n, now=now, token=args.token) if (args.top or args.token) else agg.snapshot(now)
+        except InvalidEventError as e:
+            raise CliError(str(e)) from None
+        meta["token"] = args.token
+        print_rows(stat_rows(stats), RANK_COLUMNS, args.format, out, meta)
+        return 0
+    finally:
+        progress.finish()
+        scorer.close()
+
+
+def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from ._rewards import InfeasibleCapError, allocate_rewards
+    now = args.now if args.now is not None else int(time.time())
+    if args.window is not None and args.window[0] > now:
+        raise CliError(f"window starts at {args.window[0]}, after now {now}: nothing has been held in it yet")
+    scorer = Scorer(now, True, args.window, what="rewards")
+    show = args.progress if args.progress is not None else err.isatty()
+    progress = Progress(err, show)
+    try:
+        skipped, _ = feed_files(args, scorer, progress)
+        progress.finish()
+        if skipped:
+            err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''} (--skip-invalid)\n")
+        agg = scorer.agg
+        assert agg is not None
+        stats = agg.top_n(len(agg), now=now, token=args.token) if args.token else agg.snapshot(now)
+        try:
+            rows = allocate_rewards([(s.holder_id, s.score) for s in stats], args.pool, min_score=args.min_score,
+                                    cap=args.cap, decimals=args.decimals)
+        except InfeasibleCapError as e:
+            raise CliError(f"--cap: {e}") from None
+        except ValueError as e:
+            raise CliError(str(e)) from None
+        print_allocation(rows, args.format, out, args.output, args.decimals)
+        if args.output:
+            err.write(f"{PROG}: wrote {len(rows)} allocations summing to {sum(r.amount for r in rows)} "
+                      f"to {args.output}\n")
+        return 0
+    finally:
+        progress.finish()
+        scorer.close()
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+def find_daemon() -> str | None:
+    """The holdmetricsd binary: the one bundled in the package (_bin/), else on $PATH."""
+    bundled = Path(__file__).resolve().parent / "_bin" / DAEMON_NAME
+    if bundled.is_file() and os.access(bundled, os.X_OK):
+        return str(bundled)
+    return shutil.which(DAEMON_NAME)
+
+
+def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    binary = find_daemon()
+    if binary is None:
+        raise CliError(f"{DAEMON_NAME} not found: looked for {Path(__file__).resolve().parent / '_bin' / DAEMON_NAME} "
+                       f"and on $PATH. Build it with `make build` (bin/{DAEMON_NAME}) and put it on PATH, or "
+                       "install a poh-holdmetrics wheel that bundles it")
+    settings = settings_of(args)
+    extra = list(args.daemon_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    argv = [binary, *settings.daemon_args(), *extra]
+    # The config file (ours may hold keys the daemon does not know) has been applied:
+    # its values are in argv. The daemon still reads the POH_HOLDMETRICS_* variables.
+    env = {k: v for k, v in os.environ.items() if k != "POH_HOLDMETRICS_CONFIG"}
+    if args.dry_run:
+        out.write(" ".join(argv) + "\n")
+        return 0
+    out.flush()
+    err.flush()
+    os.execve(binary, argv, env)
+    return 1  # not reached
+
+
+# --- top / stats / version ------------------------------------------------------------------
+
+def _query(args: argparse.Namespace, path: str, params: dict[str, Any], out: TextIO) -> int:
+    settings = settings_of(args)
+    rows = get_rows(args.url or settings.base_url, path, {**params, "now": args.now}, settings, args.timeout)
+    table = [{"rank": i, **{c: r.get(c) for c in RANK_COLUMNS[1:] + ("updated_at",)}} for i, r in enumerate(rows, 1)]
+    print_rows(table, RANK_COLUMNS + ("updated_at",), args.format, out)
+    return 0
+
+
+def cmd_top(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return _query(args, "/v1/top", {"n": args.n, "token": args.token}, out)
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return _query(args, "/v1/stats", {}, out)
+
+
+def cmd_version(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from . import __version__, native_version
+    line = f"{PROG} {__version__}"
+    try:
+        line += f" (backend native, core {native_version()})"
+    except HoldMetricsError as e:
+        line += f" (backend python: {e})"
+    out.write(line + f"; python {sys.version.split()[0]}\n")
+    return 0

@@ -1,0 +1,136 @@
+"""Scoring the files of ``score`` and ``rewards``: every input file streamed through its
+Reader into a Scorer, chunk by chunk, which sums calculate_score per chunk and, ranking by
+holder, records the rows in an Aggregator. A bad row found while scoring is reported
+through the Reader that produced it (file and line), like one found while reading."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
+if TYPE_CHECKING:
+    import argparse
+    from typing import Any
+
+from ._cli_errors import CliError
+from ._cli_readers import MAX_REPORTED_SKIPS, Chunk, Progress, Reader, format_of, numpy_or_none
+from ._errors import HoldMetricsError, InvalidEventError
+
+
+def clip_to_now(cols: dict[str, Any], now: int) -> dict[str, Any]:
+    """Closed holds ending after ``now`` cut at ``now`` (start too, if it is later), so the
+    aggregator, which counts a closed hold in full, agrees with score-at-now."""
+    if "end" not in cols:
+        return cols
+    np = numpy_or_none()
+    end = cols["end"]
+    start = cols["start"]
+    if np is None:
+        ends = list(end)
+        if not any(e is not None and e > now for e in ends):
+            return cols
+        new_end = [None if e is None else min(e, now) for e in ends]
+        new_start = [s if e is None else min(s, e) for s, e in zip(start, new_end)]
+        return {**cols, "start": new_start, "end": new_end}
+    if type(end).__module__.startswith("pyarrow"):
+        import pyarrow.compute as pc
+        valid = np.asarray(end.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        e = np.asarray(pc.fill_null(end, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    else:
+        valid = ~np.ma.getmaskarray(end)
+        e = np.asarray(np.ma.getdata(end), dtype=np.int64)
+    late = valid & (e > now)
+    if not late.any():
+        return cols
+    s = np.asarray(start.to_numpy(zero_copy_only=False) if hasattr(start, "to_numpy") else start, dtype=np.int64)
+    e = np.where(late, now, e)
+    s = np.where(valid, np.minimum(s, e), s)
+    return {**cols, "start": s, "end": np.ma.MaskedArray(e, mask=~valid)}
+
+
+class Scorer:
+    """Feeds chunks to calculate_score (and, ranking by holder, an Aggregator)."""
+
+    def __init__(self, now: int, by_holder: bool, window: tuple[int, int] | None = None,
+                 what: str = "--by-holder") -> None:
+        from ._score import calculate_score
+        self.calculate_score = calculate_score
+        self.now = now
+        self.window = window
+        self.parts: list[float] = []  # one score per chunk: a few hundred for 10M rows
+        self.rows = 0
+        self.agg = None
+        if by_holder:
+            from ._aggregator import Aggregator
+            try:
+                # A campaign window clips each hold when it is recorded (O(1) per event);
+                # with ends cut at now (clip_to_now) rows equal the batch windowed score.
+                self.agg = Aggregator(window=window)
+            except HoldMetricsError as e:
+                raise CliError(f"{what} needs the native library: {e}") from None
+
+    def feed(self, chunk: Chunk, reader: Reader) -> None:
+        pending = [chunk]
+        while pending:
+            c = pending.pop()
+            if c.n == 0:
+                continue
+            if self.agg is not None and ("holder_id" not in c.cols or "token_id" not in c.cols):
+                missing = "holder_id" if "holder_id" not in c.cols else "token_id"
+                raise CliError(f"{reader.path}: --by-holder needs a {reader.mapping[missing]!r} column "
+                               f"(map another with --{missing.split('_')[0]}-col)")
+            try:
+                s = self.calculate_score(c.cols, now=self.now, window=self.window)
+            except InvalidEventError as e:
+                if e.index < 0:
+                    raise CliError(f"{reader.path}: {e}") from None
+                i = e.index
+                message = str(e).split(": ", 1)[1] if str(e).startswith(f"event {i}:") else str(e)
+                reader.bad(c.line(i), e.field, message)
+                # skip_invalid: rows before i are valid (errors name the first bad row)
+                pending.append(c.slice(i + 1, c.n))
+                pending.append(c.slice(0, i))
+                continue
+            self.parts.append(s)
+            self.rows += c.n
+            if self.agg is not None:
+                # Batches of the aggregator's own chunk size: a larger batch is validated
+                # again and re-sliced inside record_many_sync (row by row for the id
+                # offsets); slices of our columns are views.
+                from ._aggregator import CHUNK_ROWS
+                for lo in range(0, c.n, CHUNK_ROWS):
+                    part = c.slice(lo, min(lo + CHUNK_ROWS, c.n)) if c.n > CHUNK_ROWS else c
+                    self.agg.record_many_sync(clip_to_now(part.cols, self.now))
+
+    @property
+    def total(self) -> float:
+        """The chunks' scores summed exactly (each chunk is summed in input order by the
+        library, so the result is within an ulp or so of scoring the whole file at once)."""
+        return math.fsum(self.parts)
+
+    def close(self) -> None:
+        if self.agg is not None:
+            self.agg.close()
+
+
+def feed_files(args: argparse.Namespace, scorer: Scorer, progress: Progress) -> tuple[int, list[str]]:
+    """Streams every input file through the scorer, chunk by chunk; returns the number of
+    skipped rows and the first few of them (--skip-invalid)."""
+    mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
+               "end": args.end_col, "weight": args.weight_col}
+    skipped = 0
+    examples: list[str] = []
+    for path in args.files:
+        fmt = format_of(path, args.input_format)
+        if not os.path.exists(path):
+            raise CliError(f"{path}: no such file")
+        reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter)
+        for chunk in reader.chunks():
+            scorer.feed(chunk, reader)
+            progress.update(Path(path).name, reader.bytes_read, reader.size, scorer.rows + skipped + reader.skipped)
+        progress.update(Path(path).name, reader.size, reader.size, scorer.rows + skipped + reader.skipped,
+                        force=True)
+        skipped += reader.skipped
+        examples += reader.examples[:MAX_REPORTED_SKIPS - len(examples)]
+    return skipped, examples
