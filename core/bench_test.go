@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"math/big"
 	"math/rand/v2"
 	"runtime"
 	"sync"
@@ -328,4 +329,97 @@ func BenchmarkTopNWindow(b *testing.B) {
 	}
 	b.ReportMetric(float64(histBytes-plainBytes)/float64(holders*perHolder), "history-B/event")
 	b.ReportMetric(float64(histBytes)/float64(holders*perHolder), "total-B/event")
+}
+
+// benchTransfers is n ERC-20 transfers among holders addresses in block
+// order: mints first, then transfers of part of the sender's balance.
+func benchTransfers(n, holders int) *TransferColumns {
+	r := rand.New(rand.NewPCG(7, 7))
+	ids := make([]string, holders)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("0x%040x", i+1)
+	}
+	bal := make([]uint64, holders)
+	rows := make([]Transfer, n)
+	for i := range rows {
+		t := Transfer{Token: "0x" + fmt.Sprintf("%040x", 0xe20), Time: 1_600_000_000 + int64(i)/4, Block: int64(i) / 4, LogIndex: int64(i % 4)}
+		from := r.IntN(holders)
+		if i < holders || bal[from] == 0 {
+			to := i % holders
+			t.From, t.To = ZeroAddress, ids[to]
+			v := uint64(1+r.IntN(1000)) * 1_000_000_000_000
+			t.Value.SetUint64(v)
+			bal[to] += v
+		} else {
+			to := r.IntN(holders)
+			v := bal[from]/2 + 1
+			t.From, t.To = ids[from], ids[to]
+			t.Value.SetUint64(v)
+			bal[from] -= v
+			bal[to] += v
+		}
+		rows[i] = t
+	}
+	return columnsOf(rows)
+}
+
+// BenchmarkTransfers: ERC-20 transfers to hold intervals (10M over 1M
+// holders at full size), and on to ranked exact scores through an exact
+// aggregator.
+func BenchmarkTransfers(b *testing.B) {
+	n, holders := scale(10_000_000), scale(1_000_000)
+	rows := benchTransfers(n, holders)
+	b.Run("intervals", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Intervals(rows, TransferOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+	})
+	b.Run("ranked-exact", func(b *testing.B) {
+		for b.Loop() {
+			holds, err := Intervals(rows, TransferOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			a, _ := New(Options{Exact: true})
+			if _, err := a.Record(1_700_000_000, holds.Events(), RecordOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := a.Query(Query{Now: 1_700_000_000, N: 100}); err != nil {
+				b.Fatal(err)
+			}
+			a.Close()
+		}
+		b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "transfers/s")
+	})
+}
+
+// BenchmarkAllocate: the exact largest-remainder split of a 10^27 pool over
+// 1M holders (the Python allocate_rewards took 13 s for it in 0.1).
+func BenchmarkAllocate(b *testing.B) {
+	holders := scale(1_000_000)
+	r := rand.New(rand.NewPCG(3, 3))
+	pool, _ := new(big.Int).SetString("1000000000000000000000000000", 10)
+	for _, exact := range []bool{false, true} {
+		shares := make([]Share, holders)
+		for i := range shares {
+			shares[i].HolderID = fmt.Sprintf("0x%040x", i)
+			if exact {
+				var x Int
+				x.SetBig(new(big.Int).Lsh(big.NewInt(r.Int64N(1<<50)), 60))
+				shares[i].Exact = &x
+			} else {
+				shares[i].Float = r.Float64() * 1e12
+			}
+		}
+		b.Run(map[bool]string{false: "float", true: "exact"}[exact], func(b *testing.B) {
+			for b.Loop() {
+				if _, err := Allocate(shares, pool, AllocateOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"cmp"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +18,11 @@ import (
 // weight is the balance, and the last one is an open hold. Balances are
 // exact integers (uint256): a balance that would go negative, or past
 // 2^256 − 1, is an error naming the row, never a clamp.
+//
+// The input is columnar (what the C API, Arrow and cryo's Parquet give):
+// ids are read in place, addresses are keyed by their 20 bytes, and the
+// state and output hold no pointers, so ten million rows cost the garbage
+// collector nothing.
 
 // ZeroAddress mints (as a sender) and burns (as a receiver); it is never a
 // holder unless TransferOptions.ZeroHolder asks for it.
@@ -31,23 +37,24 @@ const (
 	KindTransfer TransferKind = iota
 	// KindBalance: Holder's balance becomes Value.
 	KindBalance
-	// KindDelta: Holder's balance changes by Value (negative when Negative).
+	// KindDelta: Holder's balance changes by Value (subtracted where
+	// Negative[i] != 0).
 	KindDelta
 )
 
-// Transfer is one balance change. Ids alias the caller's memory; nothing
-// here keeps them past the call.
-type Transfer struct {
-	Token    string
-	From, To string // KindTransfer
-	Holder   string // KindBalance, KindDelta
-	Time     int64  // Unix seconds of the change (the block's timestamp)
-	Block    int64  // ordering key; rows of one block keep LogIndex order
-	LogIndex int64
-	Value    uint256.Int
-	Negative bool // KindDelta: Value is subtracted
-	Removed  bool // a reorged row: skipped
+// TransferColumns is a batch of balance changes in columns. Token and Time
+// are required; From and To for KindTransfer, Holder for the others. Block
+// and LogIndex order the rows (nil: input order); Removed flags reorged rows
+// (nil: none). Value is 32 bytes big-endian per row (cryo's u256 layout).
+type TransferColumns struct {
+	Token, From, To, Holder IDColumn
+	Time, Block, LogIndex   []int64
+	Value                   []byte
+	Negative, Removed       []uint8
 }
+
+// Len is the number of rows.
+func (c *TransferColumns) Len() int { return len(c.Time) }
 
 // Balance is an opening balance of a (token, holder) pair.
 type Balance struct {
@@ -63,24 +70,34 @@ type TransferOptions struct {
 	// or after OpeningTime.
 	Opening     []Balance
 	OpeningTime int64
-	// ZeroHolder keeps the zero address as a holder (its balance is then
-	// the negative of the supply: an error unless opening balances cover it).
+	// ZeroHolder keeps the zero address as a holder.
 	ZeroHolder bool
 	// Row names row i in errors (file:line); nil: "row i".
 	Row func(i int) string
 }
 
-// Hold is one interval: Holder held Weight of Token from Start to End (open
-// when !HasEnd).
-type Hold struct {
-	Token, Holder string // owned (canonical form), shared by the holds of a pair
-	Start, End    int64
-	HasEnd        bool
-	Weight        uint256.Int
+// Holds is what Intervals makes: the (token, holder) pairs, ids in canonical
+// form, and the holds, each naming its pair.
+type Holds struct {
+	Pairs []Pair
+	Rows  []HoldRow
+}
+
+// Pair is a (token, holder).
+type Pair struct{ Token, Holder string }
+
+// HoldRow is one interval: the pair held Weight from Start to End (open when
+// !HasEnd).
+type HoldRow struct {
+	Pair       int32
+	HasEnd     bool
+	Start, End int64
+	Weight     uint256.Int
 }
 
 // TransferError names the row a transfer failed at.
 type TransferError struct {
+	Index  int    // the row, -1 for an opening balance
 	Row    string // "row 7", or what TransferOptions.Row said
 	Field  string
 	Reason string
@@ -91,195 +108,354 @@ func (e *TransferError) Error() string {
 	return fmt.Sprintf("%s: %s: %s", e.Row, e.Field, e.Detail)
 }
 
-type pairKey struct{ token, holder string }
-
-// running is a pair's current balance since its last change; its ids are
-// owned copies, shared by every hold of the pair.
-type running struct {
-	balance       uint256.Int
-	since         int64
-	token, holder string
+// holderKey is an id as a map key: an address by its 20 bytes (so every
+// spelling of it is one key), any other id by its bytes.
+type holderKey struct {
+	addr [20]byte
+	isA  bool
 }
 
-// Intervals turns balance changes into holds: closed ones in the order the
-// changes ended them, then the open ones (the current balances) by token
-// and holder. Rows are ordered by (Block, LogIndex), stable (rows of one
-// position keep input order); in input order already (cryo's and
-// ethereum-etl's), nothing is sorted.
-func Intervals(rows []Transfer, o TransferOptions) ([]Hold, error) {
-	name := o.Row
-	if name == nil {
-		name = func(i int) string { return fmt.Sprintf("row %d", i) }
+// tokenHolders is one token's pairs.
+type tokenHolders struct {
+	addr  map[[20]byte]int32
+	other map[string]int32
+}
+
+// running is a pair's current balance since its last change.
+type running struct {
+	balance uint256.Int
+	since   int64
+}
+
+type intervals struct {
+	o       *TransferOptions
+	cols    *TransferColumns
+	tokens  map[string]*tokenHolders // by canonical token id
+	curTok  string
+	cur     *tokenHolders
+	state   []running
+	pairs   []Pair
+	out     []HoldRow
+	scratch []byte
+}
+
+// Intervals turns balance changes into holds: per pair in order of its
+// first change, each pair's closed holds in time order, then the open ones.
+// Rows are taken in (Block, LogIndex) order, stable (rows of one position
+// keep input order); in order already (cryo's and ethereum-etl's), nothing
+// is sorted.
+func Intervals(c *TransferColumns, o TransferOptions) (*Holds, error) {
+	if err := c.check(o.Kind); err != nil {
+		return nil, err
 	}
-	fail := func(i int, field, reason, detail string, args ...any) error {
-		return &TransferError{Row: name(i), Field: field, Reason: reason, Detail: fmt.Sprintf(detail, args...)}
-	}
-	order := transferOrder(rows)
-	state := make(map[pairKey]*running, len(o.Opening))
-	var out []Hold
-	get := func(token, holder string) *running {
-		k := pairKey{token, holder}
-		r := state[k]
-		if r == nil {
-			r = &running{since: o.OpeningTime, token: strings.Clone(token), holder: strings.Clone(holder)}
-			state[pairKey{r.token, r.holder}] = r
-		}
-		return r
-	}
-	// change sets a pair's balance at t, closing the hold of the old one.
-	change := func(t int64, r *running, nb *uint256.Int) {
-		if !r.balance.IsZero() && t > r.since {
-			out = append(out, Hold{Token: r.token, Holder: r.holder, Start: r.since, End: t, HasEnd: true, Weight: r.balance})
-		}
-		r.balance, r.since = *nb, t
-	}
+	x := &intervals{o: &o, cols: c, tokens: map[string]*tokenHolders{},
+		out: make([]HoldRow, 0, c.Len()+c.Len()/2)}
 	for i, b := range o.Opening {
 		tok, err := transferID(b.Token)
 		if err != nil {
-			return nil, fail(-1, "token_id", string(ReasonOutOfRange), "opening balance %d: %v", i, err)
+			return nil, x.fail(-1, "token_id", string(ReasonOutOfRange), "opening balance %d: %v", i, err)
 		}
 		h, err := transferID(b.Holder)
 		if err != nil {
-			return nil, fail(-1, "holder_id", string(ReasonOutOfRange), "opening balance %d: %v", i, err)
+			return nil, x.fail(-1, "holder_id", string(ReasonOutOfRange), "opening balance %d: %v", i, err)
 		}
-		r := get(tok, h)
-		if !r.balance.IsZero() {
-			return nil, fail(-1, "holder_id", "duplicate", "opening balance %d: %s/%s appears twice", i, quoteID(tok), quoteID(h))
+		p := x.pair(tok, h)
+		if !x.state[p].balance.IsZero() {
+			return nil, x.fail(-1, "holder_id", "duplicate", "opening balance %d: %s/%s appears twice", i, quoteID(tok), quoteID(h))
 		}
-		r.balance = b.Value
+		x.state[p].balance = b.Value
 	}
-	var nb uint256.Int
-	for _, i := range order {
-		t := &rows[i]
-		if t.Removed {
+	var v, nb uint256.Int
+	for _, i := range c.order() {
+		if c.Removed != nil && c.Removed[i] != 0 {
 			continue
 		}
-		if err := ValidateTime(i, "time", t.Time); err != nil {
-			return nil, fail(i, "time", string(err.Reason), "%s", err.Detail)
+		t := c.Time[i]
+		if err := ValidateTime(i, "time", t); err != nil {
+			return nil, x.fail(i, "time", string(err.Reason), "%s", err.Detail)
 		}
-		if len(o.Opening) > 0 && t.Time < o.OpeningTime {
-			return nil, fail(i, "time", string(ReasonOutOfRange), "%d is before the opening balances' time %d", t.Time, o.OpeningTime)
+		if len(o.Opening) > 0 && t < o.OpeningTime {
+			return nil, x.fail(i, "time", string(ReasonOutOfRange), "%d is before the opening balances' time %d", t, o.OpeningTime)
 		}
-		tok, err := transferID(t.Token)
+		tok, err := transferID(c.Token.at(i))
 		if err != nil {
-			return nil, fail(i, "token_id", string(ReasonOutOfRange), "%v", err)
+			return nil, x.fail(i, "token_id", string(ReasonOutOfRange), "%v", err)
 		}
+		v.SetBytes32(c.Value[32*i : 32*i+32])
 		switch o.Kind {
 		case KindTransfer:
-			from, err := transferID(t.From)
+			from, to := c.From.at(i), c.To.at(i)
+			fk, err := keyOf(from)
 			if err != nil {
-				return nil, fail(i, "from_address", string(ReasonOutOfRange), "%v", err)
+				return nil, x.fail(i, "from_address", string(ReasonOutOfRange), "%v", err)
 			}
-			to, err := transferID(t.To)
+			tk, err := keyOf(to)
 			if err != nil {
-				return nil, fail(i, "to_address", string(ReasonOutOfRange), "%v", err)
+				return nil, x.fail(i, "to_address", string(ReasonOutOfRange), "%v", err)
 			}
-			if from == to || t.Value.IsZero() {
+			if fk == tk && (fk.isA || from == to) || v.IsZero() {
 				continue // a self-transfer or a zero transfer changes nothing
 			}
-			if from != ZeroAddress || o.ZeroHolder {
-				r := get(tok, from)
-				if r.balance.Lt(&t.Value) {
-					return nil, fail(i, "value", string(ReasonNegative),
+			if !fk.zero() || o.ZeroHolder {
+				p := x.pairOf(tok, fk, from)
+				r := &x.state[p]
+				if r.balance.Lt(&v) {
+					return nil, x.fail(i, "value", string(ReasonNegative),
 						"holder %s of token %s has %s and sends %s: its balance would go negative",
-						quoteID(from), quoteID(tok), r.balance.Dec(), t.Value.Dec())
+						quoteID(x.pairs[p].Holder), quoteID(tok), r.balance.Dec(), v.Dec())
 				}
-				nb.Sub(&r.balance, &t.Value)
-				change(t.Time, r, &nb)
+				nb.Sub(&r.balance, &v)
+				x.change(p, t, &nb)
 			}
-			if to != ZeroAddress || o.ZeroHolder {
-				r := get(tok, to)
-				if _, over := nb.AddOverflow(&r.balance, &t.Value); over {
-					return nil, fail(i, "value", string(ReasonOutOfRange),
-						"holder %s of token %s has %s and receives %s: past 2^256-1", quoteID(to), quoteID(tok),
-						r.balance.Dec(), t.Value.Dec())
+			if !tk.zero() || o.ZeroHolder {
+				p := x.pairOf(tok, tk, to)
+				r := &x.state[p]
+				if _, over := nb.AddOverflow(&r.balance, &v); over {
+					return nil, x.fail(i, "value", string(ReasonOutOfRange),
+						"holder %s of token %s has %s and receives %s: past 2^256-1", quoteID(x.pairs[p].Holder),
+						quoteID(tok), r.balance.Dec(), v.Dec())
 				}
-				change(t.Time, r, &nb)
+				x.change(p, t, &nb)
 			}
 		case KindBalance, KindDelta:
-			h, err := transferID(t.Holder)
+			h := c.Holder.at(i)
+			hk, err := keyOf(h)
 			if err != nil {
-				return nil, fail(i, "holder_id", string(ReasonOutOfRange), "%v", err)
+				return nil, x.fail(i, "holder_id", string(ReasonOutOfRange), "%v", err)
 			}
-			r := get(tok, h)
+			p := x.pairOf(tok, hk, h)
+			r := &x.state[p]
 			switch {
 			case o.Kind == KindBalance:
-				nb = t.Value
-			case t.Negative:
-				if r.balance.Lt(&t.Value) {
-					return nil, fail(i, "delta", string(ReasonNegative),
+				nb = v
+			case c.Negative != nil && c.Negative[i] != 0:
+				if r.balance.Lt(&v) {
+					return nil, x.fail(i, "delta", string(ReasonNegative),
 						"holder %s of token %s has %s and the delta is -%s: its balance would go negative",
-						quoteID(h), quoteID(tok), r.balance.Dec(), t.Value.Dec())
+						quoteID(x.pairs[p].Holder), quoteID(tok), r.balance.Dec(), v.Dec())
 				}
-				nb.Sub(&r.balance, &t.Value)
+				nb.Sub(&r.balance, &v)
 			default:
-				if _, over := nb.AddOverflow(&r.balance, &t.Value); over {
-					return nil, fail(i, "delta", string(ReasonOutOfRange), "holder %s of token %s: balance past 2^256-1",
-						quoteID(h), quoteID(tok))
+				if _, over := nb.AddOverflow(&r.balance, &v); over {
+					return nil, x.fail(i, "delta", string(ReasonOutOfRange), "holder %s of token %s: balance past 2^256-1",
+						quoteID(x.pairs[p].Holder), quoteID(tok))
 				}
 			}
-			change(t.Time, r, &nb)
+			x.change(p, t, &nb)
 		default:
 			return nil, fmt.Errorf("transfers: unknown kind %d", o.Kind)
 		}
 	}
-	open := make([]Hold, 0, len(state))
-	for _, r := range state {
-		if !r.balance.IsZero() {
-			open = append(open, Hold{Token: r.token, Holder: r.holder, Start: r.since, Weight: r.balance})
+	for p := range x.state {
+		if r := &x.state[p]; !r.balance.IsZero() {
+			x.out = append(x.out, HoldRow{Pair: int32(p), Start: r.since, Weight: r.balance})
 		}
 	}
-	slices.SortFunc(open, func(a, b Hold) int {
-		return cmp.Or(strings.Compare(a.Token, b.Token), strings.Compare(a.Holder, b.Holder))
-	})
-	return append(out, open...), nil
+	return &Holds{Pairs: x.pairs, Rows: groupByPair(x.out, len(x.pairs))}, nil
 }
 
-// transferOrder is the indices of rows in (Block, LogIndex) order, stable;
-// nil-cost when they are in order already.
-func transferOrder(rows []Transfer) []int {
-	order := make([]int, len(rows))
+// groupByPair is rows grouped by pair, each pair's rows in their order (a
+// counting sort: O(rows + pairs)).
+func groupByPair(rows []HoldRow, pairs int) []HoldRow {
+	start := make([]int, pairs+1)
+	for i := range rows {
+		start[rows[i].Pair+1]++
+	}
+	for p := 1; p <= pairs; p++ {
+		start[p] += start[p-1]
+	}
+	out := make([]HoldRow, len(rows))
+	for i := range rows {
+		p := rows[i].Pair
+		out[start[p]] = rows[i]
+		start[p]++
+	}
+	return out
+}
+
+func (x *intervals) fail(i int, field, reason, detail string, args ...any) error {
+	row := fmt.Sprintf("row %d", i)
+	switch {
+	case i < 0:
+		row = "opening balances"
+	case x.o.Row != nil:
+		row = x.o.Row(i)
+	}
+	return &TransferError{Index: i, Row: row, Field: field, Reason: reason, Detail: fmt.Sprintf(detail, args...)}
+}
+
+// change sets pair p's balance at t, closing the hold of the old one.
+func (x *intervals) change(p int32, t int64, nb *uint256.Int) {
+	r := &x.state[p]
+	if !r.balance.IsZero() && t > r.since {
+		x.out = append(x.out, HoldRow{Pair: p, HasEnd: true, Start: r.since, End: t, Weight: r.balance})
+	}
+	r.balance, r.since = *nb, t
+}
+
+// holders is token's pairs (a run of rows of one token looks it up once).
+func (x *intervals) holders(token string) *tokenHolders {
+	if x.cur == nil || token != x.curTok {
+		if x.cur = x.tokens[token]; x.cur == nil {
+			x.cur = &tokenHolders{addr: map[[20]byte]int32{}}
+			x.tokens[strings.Clone(token)] = x.cur
+		}
+		x.curTok = token
+	}
+	return x.cur
+}
+
+// pairOf is the pair of (token, holder), created on first sight; id is the
+// holder as written (used only to create the pair).
+func (x *intervals) pairOf(token string, k holderKey, id string) int32 {
+	th := x.holders(token)
+	if k.isA {
+		p, ok := th.addr[k.addr]
+		if !ok {
+			p = x.newPair(token, "0x"+hex.EncodeToString(k.addr[:]))
+			th.addr[k.addr] = p
+		}
+		return p
+	}
+	if th.other == nil {
+		th.other = map[string]int32{}
+	}
+	p, ok := th.other[id]
+	if !ok {
+		p = x.newPair(token, strings.Clone(id))
+		th.other[x.pairs[p].Holder] = p
+	}
+	return p
+}
+
+// pair is pairOf for canonical ids.
+func (x *intervals) pair(token, holder string) int32 {
+	k, _ := keyOf(holder)
+	return x.pairOf(token, k, holder)
+}
+
+func (x *intervals) newPair(token, holder string) int32 {
+	if len(x.pairs) > 0 && x.pairs[len(x.pairs)-1].Token == token {
+		token = x.pairs[len(x.pairs)-1].Token // share the token's copy
+	} else {
+		token = strings.Clone(token)
+	}
+	x.pairs = append(x.pairs, Pair{token, holder})
+	x.state = append(x.state, running{since: x.o.OpeningTime})
+	return int32(len(x.pairs) - 1)
+}
+
+func (k holderKey) zero() bool { return k.isA && k.addr == [20]byte{} }
+
+// keyOf checks a holder id of chain data (valid as every id; when it starts
+// with "0x", a well-formed address: transfer data has no other 0x ids) and
+// returns its key.
+func keyOf(id string) (holderKey, error) {
+	var k holderKey
+	if len(id) == 42 && id[0] == '0' && id[1] == 'x' {
+		if _, err := hex.Decode(k.addr[:], unsafeBytes(id[2:])); err == nil {
+			k.isA = true
+			return k, nil
+		}
+	}
+	_, err := transferID(id)
+	return k, err
+}
+
+// transferID checks a token id of chain data, as keyOf, and returns its
+// canonical form.
+func transferID(id string) (string, error) {
+	if IsAddress(id) {
+		return CanonicalID(id), nil
+	}
+	if err := ValidateID(-1, "id", id); err != nil {
+		return "", fmt.Errorf("%s %s", err.Value, err.Detail)
+	}
+	if strings.HasPrefix(id, "0x") || strings.HasPrefix(id, "0X") {
+		return "", fmt.Errorf("%s is not an address (0x and 40 hex digits)", quoteID(id))
+	}
+	return id, nil
+}
+
+// check verifies the column lengths for kind.
+func (c *TransferColumns) check(kind TransferKind) error {
+	n := c.Len()
+	bad := func(name string, got int) error {
+		return fmt.Errorf("transfers: %s has %d rows, time has %d", name, got, n)
+	}
+	ids := map[string]IDColumn{"token_id": c.Token}
+	switch kind {
+	case KindTransfer:
+		ids["from_address"], ids["to_address"] = c.From, c.To
+	default:
+		ids["holder_id"] = c.Holder
+	}
+	for name, col := range ids {
+		if col.Offsets == nil {
+			return fmt.Errorf("transfers: the %s column is required", name)
+		}
+		if col.Len() != n {
+			return bad(name, col.Len())
+		}
+		if err := checkOffsets(name, col); err != nil {
+			return err
+		}
+	}
+	for name, l := range map[string]int{"block": len(c.Block), "log_index": len(c.LogIndex), "negative": len(c.Negative),
+		"removed": len(c.Removed)} {
+		if l != 0 && l != n {
+			return bad(name, l)
+		}
+	}
+	if len(c.Value) != 32*n {
+		return fmt.Errorf("transfers: value has %d bytes, want 32 per row (%d)", len(c.Value), 32*n)
+	}
+	return nil
+}
+
+// order is the row indices in (Block, LogIndex) order, stable; nothing is
+// sorted when they are in order already.
+func (c *TransferColumns) order() []int {
+	n := c.Len()
+	order := make([]int, n)
 	sorted := true
+	key := func(i int) (int64, int64) {
+		var b, l int64
+		if c.Block != nil {
+			b = c.Block[i]
+		}
+		if c.LogIndex != nil {
+			l = c.LogIndex[i]
+		}
+		return b, l
+	}
 	for i := range order {
 		order[i] = i
-		if i > 0 && (rows[i].Block < rows[i-1].Block ||
-			rows[i].Block == rows[i-1].Block && rows[i].LogIndex < rows[i-1].LogIndex) {
-			sorted = false
+		if i > 0 && sorted {
+			b0, l0 := key(i - 1)
+			b1, l1 := key(i)
+			sorted = b1 > b0 || b1 == b0 && l1 >= l0
 		}
 	}
 	if !sorted {
 		slices.SortStableFunc(order, func(a, b int) int {
-			return cmp.Or(cmp.Compare(rows[a].Block, rows[b].Block), cmp.Compare(rows[a].LogIndex, rows[b].LogIndex))
+			ba, la := key(a)
+			bb, lb := key(b)
+			return cmp.Or(cmp.Compare(ba, bb), cmp.Compare(la, lb))
 		})
 	}
 	return order
 }
 
-// transferID checks an id of chain data: non-empty valid UTF-8 as every id,
-// and, when it starts with "0x", a well-formed address (transfer data has no
-// other 0x ids), returned in canonical form.
-func transferID(id string) (string, error) {
-	if err := ValidateID(-1, "id", id); err != nil {
-		return "", fmt.Errorf("%s %s", err.Value, err.Detail)
-	}
-	if strings.HasPrefix(id, "0x") || strings.HasPrefix(id, "0X") {
-		if !IsAddress(id) {
-			return "", fmt.Errorf("%s is not an address (0x and 40 hex digits)", quoteID(id))
-		}
-		return CanonicalID(id), nil
-	}
-	return id, nil
-}
-
-// HoldsEvents is holds as exact-mode HoldEvents (the ids and weights shared,
-// not copied).
-func HoldsEvents(holds []Hold) []HoldEvent {
-	out := make([]HoldEvent, len(holds))
-	wei := make([]Wei, len(holds))
-	for i := range holds {
-		h := &holds[i]
-		wei[i] = h.Weight.Bytes32()
-		out[i] = HoldEvent{TokenID: h.Token, HolderID: h.Holder, Start: h.Start, End: h.End, HasEnd: h.HasEnd,
+// Events is the holds as exact-mode HoldEvents (ids shared with h.Pairs).
+func (h *Holds) Events() []HoldEvent {
+	out := make([]HoldEvent, len(h.Rows))
+	wei := make([]Wei, len(h.Rows))
+	for i := range h.Rows {
+		r := &h.Rows[i]
+		p := &h.Pairs[r.Pair]
+		wei[i] = r.Weight.Bytes32()
+		out[i] = HoldEvent{TokenID: p.Token, HolderID: p.Holder, Start: r.Start, End: r.End, HasEnd: r.HasEnd,
 			Weight: 1, Wei: &wei[i]}
 	}
 	return out

@@ -49,6 +49,50 @@ func num(v any) int64 {
 	return int64(f)
 }
 
+// Transfer is one row for the tests, converted to TransferColumns.
+type Transfer struct {
+	Token, From, To, Holder string
+	Time, Block, LogIndex   int64
+	Value                   uint256.Int
+	Negative, Removed       bool
+}
+
+func idCol(ids []string) IDColumn {
+	c := IDColumn{Offsets: []int64{0}}
+	for _, s := range ids {
+		c.Data = append(c.Data, s...)
+		c.Offsets = append(c.Offsets, int64(len(c.Data)))
+	}
+	return c
+}
+
+func columnsOf(rows []Transfer) *TransferColumns {
+	var tok, from, to, hol []string
+	c := &TransferColumns{}
+	for _, r := range rows {
+		tok, from, to, hol = append(tok, r.Token), append(from, r.From), append(to, r.To), append(hol, r.Holder)
+		c.Time, c.Block, c.LogIndex = append(c.Time, r.Time), append(c.Block, r.Block), append(c.LogIndex, r.LogIndex)
+		b := r.Value.Bytes32()
+		c.Value = append(c.Value, b[:]...)
+		c.Negative = append(c.Negative, b2u(r.Negative))
+		c.Removed = append(c.Removed, b2u(r.Removed))
+	}
+	c.Token, c.From, c.To, c.Holder = idCol(tok), idCol(from), idCol(to), idCol(hol)
+	if c.Value == nil {
+		c.Value = []byte{}
+	}
+	return c
+}
+
+func b2u(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func intervalsOf(rows []Transfer, o TransferOptions) (*Holds, error) { return Intervals(columnsOf(rows), o) }
+
 func (v *transferVector) input() ([]Transfer, TransferOptions) {
 	o := TransferOptions{OpeningTime: v.OpeningTime, ZeroHolder: v.ZeroHolder}
 	o.Kind = map[string]TransferKind{"transfer": KindTransfer, "balance": KindBalance, "delta": KindDelta}[v.Kind]
@@ -96,7 +140,7 @@ func TestTransferVectors(t *testing.T) {
 	for _, v := range loadTransferVectors(t) {
 		t.Run(v.Name, func(t *testing.T) {
 			rows, o := v.input()
-			holds, err := Intervals(rows, o)
+			holds, err := intervalsOf(rows, o)
 			if v.Error != nil {
 				var te *TransferError
 				if !errors.As(err, &te) || te.Row != fmt.Sprintf("row %d", v.Error.Row) || te.Field != v.Error.Field ||
@@ -109,12 +153,13 @@ func TestTransferVectors(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got [][]any
-			for _, h := range holds {
+			for _, h := range holds.Rows {
 				var end any
 				if h.HasEnd {
 					end = float64(h.End)
 				}
-				got = append(got, []any{h.Token, h.Holder, float64(h.Start), end, h.Weight.Dec()})
+				p := holds.Pairs[h.Pair]
+				got = append(got, []any{p.Token, p.Holder, float64(h.Start), end, h.Weight.Dec()})
 			}
 			slices.SortStableFunc(got, func(a, b []any) int {
 				return cmpAny(a, b)
@@ -124,7 +169,7 @@ func TestTransferVectors(t *testing.T) {
 			}
 			// Recorded into an exact aggregator, the holders' rows are the scores.
 			a := newAgg(t, Options{Exact: true})
-			if _, err := a.Record(0, HoldsEvents(holds), RecordOptions{}); err != nil {
+			if _, err := a.Record(0, holds.Events(), RecordOptions{}); err != nil {
 				t.Fatal(err)
 			}
 			rows2, _ := a.Query(Query{Now: v.Now})
@@ -212,11 +257,11 @@ func TestTransfersConserveSupplyTime(t *testing.T) {
 		}
 		end := now + 100
 		integral.Add(integral, new(big.Int).Mul(supply, big.NewInt(end-last)))
-		holds, err := Intervals(rows, TransferOptions{})
+		holds, err := intervalsOf(rows, TransferOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, err := Score(HoldsEvents(holds), ScoreOptions{Now: end, Exact: true})
+		v, err := Score(holds.Events(), ScoreOptions{Now: end, Exact: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -224,15 +269,15 @@ func TestTransfersConserveSupplyTime(t *testing.T) {
 			t.Fatalf("trial %d: holders sum to %s, the supply integral is %s", trial, v.Int, integral)
 		}
 		mid := r.Int64N(end + 1)
-		left, _ := Score(HoldsEvents(holds), ScoreOptions{Now: end, Exact: true, Window: &Window{0, mid}})
-		right, _ := Score(HoldsEvents(holds), ScoreOptions{Now: end, Exact: true, Window: &Window{mid, end}})
+		left, _ := Score(holds.Events(), ScoreOptions{Now: end, Exact: true, Window: &Window{0, mid}})
+		right, _ := Score(holds.Events(), ScoreOptions{Now: end, Exact: true, Window: &Window{mid, end}})
 		sum := *left.Int
 		sum.add(right.Int)
 		if sum != *v.Int {
 			t.Fatalf("windows [0,%d) + [%d,%d) = %s, whole %s", mid, mid, end, sum.String(), v.Int)
 		}
 		// Float mode agrees to float precision.
-		f, _ := Score(floatEvents(HoldsEvents(holds)), ScoreOptions{Now: end})
+		f, _ := Score(floatEvents(holds.Events()), ScoreOptions{Now: end})
 		if want := v.Int.Float(); f.Float != want && (f.Float-want)/want > 1e-12 {
 			t.Fatalf("float %v, exact %v", f.Float, want)
 		}
@@ -257,13 +302,13 @@ func floatEvents(evs []HoldEvent) []HoldEvent {
 
 func TestTransferErrorsNameTheRow(t *testing.T) {
 	rows := []Transfer{{Token: "T", From: ZeroAddress, To: "0x12", Time: 1, Value: *uint256.NewInt(1)}}
-	_, err := Intervals(rows, TransferOptions{Row: func(i int) string { return fmt.Sprintf("transfers.csv:%d", i+2) }})
+	_, err := intervalsOf(rows, TransferOptions{Row: func(i int) string { return fmt.Sprintf("transfers.csv:%d", i+2) }})
 	var te *TransferError
 	if !errors.As(err, &te) || te.Row != "transfers.csv:2" || te.Field != "to_address" {
 		t.Fatalf("malformed address: %v", err)
 	}
 	rows[0].To, rows[0].Time = "0x"+fmt.Sprintf("%040x", 7), -5
-	if _, err := Intervals(rows, TransferOptions{}); err == nil || !errors.As(err, &te) || te.Field != "time" {
+	if _, err := intervalsOf(rows, TransferOptions{}); err == nil || !errors.As(err, &te) || te.Field != "time" {
 		t.Fatalf("bad time: %v", err)
 	}
 }

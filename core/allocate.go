@@ -1,0 +1,215 @@
+package core
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"math"
+	"math/big"
+	"slices"
+	"strings"
+)
+
+// Reward allocation: split a pool (an integer in the token's smallest unit)
+// among holders in proportion to their scores, exactly. Each holder's quota
+// is pool × score / total; everyone gets the floor of it, and the units left
+// go one each to the largest remainders (ties: holder_id ascending), so the
+// amounts sum to the pool exactly. A cap fixes holders whose quota reaches
+// it at the cap and splits the rest among the others, until no quota of the
+// rest reaches the cap. Float scores are exact rationals (n / 2^k), so the
+// split of float scores is exact too: the same result as the Python
+// fallback's Fraction arithmetic.
+
+// Share is one holder's score for Allocate: Exact when not nil, else Float
+// (finite, ≥ 0).
+type Share struct {
+	HolderID string
+	Float    float64
+	Exact    *Int
+}
+
+// Award is one holder's amount.
+type Award struct {
+	HolderID string
+	Share    int // index in Allocate's input
+	Amount   *big.Int
+}
+
+// AllocateOptions: the zero value splits the whole pool among every holder
+// with a positive score.
+type AllocateOptions struct {
+	// MinScore leaves out holders scoring below it (float comparison of
+	// the score; exact scores compare as their nearest float).
+	MinScore float64
+	// Cap, when not nil, bounds any one amount.
+	Cap *big.Int
+}
+
+// ErrInfeasibleCap: cap × eligible holders is below the pool.
+var ErrInfeasibleCap = errors.New("cap cannot fit the pool")
+
+// ErrNoneEligible: a non-zero pool and no holder to give it to.
+var ErrNoneEligible = errors.New("no holder is eligible")
+
+// Allocate splits pool among shares; the result is sorted by amount
+// descending, then holder_id ascending, and leaves out holders that get
+// nothing because they are not eligible (score 0 or below MinScore).
+func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error) {
+	if pool.Sign() < 0 {
+		return nil, fmt.Errorf("pool %s must be >= 0", pool)
+	}
+	if o.Cap != nil && o.Cap.Sign() < 0 {
+		return nil, fmt.Errorf("cap %s must be >= 0", o.Cap)
+	}
+	if math.IsNaN(o.MinScore) || math.IsInf(o.MinScore, 0) {
+		return nil, fmt.Errorf("min_score %v must be a finite number", o.MinScore)
+	}
+	// Numerators over one common denominator: exact scores are integers;
+	// a float score n / 2^k is scaled to the largest k of all of them.
+	exact := len(shares) > 0 && shares[0].Exact != nil
+	seen := make(map[string]struct{}, len(shares))
+	type entry struct {
+		i    int
+		num  *big.Int
+		frac int // float: binary exponent of the denominator
+	}
+	var elig []entry
+	maxFrac := 0
+	for i := range shares {
+		s := &shares[i]
+		if (s.Exact != nil) != exact {
+			return nil, fmt.Errorf("shares[%d] (%s): exact and float scores mixed", i, quoteID(s.HolderID))
+		}
+		if err := ValidateID(i, "holder_id", s.HolderID); err != nil {
+			return nil, err
+		}
+		if _, dup := seen[s.HolderID]; dup {
+			return nil, fmt.Errorf("shares[%d]: holder_id %s appears twice", i, quoteID(s.HolderID))
+		}
+		seen[s.HolderID] = struct{}{}
+		var num *big.Int
+		frac := 0
+		f := s.Float
+		if exact {
+			if s.Exact.IsZero() || s.Exact.Float() < o.MinScore {
+				continue
+			}
+			num = s.Exact.Big()
+		} else {
+			if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+				return nil, fmt.Errorf("shares[%d] (%s): score %v must be a finite number >= 0", i, quoteID(s.HolderID), f)
+			}
+			if f == 0 || f < o.MinScore {
+				continue
+			}
+			num, frac = floatRatio(f)
+			maxFrac = max(maxFrac, frac)
+		}
+		elig = append(elig, entry{i, num, frac})
+	}
+	if len(elig) == 0 {
+		if pool.Sign() == 0 {
+			return []Award{}, nil
+		}
+		return nil, fmt.Errorf("%w (scores > 0 and >= min_score %v): cannot distribute a pool of %s",
+			ErrNoneEligible, o.MinScore, pool)
+	}
+	if o.Cap != nil {
+		if need := new(big.Int).Mul(o.Cap, big.NewInt(int64(len(elig)))); need.Cmp(pool) < 0 {
+			return nil, fmt.Errorf("%w: cap %s x %d eligible holders = %s is less than the pool %s",
+				ErrInfeasibleCap, o.Cap, len(elig), need, pool)
+		}
+	}
+	if !exact {
+		for k := range elig {
+			elig[k].num.Lsh(elig[k].num, uint(maxFrac-elig[k].frac))
+		}
+	}
+	amount := make([]*big.Int, len(elig))
+	remaining := new(big.Int).Set(pool)
+	rest := make([]int, len(elig)) // indices into elig not fixed at the cap
+	for k := range rest {
+		rest[k] = k
+	}
+	total := new(big.Int)
+	lhs, rhs := new(big.Int), new(big.Int)
+	sumOf := func(ix []int) *big.Int {
+		total.SetInt64(0)
+		for _, k := range ix {
+			total.Add(total, elig[k].num)
+		}
+		return total
+	}
+	if o.Cap != nil {
+		for len(rest) > 0 {
+			t := sumOf(rest)
+			capT := new(big.Int).Mul(o.Cap, t)
+			kept := rest[:0]
+			var capped []int
+			for _, k := range rest {
+				if lhs.Mul(remaining, elig[k].num).Cmp(capT) >= 0 {
+					capped = append(capped, k)
+				} else {
+					kept = append(kept, k)
+				}
+			}
+			if len(capped) == 0 {
+				break
+			}
+			for _, k := range capped {
+				amount[k] = new(big.Int).Set(o.Cap)
+				remaining.Sub(remaining, o.Cap)
+			}
+			rest = kept
+		}
+	}
+	if len(rest) > 0 {
+		t := new(big.Int).Set(sumOf(rest))
+		type rem struct {
+			k int
+			r *big.Int
+		}
+		rems := make([]rem, len(rest))
+		left := new(big.Int).Set(remaining)
+		for j, k := range rest {
+			q, r := new(big.Int), new(big.Int)
+			q.QuoRem(rhs.Mul(remaining, elig[k].num), t, r)
+			amount[k] = q
+			left.Sub(left, q)
+			rems[j] = rem{k, r}
+		}
+		if n := left.Int64(); n > 0 {
+			slices.SortFunc(rems, func(a, b rem) int {
+				return cmp.Or(b.r.Cmp(a.r), strings.Compare(shares[elig[a.k].i].HolderID, shares[elig[b.k].i].HolderID))
+			})
+			for _, x := range rems[:n] {
+				amount[x.k].Add(amount[x.k], big.NewInt(1))
+			}
+		}
+	}
+	out := make([]Award, len(elig))
+	check := new(big.Int)
+	for k, e := range elig {
+		out[k] = Award{HolderID: shares[e.i].HolderID, Share: e.i, Amount: amount[k]}
+		check.Add(check, amount[k])
+	}
+	if check.Cmp(pool) != 0 {
+		return nil, fmt.Errorf("internal error: the amounts sum to %s, not the pool %s", check, pool)
+	}
+	slices.SortFunc(out, func(a, b Award) int {
+		return cmp.Or(b.Amount.Cmp(a.Amount), strings.Compare(a.HolderID, b.HolderID))
+	})
+	return out, nil
+}
+
+// floatRatio is f (finite, > 0) as num / 2^frac exactly.
+func floatRatio(f float64) (*big.Int, int) {
+	mant, exp := math.Frexp(f) // f = mant × 2^exp, mant in [0.5, 1)
+	m := int64(math.Ldexp(mant, 53))
+	exp -= 53 // f = m × 2^exp
+	num := big.NewInt(m)
+	if exp >= 0 {
+		return num.Lsh(num, uint(exp)), 0
+	}
+	return num, -exp
+}
