@@ -165,8 +165,12 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 	}
 	if len(rest) > 0 {
 		t := new(big.Int).Set(sumOf(rest))
+		// f is r's nearest float64: rounding is monotone, so ordering by
+		// it first and by r only where it ties is exactly r's order, and
+		// float compares avoid most big.Int compares (and their misses).
 		type rem struct {
 			k int
+			f float64
 			r *big.Int
 		}
 		rems := make([]rem, len(rest))
@@ -176,10 +180,14 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 			q.QuoRem(rhs.Mul(remaining, elig[k].num), t, r)
 			amount[k] = q
 			left.Sub(left, q)
-			rems[j] = rem{k, r}
+			f, _ := r.Float64()
+			rems[j] = rem{k, f, r}
 		}
 		if n := left.Int64(); n > 0 {
 			slices.SortFunc(rems, func(a, b rem) int {
+				if c := cmp.Compare(b.f, a.f); c != 0 {
+					return c
+				}
 				return cmp.Or(b.r.Cmp(a.r), strings.Compare(shares[elig[a.k].i].HolderID, shares[elig[b.k].i].HolderID))
 			})
 			for _, x := range rems[:n] {
@@ -187,18 +195,30 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 			}
 		}
 	}
-	out := make([]Award, len(elig))
+	type ranked struct {
+		f float64 // the amount's nearest float (see rem)
+		a Award
+	}
+	order := make([]ranked, len(elig))
 	check := new(big.Int)
 	for k, e := range elig {
-		out[k] = Award{HolderID: shares[e.i].HolderID, Share: e.i, Amount: amount[k]}
+		f, _ := amount[k].Float64()
+		order[k] = ranked{f, Award{HolderID: shares[e.i].HolderID, Share: e.i, Amount: amount[k]}}
 		check.Add(check, amount[k])
 	}
 	if check.Cmp(pool) != 0 {
 		return nil, fmt.Errorf("internal error: the amounts sum to %s, not the pool %s", check, pool)
 	}
-	slices.SortFunc(out, func(a, b Award) int {
-		return cmp.Or(b.Amount.Cmp(a.Amount), strings.Compare(a.HolderID, b.HolderID))
+	slices.SortFunc(order, func(x, y ranked) int {
+		if c := cmp.Compare(y.f, x.f); c != 0 {
+			return c
+		}
+		return cmp.Or(y.a.Amount.Cmp(x.a.Amount), strings.Compare(x.a.HolderID, y.a.HolderID))
 	})
+	out := make([]Award, len(order))
+	for i := range order {
+		out[i] = order[i].a
+	}
 	return out, nil
 }
 
