@@ -76,7 +76,8 @@ func newAggregator(opts *C.poh_aggregator_options) (*aggregator, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFlags("poh_aggregator_options", o.flags, C.POH_AGGREGATOR_WINDOW|C.POH_AGGREGATOR_HISTORY); err != nil {
+	if err := checkFlags("poh_aggregator_options", o.flags,
+		C.POH_AGGREGATOR_WINDOW|C.POH_AGGREGATOR_HISTORY|C.POH_AGGREGATOR_EXACT); err != nil {
 		return nil, err
 	}
 	switch {
@@ -88,7 +89,7 @@ func newAggregator(opts *C.poh_aggregator_options) (*aggregator, error) {
 		return nil, argError("poh_aggregator_options.reserved is %d, want 0", int32(o.reserved))
 	}
 	co := core.Options{TTL: time.Duration(o.ttl_seconds) * time.Second, Shards: int(o.shards),
-		History: o.flags&C.POH_AGGREGATOR_HISTORY != 0}
+		History: o.flags&C.POH_AGGREGATOR_HISTORY != 0, Exact: o.flags&C.POH_AGGREGATOR_EXACT != 0}
 	if o.flags&C.POH_AGGREGATOR_WINDOW != 0 {
 		w := window(o.window)
 		if err := w.Validate(); err != nil { // the bare validation error (core.New wraps it)

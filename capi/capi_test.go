@@ -400,7 +400,8 @@ func TestNullPointersAndNegativeLengths(t *testing.T) {
 		"poh_aggregator_new(NULL out)", "poh_record_event(token NULL, len 3)", "poh_record_event(token len -1)",
 		"poh_record(NULL cols)", "poh_record(partial, NULL out)", "poh_close_hold(holder NULL, len 4)",
 		"poh_query(NULL out)", "poh_query(token NULL, len 2)", "poh_query(holder len -1)",
-		"poh_metrics_text(NULL result)", "poh_holders(NULL holders)", "poh_result_stats(NULL rows)",
+		"poh_metrics_text(NULL result)", "poh_holders(NULL holders)", "poh_result_stats(NULL out)",
+		"poh_transfers(NULL)", "poh_allocate(NULL)",
 		"poh_result_text(NULL buf)", "poh_version(NULL buf)", "poh_gc_schedule(-1)",
 		"poh_aggregator_new(ttl -1)", "poh_aggregator_new(path NULL, len 6)", "poh_aggregator_new(path len -1)",
 		"poh_free(0, NULL err)",
@@ -507,7 +508,7 @@ func TestUnknownFlags(t *testing.T) {
 	leakCheck(t)
 	c := capitest.Cols{Start: []int64{0}, End: []int64{10}, HasEnd: []uint8{1}, Weight: []float64{1},
 		Tokens: []string{"T"}, Holders: []string{"a"}}
-	for _, bit := range []uint32{4, 1 << 31} {
+	for _, bit := range []uint32{8, 1 << 31} {
 		_, err := capitest.Score(c, capitest.ScoreOpts{Now: 100, Flags: bit})
 		wantCode(t, "score flag", err, capitest.InvalidArgument)
 		h, err := capitest.New(capitest.Options{Flags: bit})

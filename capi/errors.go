@@ -52,10 +52,13 @@ var errBadHandle = &statusError{statusBadHandle, "invalid handle: zero, unknown,
 // code is the status of err, and (for a validation error) where it was.
 func code(err error) (c C.int, index int64, field, reason string) {
 	var ve *core.ValidationError
+	var te *core.TransferError
 	var se *statusError
 	switch {
 	case errors.As(err, &ve):
 		return statusInvalidEvent, int64(ve.Index), ve.Field, string(ve.Reason)
+	case errors.As(err, &te):
+		return statusInvalidEvent, int64(te.Index), te.Field, te.Reason
 	case errors.As(err, &se):
 		return se.code, -1, "", ""
 	case errors.Is(err, core.ErrNoOpenHold):

@@ -56,10 +56,11 @@ func poh_score(c *C.poh_columns, opts *C.poh_score_options, out *C.poh_score_res
 		if opts == nil {
 			o.now = math.MinInt64
 		}
-		if err := checkFlags("poh_score_options", o.flags, C.POH_SCORE_WINDOW|C.POH_SCORE_TWAB); err != nil {
+		if err := checkFlags("poh_score_options", o.flags, C.POH_SCORE_WINDOW|C.POH_SCORE_TWAB|C.POH_SCORE_EXACT); err != nil {
 			return err
 		}
-		so := core.ScoreOptions{Now: nowOr(o.now, wallClock), TWAB: o.flags&C.POH_SCORE_TWAB != 0}
+		so := core.ScoreOptions{Now: nowOr(o.now, wallClock), TWAB: o.flags&C.POH_SCORE_TWAB != 0,
+			Exact: o.flags&C.POH_SCORE_EXACT != 0}
 		switch {
 		case o.flags&C.POH_SCORE_WINDOW != 0:
 			so.Window = window(o.window)
@@ -74,7 +75,11 @@ func poh_score(c *C.poh_columns, opts *C.poh_score_options, out *C.poh_score_res
 		if err != nil {
 			return err
 		}
-		return writeSized(out, C.poh_score_result{score: C.double(v.Float)}, "poh_score_result")
+		res := C.poh_score_result{score: C.double(v.Float)}
+		if v.Int != nil {
+			putExact(&res.exact, v.Int)
+		}
+		return writeSized(out, res, "poh_score_result")
 	}())
 }
 
@@ -282,6 +287,9 @@ func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result,
 		res.id_bytes = C.int64_t(r.bytes)
 		if len(rows) > 0 {
 			res.first = statRow(&rows[0], 0)
+			if rows[0].Exact != nil {
+				putExact(&res.first_exact, rows[0].Exact)
+			}
 		}
 		if cq.Holder == "" {
 			res.result = C.poh_handle(newHandle(r))
@@ -334,19 +342,64 @@ func poh_result_size(r C.poh_handle, rows, bytes *C.int64_t, e *C.poh_error) (rc
 }
 
 //export poh_result_stats
-func poh_result_stats(r C.poh_handle, rows *C.poh_stat, rowsCap C.int64_t, ids *C.char, idsCap C.int64_t,
-	e *C.poh_error) (rc C.int) {
+func poh_result_stats(r C.poh_handle, out *C.poh_stat_columns, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
 	return withResult(r, e, func(s *statsResult) error {
-		return copyRows(s, rows, rowsCap, ids, idsCap, "ids", func(out []C.poh_stat, buf []byte) {
-			off := 0
-			for i := range s.rows {
-				st := &s.rows[i]
-				copy(buf[off:], st.HolderID)
-				out[i] = statRow(st, off)
-				off += len(st.HolderID)
+		if out == nil {
+			return argError("out pointer is NULL")
+		}
+		o, err := readSized(out, "poh_stat_columns")
+		if err != nil {
+			return err
+		}
+		n, nb := s.size()
+		if int64(o.rows_cap) < n || (o.ids != nil && int64(o.ids_cap) < nb) {
+			return tooSmall("result needs %s rows and %s id bytes", itoa(n), itoa(nb))
+		}
+		score, ts, ev := cSlice(o.score, n), cSlice(o.total_seconds, n), cSlice(o.events, n)
+		oh, tk, up := cSlice(o.open_holds, n), cSlice(o.tokens, n), cSlice(o.updated_at, n)
+		offs, ids := cSlice(o.id_offsets, n+1), cSlice((*byte)(unsafe.Pointer(o.ids)), nb)
+		exact := cSlice((*byte)(unsafe.Pointer(o.exact)), 48*n)
+		off := 0
+		if offs != nil {
+			offs[0] = 0
+		}
+		for i := range s.rows {
+			st := &s.rows[i]
+			if score != nil {
+				score[i] = C.double(st.Score)
 			}
-		})
+			if ts != nil {
+				ts[i] = C.int64_t(st.TotalSeconds)
+			}
+			if ev != nil {
+				ev[i] = C.int64_t(st.Events)
+			}
+			if oh != nil {
+				oh[i] = C.int64_t(st.OpenHolds)
+			}
+			if tk != nil {
+				tk[i] = C.int64_t(st.Tokens)
+			}
+			if up != nil {
+				up[i] = C.int64_t(st.UpdatedAt)
+			}
+			if ids != nil {
+				copy(ids[off:], st.HolderID)
+			}
+			off += len(st.HolderID)
+			if offs != nil {
+				offs[i+1] = C.int64_t(off)
+			}
+			if exact != nil {
+				b := [48]byte{}
+				if st.Exact != nil {
+					b = st.Exact.Bytes()
+				}
+				copy(exact[48*i:], b[:])
+			}
+		}
+		return nil
 	})
 }
 

@@ -64,10 +64,20 @@ extern "C" {
 /* Flags of poh_aggregator_options.flags. */
 #define POH_AGGREGATOR_WINDOW 1u  /* window is a campaign window fixed for the aggregator's life */
 #define POH_AGGREGATOR_HISTORY 2u /* keep every closed hold (24 bytes each) for window queries */
+#define POH_AGGREGATOR_EXACT 4u   /* exact mode: integer weights (weight_u256), exact integer scores */
 
 /* Flags of poh_score_options.flags. */
 #define POH_SCORE_WINDOW 1u /* clip every hold to window */
 #define POH_SCORE_TWAB 2u   /* the time-weighted average balance over window (needs POH_SCORE_WINDOW) */
+#define POH_SCORE_EXACT 4u  /* exact mode: integer weights, the exact score in poh_score_result.exact */
+
+/* Flags of poh_transfer_options.flags: the row kind (default: ERC-20 transfers), and more. */
+#define POH_TRANSFERS_BALANCE 1u     /* rows are (token, holder, time, new balance) */
+#define POH_TRANSFERS_DELTA 2u       /* rows are (token, holder, time, delta; negative[i] != 0 subtracts) */
+#define POH_TRANSFERS_ZERO_HOLDER 4u /* the zero address is a holder (else it only mints and burns) */
+
+/* Flags of poh_allocate_options.flags. */
+#define POH_ALLOCATE_CAP 1u /* cap bounds any one amount */
 
 /* Flags of poh_record_options.flags. */
 #define POH_RECORD_PARTIAL 1u /* record the valid rows, report the others (else all-or-nothing) */
@@ -114,6 +124,9 @@ typedef struct poh_event {
  * start at 0, never decrease and stay within *_data_len.
  * Alternatively, rows (with start, end, has_end and weight NULL) gives the n
  * rows packed, without ids: the layout of a list of ready-made events.
+ * Exact mode takes weight_u256 (32 bytes big-endian per row, the layout cryo
+ * writes uint256 in) instead of weight (whose values must then be integers up
+ * to 2^53); NULL both: 1 for every row.
  */
 typedef struct poh_columns {
     uint32_t size;  /* sizeof(poh_columns) */
@@ -130,6 +143,7 @@ typedef struct poh_columns {
     int64_t holder_data_len;
     const int64_t *holder_offsets;
     const poh_event *rows;
+    const uint8_t *weight_u256;
 } poh_columns;
 
 /*
@@ -171,7 +185,8 @@ typedef struct poh_score_options {
 typedef struct poh_score_result {
     uint32_t size;     /* sizeof(poh_score_result), set by the caller */
     uint32_t reserved;
-    double score;      /* the score, or the TWAB with POH_SCORE_TWAB */
+    double score;      /* the score, or the TWAB with POH_SCORE_TWAB (exact mode: exact's nearest double) */
+    uint8_t exact[48]; /* POH_SCORE_EXACT: the exact score (a TWAB's floor), 384 bits big-endian */
 } poh_score_result;
 
 /* Options of poh_record. */
@@ -215,8 +230,7 @@ typedef struct poh_query_options {
     int64_t holder_len;
 } poh_query_options;
 
-/* One query row. The holder id is ids[id_offset .. id_offset+id_len] of the
- * ids buffer filled by poh_result_stats. */
+/* One query row (poh_query_result.first). */
 typedef struct poh_stat {
     double score;
     int64_t total_seconds;
@@ -238,7 +252,129 @@ typedef struct poh_query_result {
                           holder lookup, whose row (if rows == 1) is first */
     poh_stat first;    /* the first row (zero when rows == 0); for a holder lookup its id is the
                           caller's holder (id_offset 0, id_len holder_len) */
+    uint8_t first_exact[48]; /* exact mode: first's exact score, 384 bits big-endian */
 } poh_query_result;
+
+/* Where poh_result_stats copies a query result, column by column (Arrow's
+ * layout). Any array may be NULL: that column is not copied. Row i's holder
+ * id is ids[id_offsets[i] .. id_offsets[i+1]]. */
+typedef struct poh_stat_columns {
+    uint32_t size;     /* sizeof(poh_stat_columns) */
+    uint32_t reserved;
+    int64_t rows_cap;  /* rows each array holds (id_offsets: rows_cap + 1) */
+    int64_t ids_cap;   /* bytes ids holds */
+    double *score;
+    int64_t *total_seconds;
+    int64_t *events;
+    int64_t *open_holds;
+    int64_t *tokens;
+    int64_t *updated_at;
+    int64_t *id_offsets;
+    char *ids;
+    uint8_t *exact;    /* 48 bytes per row, big-endian: the exact score (exact mode; zeros otherwise) */
+} poh_stat_columns;
+
+/* Balance changes for poh_transfers, in columns (ids as in poh_columns). time
+ * and token are required, from and to for transfers, holder for balance and
+ * delta rows. block and log_index order the rows (NULL: input order; rows of
+ * one position keep input order); removed flags reorged rows (skipped); value
+ * is 32 bytes big-endian per row (the amount, the new balance or |delta|). */
+typedef struct poh_transfer_columns {
+    uint32_t size;  /* sizeof(poh_transfer_columns) */
+    uint32_t flags; /* 0 */
+    int64_t n;
+    const int64_t *time;
+    const int64_t *block;
+    const int64_t *log_index;
+    const uint8_t *value;
+    const uint8_t *negative;
+    const uint8_t *removed;
+    const char *token_data;
+    int64_t token_data_len;
+    const int64_t *token_offsets;
+    const char *from_data;
+    int64_t from_data_len;
+    const int64_t *from_offsets;
+    const char *to_data;
+    int64_t to_data_len;
+    const int64_t *to_offsets;
+    const char *holder_data;
+    int64_t holder_data_len;
+    const int64_t *holder_offsets;
+} poh_transfer_columns;
+
+/* Options of poh_transfers. */
+typedef struct poh_transfer_options {
+    uint32_t size;           /* sizeof(poh_transfer_options) */
+    uint32_t flags;          /* POH_TRANSFERS_BALANCE or POH_TRANSFERS_DELTA, | POH_TRANSFERS_ZERO_HOLDER */
+    int64_t opening_time;    /* opening balances hold from then on; every row must be at or after it */
+    poh_handle record_into;  /* non-zero: record the holds into this exact-mode aggregator, return no result */
+    int64_t now;             /* the time of that write (POH_NOW = wall clock) */
+} poh_transfer_options;
+
+/* What poh_transfers made. */
+typedef struct poh_transfer_result {
+    uint32_t size;        /* sizeof(poh_transfer_result), set by the caller */
+    uint32_t reserved;
+    int64_t rows;         /* holds */
+    int64_t pairs;        /* (token, holder) pairs */
+    int64_t token_bytes;  /* total bytes of the holds' token ids */
+    int64_t holder_bytes; /* and of their holder ids */
+    poh_handle result;    /* a holds result (poh_result_holds; release with poh_free), 0 with record_into */
+} poh_transfer_result;
+
+/* Where poh_result_holds copies holds (any array may be NULL: not copied).
+ * Row i is token[token_offsets[i]..], holder[holder_offsets[i]..] (canonical
+ * ids), start[i], end[i] when has_end[i] (else an open hold), and weight
+ * 32 bytes big-endian. */
+typedef struct poh_hold_columns {
+    uint32_t size;     /* sizeof(poh_hold_columns) */
+    uint32_t reserved;
+    int64_t rows_cap;
+    int64_t token_cap;
+    int64_t holder_cap;
+    int64_t *start;
+    int64_t *end;
+    uint8_t *has_end;
+    uint8_t *weight;
+    char *token;
+    int64_t *token_offsets;
+    char *holder;
+    int64_t *holder_offsets;
+} poh_hold_columns;
+
+/* Scores to split with poh_allocate: holder ids, and a double score per row,
+ * or (exact) 48 bytes big-endian per row. */
+typedef struct poh_share_columns {
+    uint32_t size;  /* sizeof(poh_share_columns) */
+    uint32_t flags; /* 0 */
+    int64_t n;
+    const char *ids;
+    int64_t ids_len;
+    const int64_t *id_offsets;
+    const double *score;
+    const uint8_t *exact;
+} poh_share_columns;
+
+/* Options of poh_allocate. Amounts are integers of up to 384 bits, big-endian. */
+typedef struct poh_allocate_options {
+    uint32_t size;     /* sizeof(poh_allocate_options) */
+    uint32_t flags;    /* POH_ALLOCATE_CAP */
+    uint8_t pool[48];  /* the pool, in the token's smallest unit */
+    uint8_t cap[48];   /* with POH_ALLOCATE_CAP: no amount above it */
+    double min_score;  /* holders scoring below it get nothing */
+} poh_allocate_options;
+
+/* Where poh_result_awards copies an allocation, in its order (amount
+ * descending, then holder id ascending): each row's index in the shares and
+ * its amount (48 bytes big-endian). */
+typedef struct poh_award_columns {
+    uint32_t size;     /* sizeof(poh_award_columns) */
+    uint32_t reserved;
+    int64_t rows_cap;
+    int64_t *share;
+    uint8_t *amount;
+} poh_award_columns;
 
 /*
  * poh_version writes the library version ("0.2.0"), NUL-terminated, into
@@ -385,6 +521,56 @@ int poh_query(poh_handle h, poh_query_options *q, poh_query_result *out, poh_err
 int poh_metrics_text(poh_handle h, poh_handle *result, poh_error *err);
 
 /*
+ * poh_transfers turns balance changes into holds: per (token, holder) the
+ * balance changes at each row, in (block, log_index) order; each balance lasts
+ * from its change to the next as one hold whose weight is the balance (exact,
+ * uint256), the last one open. An id that starts with 0x must be an address
+ * (0x and 40 hex digits) and is one holder whatever its case (canonical
+ * lowercase); the zero address mints and burns and is no holder (unless
+ * POH_TRANSFERS_ZERO_HOLDER); self and zero transfers change nothing;
+ * opening (may be NULL: token, holder, value columns used) gives balances held
+ * from opts->opening_time. With opts->record_into the holds are recorded into
+ * that aggregator (exact mode) as one write at opts->now; otherwise
+ * out->result holds them (poh_result_holds). Returns POH_OK;
+ * POH_ERR_INVALID_EVENT for the first bad row in (block, log_index) order -
+ * index is the row, field ("time", "token_id", "from_address", "to_address",
+ * "holder_id", "value", "delta") and reason ("negative" when a balance would
+ * go below zero, "out_of_range") say what; the message names the holder and
+ * the amounts; POH_ERR_INVALID_ARGUMENT for NULL or inconsistent columns.
+ */
+int poh_transfers(poh_transfer_columns *rows, poh_transfer_columns *opening, poh_transfer_options *opts,
+                  poh_transfer_result *out, poh_error *err);
+
+/*
+ * poh_result_holds copies a holds result into the columns of *out (see
+ * poh_hold_columns; sizes from poh_transfer_result). Same return codes as
+ * poh_result_stats.
+ */
+int poh_result_holds(poh_handle r, poh_hold_columns *out, poh_error *err);
+
+/*
+ * poh_allocate splits opts->pool among the shares in proportion to their
+ * scores, exactly: each gets the floor of pool x score / total, and the units
+ * left go one each to the largest remainders (ties: holder id ascending), so
+ * the amounts sum to the pool. With POH_ALLOCATE_CAP, holders whose quota
+ * reaches the cap get the cap and the rest is split among the others, until
+ * no quota reaches it. Holders scoring 0 or below min_score get nothing and
+ * are left out. *result is an awards result (poh_result_size gives its rows;
+ * poh_result_awards reads it; release with poh_free). Returns POH_OK;
+ * POH_ERR_INVALID_EVENT for a bad holder id (index, field "holder_id");
+ * POH_ERR_STATE when no holder is eligible for a non-zero pool, or the cap
+ * cannot fit the pool (cap x eligible < pool); POH_ERR_INVALID_ARGUMENT for a
+ * duplicate holder, a negative or non-finite score, or bad columns.
+ */
+int poh_allocate(poh_share_columns *shares, poh_allocate_options *opts, poh_handle *result, poh_error *err);
+
+/*
+ * poh_result_awards copies an awards result into the columns of *out. Same
+ * return codes as poh_result_stats.
+ */
+int poh_result_awards(poh_handle r, poh_award_columns *out, poh_error *err);
+
+/*
  * poh_result_size stores a result's row count in *rows and its byte count in
  * *bytes: holder-id bytes for a query result, message bytes for an errors
  * result, text length without the NUL (rows 0) for a text result. Either
@@ -393,12 +579,12 @@ int poh_metrics_text(poh_handle h, poh_handle *result, poh_error *err);
 int poh_result_size(poh_handle r, int64_t *rows, int64_t *bytes, poh_error *err);
 
 /*
- * poh_result_stats copies a query result into rows[0..rows_cap) and the
- * concatenated holder ids into ids[0..ids_cap) (not NUL-terminated).
- * Returns POH_ERR_BUFFER_TOO_SMALL (nothing written) when rows_cap or ids_cap is
+ * poh_result_stats copies a query result into the columns of *out (each array
+ * NULL or of out->rows_cap rows; ids of out->ids_cap bytes). Returns
+ * POH_ERR_BUFFER_TOO_SMALL (nothing written) when rows_cap or ids_cap is
  * below poh_result_size's counts, POH_ERR_BAD_HANDLE for another kind of result.
  */
-int poh_result_stats(poh_handle r, poh_stat *rows, int64_t rows_cap, char *ids, int64_t ids_cap, poh_error *err);
+int poh_result_stats(poh_handle r, poh_stat_columns *out, poh_error *err);
 
 /*
  * poh_result_errors copies an errors result (poh_record_result.errors) into

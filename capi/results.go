@@ -58,6 +58,14 @@ type textResult struct{ text string }
 
 func (r *textResult) size() (int64, int64) { return 0, int64(len(r.text)) }
 
+// putExact writes x big-endian into a 48-byte C array.
+func putExact(dst *[48]C.uint8_t, x *core.Int) {
+	b := x.Bytes()
+	for i := range b {
+		dst[i] = C.uint8_t(b[i])
+	}
+}
+
 func statRow(st *core.HolderStat, idOffset int) C.poh_stat {
 	return C.poh_stat{
 		score:         C.double(st.Score),

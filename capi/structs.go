@@ -119,7 +119,7 @@ func columns(p *C.poh_columns) (*core.Columns, error) {
 	switch {
 	case n < 0 || n > maxRows:
 		return nil, argError("row count %d is out of range [0, %d]", n, int64(maxRows))
-	case c.rows != nil && (c.start != nil || c.end != nil || c.has_end != nil || c.weight != nil):
+	case c.rows != nil && (c.start != nil || c.end != nil || c.has_end != nil || c.weight != nil || c.weight_u256 != nil):
 		return nil, argError("rows and start/end/has_end/weight are both set: pass one layout")
 	case c.rows != nil:
 		return packed(cSlice(c.rows, n)), nil
@@ -136,6 +136,9 @@ func columns(p *C.poh_columns) (*core.Columns, error) {
 	}
 	if cols.Start == nil {
 		cols.Start = []int64{}
+	}
+	if c.weight_u256 != nil {
+		cols.Wei = cSlice((*byte)(unsafe.Pointer(c.weight_u256)), 32*n)
 	}
 	if cols.Token, err = idColumn("token", c.token_data, c.token_data_len, c.token_offsets, n); err != nil {
 		return nil, err

@@ -172,6 +172,10 @@ func (c IDColumn) Len() int {
 // Len is the number of rows.
 func (c *Columns) Len() int { return len(c.Start) }
 
+// CheckLengths verifies that the column lengths and id offsets agree (values
+// are checked where they are used).
+func (c *Columns) CheckLengths() error { return c.check(false) }
+
 // check verifies that the column lengths agree; it does not look at values.
 func (c *Columns) check(needIDs bool) error {
 	n := len(c.Start)

@@ -49,7 +49,9 @@ static int null_cases(poh_handle agg, poh_handle res, poh_handle txt, int *out) 
 	out[i++] = poh_query(agg, &q, &qr, &e);
 	out[i++] = poh_metrics_text(agg, NULL, &e);
 	out[i++] = poh_holders(agg, NULL, &e);
-	out[i++] = poh_result_stats(res, NULL, 100, NULL, 100, &e);
+	out[i++] = poh_result_stats(res, NULL, &e);
+	out[i++] = poh_transfers(NULL, NULL, NULL, NULL, &e);
+	out[i++] = poh_allocate(NULL, NULL, NULL, &e);
 	out[i++] = poh_result_text(txt, NULL, 1 << 20, &e); // cap fits: the NULL is the fault
 	out[i++] = poh_version(NULL, 100, &e);
 	out[i++] = poh_gc_schedule(agg, -1, &e);
@@ -104,6 +106,7 @@ static int sized_options(uint32_t size, unsigned char extra, double *score, poh_
 import "C"
 
 import (
+	"math/big"
 	"unsafe"
 )
 
@@ -243,6 +246,7 @@ type Cols struct {
 	Tokens  []string // nil = no token column
 	Holders []string // nil = no holder column
 	Rows    []Event
+	Wei     []string // exact weights, decimal (nil = no weight_u256 column)
 }
 
 func idCol(m *mem, ids []string) (data *C.char, n C.int64_t, offsets *C.int64_t) {
@@ -278,6 +282,23 @@ func (c Cols) toC(m *mem) *C.poh_columns {
 	p.weight = (*C.double)(unsafe.Pointer(carray(m, c.Weight)))
 	p.token_data, p.token_data_len, p.token_offsets = idCol(m, c.Tokens)
 	p.holder_data, p.holder_data_len, p.holder_offsets = idCol(m, c.Holders)
+	if c.Wei != nil {
+		p.weight_u256 = weiColumn(m, c.Wei, 32)
+	}
+	return p
+}
+
+// weiColumn is decimal integers as width-byte big-endian rows in C memory.
+func weiColumn(m *mem, vals []string, width int) *C.uint8_t {
+	p := alloc[C.uint8_t](m, width*len(vals))
+	buf := unsafe.Slice((*byte)(unsafe.Pointer(p)), width*len(vals))
+	for i, v := range vals {
+		b, ok := new(big.Int).SetString(v, 10)
+		if !ok || b.Sign() < 0 || b.BitLen() > 8*width {
+			panic("weiColumn: " + v)
+		}
+		b.FillBytes(buf[width*i : width*i+width])
+	}
 	return p
 }
 
@@ -290,6 +311,7 @@ type ScoreOpts struct {
 	Now    int64
 	Window *Window
 	TWAB   bool
+	Exact  bool
 	Flags  uint32
 }
 
@@ -306,10 +328,32 @@ func Score(c Cols, o ScoreOpts) (float64, Err) {
 	if o.TWAB {
 		p.flags |= C.POH_SCORE_TWAB
 	}
+	if o.Exact {
+		p.flags |= C.POH_SCORE_EXACT
+	}
 	out := sized[C.poh_score_result](&m)
 	e := newErr()
 	rc := C.poh_score(c.toC(&m), p, out, e.p)
 	return float64(out.score), e.done(rc)
+}
+
+// ScoreExact is poh_score in exact mode: the exact score in decimal.
+func ScoreExact(c Cols, o ScoreOpts) (string, Err) {
+	var m mem
+	defer m.free()
+	p := sized[C.poh_score_options](&m)
+	p.now, p.flags = C.int64_t(o.Now), C.uint32_t(o.Flags)|C.POH_SCORE_EXACT
+	if o.Window != nil {
+		p.flags |= C.POH_SCORE_WINDOW
+		p.window.t0, p.window.t1 = C.int64_t(o.Window.T0), C.int64_t(o.Window.T1)
+	}
+	if o.TWAB {
+		p.flags |= C.POH_SCORE_TWAB
+	}
+	out := sized[C.poh_score_result](&m)
+	e := newErr()
+	rc := C.poh_score(c.toC(&m), p, out, e.p)
+	return new(big.Int).SetBytes(C.GoBytes(unsafe.Pointer(&out.exact[0]), 48)).String(), e.done(rc)
 }
 
 // ScoreSized is poh_score of [0, 10) at now 5 with an options struct of the
@@ -327,6 +371,7 @@ type Options struct {
 	TTLSeconds, Shards int64
 	Window             *Window
 	History            bool
+	Exact              bool
 	Path               string
 	Fsync              int
 	FsyncIntervalMS    int64
@@ -346,6 +391,9 @@ func New(o Options) (uint64, Err) {
 	}
 	if o.History {
 		p.flags |= C.POH_AGGREGATOR_HISTORY
+	}
+	if o.Exact {
+		p.flags |= C.POH_AGGREGATOR_EXACT
 	}
 	p.path, p.path_len = cstr(&m, o.Path)
 	p.fsync = C.int32_t(o.Fsync)
@@ -538,30 +586,49 @@ func Size(r uint64) (rows, bytes int64, err Err) {
 	return int64(nr), int64(nb), e.done(rc)
 }
 
-// Stats reads a query result through poh_result_stats, with buffers of the
+// Stats reads a query result through poh_result_stats, with columns of the
 // sizes poh_result_size reports plus extraRows / extraBytes (negative to
 // provoke POH_ERR_BUFFER_TOO_SMALL).
 func Stats(r uint64, extraRows, extraBytes int64) ([]Stat, Err) {
+	st, _, err := StatsExact(r, extraRows, extraBytes)
+	return st, err
+}
+
+// StatsExact is Stats with each row's exact score (decimal).
+func StatsExact(r uint64, extraRows, extraBytes int64) ([]Stat, []string, Err) {
 	nr, nb, err := Size(r)
 	if err.Code != OK {
-		return nil, err
+		return nil, nil, err
 	}
 	var m mem
 	defer m.free()
-	rows := alloc[C.poh_stat](&m, int(nr))
-	ids := alloc[C.char](&m, int(nb))
+	o := sized[C.poh_stat_columns](&m)
+	o.rows_cap, o.ids_cap = C.int64_t(nr+extraRows), C.int64_t(nb+extraBytes)
+	n := int(nr)
+	o.score = alloc[C.double](&m, n)
+	o.total_seconds, o.events = alloc[C.int64_t](&m, n), alloc[C.int64_t](&m, n)
+	o.open_holds, o.tokens, o.updated_at = alloc[C.int64_t](&m, n), alloc[C.int64_t](&m, n), alloc[C.int64_t](&m, n)
+	o.id_offsets = alloc[C.int64_t](&m, n+1)
+	o.ids = alloc[C.char](&m, int(nb))
+	o.exact = alloc[C.uint8_t](&m, 48*n)
 	e := newErr()
-	if rc := C.poh_result_stats(C.poh_handle(r), rows, C.int64_t(nr+extraRows), ids, C.int64_t(nb+extraBytes),
-		e.p); rc != C.POH_OK {
-		return nil, e.done(rc)
+	if rc := C.poh_result_stats(C.poh_handle(r), o, e.p); rc != C.POH_OK {
+		return nil, nil, e.done(rc)
 	}
 	e.done(C.POH_OK)
-	idb := C.GoBytes(unsafe.Pointer(ids), C.int(nb))
+	idb := C.GoBytes(unsafe.Pointer(o.ids), C.int(nb))
+	offs := unsafe.Slice(o.id_offsets, n+1)
+	exact := C.GoBytes(unsafe.Pointer(o.exact), C.int(48*n))
 	out := []Stat{}
-	for _, s := range unsafe.Slice(rows, nr) {
-		out = append(out, stat(&s, string(idb[s.id_offset:s.id_offset+s.id_len])))
+	var ex []string
+	for i := 0; i < n; i++ {
+		out = append(out, Stat{HolderID: string(idb[offs[i]:offs[i+1]]), Score: float64(unsafe.Slice(o.score, n)[i]),
+			TotalSeconds: int64(unsafe.Slice(o.total_seconds, n)[i]), Events: int64(unsafe.Slice(o.events, n)[i]),
+			OpenHolds: int64(unsafe.Slice(o.open_holds, n)[i]), Tokens: int64(unsafe.Slice(o.tokens, n)[i]),
+			Updated: int64(unsafe.Slice(o.updated_at, n)[i])})
+		ex = append(ex, new(big.Int).SetBytes(exact[48*i:48*i+48]).String())
 	}
-	return out, Err{}
+	return out, ex, Err{}
 }
 
 // Errors reads an errors result through poh_result_errors (extra as in Stats).
@@ -632,4 +699,133 @@ func NullCases(agg, res, txt uint64) []int {
 func AbsurdRows() Err {
 	e := newErr()
 	return e.done(C.absurd_rows(e.p))
+}
+
+// TransferRows is poh_transfer_columns (Values decimal; Negative for delta
+// rows; nil columns are NULL).
+type TransferRows struct {
+	Time, Block, LogIndex   []int64
+	Token, From, To, Holder []string
+	Values                  []string
+	Negative, Removed       []uint8
+}
+
+func (t TransferRows) toC(m *mem) *C.poh_transfer_columns {
+	p := sized[C.poh_transfer_columns](m)
+	p.n = C.int64_t(max(len(t.Time), len(t.Values)))
+	p.time = (*C.int64_t)(unsafe.Pointer(carray(m, t.Time)))
+	p.block = (*C.int64_t)(unsafe.Pointer(carray(m, t.Block)))
+	p.log_index = (*C.int64_t)(unsafe.Pointer(carray(m, t.LogIndex)))
+	p.value = weiColumn(m, t.Values, 32)
+	p.negative = (*C.uint8_t)(unsafe.Pointer(carray(m, t.Negative)))
+	p.removed = (*C.uint8_t)(unsafe.Pointer(carray(m, t.Removed)))
+	p.token_data, p.token_data_len, p.token_offsets = idCol(m, t.Token)
+	p.from_data, p.from_data_len, p.from_offsets = idCol(m, t.From)
+	p.to_data, p.to_data_len, p.to_offsets = idCol(m, t.To)
+	p.holder_data, p.holder_data_len, p.holder_offsets = idCol(m, t.Holder)
+	return p
+}
+
+// Hold is one row of a holds result.
+type Hold struct {
+	Token, Holder string
+	Start, End    int64
+	HasEnd        bool
+	Weight        string
+}
+
+// Transfers is poh_transfers (opening may be nil); with into != 0 the holds
+// are recorded there and none come back.
+func Transfers(rows TransferRows, opening *TransferRows, flags uint32, openingTime int64, into uint64, now int64) ([]Hold, Err) {
+	var m mem
+	defer m.free()
+	o := sized[C.poh_transfer_options](&m)
+	o.flags, o.opening_time, o.record_into, o.now = C.uint32_t(flags), C.int64_t(openingTime), C.poh_handle(into), C.int64_t(now)
+	var op *C.poh_transfer_columns
+	if opening != nil {
+		op = opening.toC(&m)
+	}
+	out := sized[C.poh_transfer_result](&m)
+	e := newErr()
+	if rc := C.poh_transfers(rows.toC(&m), op, o, out, e.p); rc != C.POH_OK {
+		return nil, e.done(rc)
+	}
+	e.done(C.POH_OK)
+	if out.result == 0 {
+		return nil, Err{}
+	}
+	defer Free(uint64(out.result))
+	n := int(out.rows)
+	hc := sized[C.poh_hold_columns](&m)
+	hc.rows_cap, hc.token_cap, hc.holder_cap = out.rows, out.token_bytes, out.holder_bytes
+	hc.start, hc.end = alloc[C.int64_t](&m, n), alloc[C.int64_t](&m, n)
+	hc.has_end, hc.weight = alloc[C.uint8_t](&m, n), alloc[C.uint8_t](&m, 32*n)
+	hc.token, hc.holder = alloc[C.char](&m, int(out.token_bytes)), alloc[C.char](&m, int(out.holder_bytes))
+	hc.token_offsets, hc.holder_offsets = alloc[C.int64_t](&m, n+1), alloc[C.int64_t](&m, n+1)
+	e2 := newErr()
+	if rc := C.poh_result_holds(out.result, hc, e2.p); rc != C.POH_OK {
+		return nil, e2.done(rc)
+	}
+	e2.done(C.POH_OK)
+	tok, hol := C.GoBytes(unsafe.Pointer(hc.token), C.int(out.token_bytes)), C.GoBytes(unsafe.Pointer(hc.holder), C.int(out.holder_bytes))
+	to, ho := unsafe.Slice(hc.token_offsets, n+1), unsafe.Slice(hc.holder_offsets, n+1)
+	w := C.GoBytes(unsafe.Pointer(hc.weight), C.int(32*n))
+	var holds []Hold
+	for i := 0; i < n; i++ {
+		holds = append(holds, Hold{Token: string(tok[to[i]:to[i+1]]), Holder: string(hol[ho[i]:ho[i+1]]),
+			Start: int64(unsafe.Slice(hc.start, n)[i]), End: int64(unsafe.Slice(hc.end, n)[i]),
+			HasEnd: unsafe.Slice(hc.has_end, n)[i] != 0, Weight: new(big.Int).SetBytes(w[32*i : 32*i+32]).String()})
+	}
+	return holds, Err{}
+}
+
+// Award is one allocation row.
+type Award struct {
+	Share  int64
+	Amount string
+}
+
+// Allocate is poh_allocate of shares (Scores float, or Exact decimal) over
+// pool (decimal), with cap ("" none) and minScore.
+func Allocate(ids []string, scores []float64, exact []string, pool, cap string, minScore float64) ([]Award, Err) {
+	var m mem
+	defer m.free()
+	s := sized[C.poh_share_columns](&m)
+	s.n = C.int64_t(len(ids))
+	s.ids, s.ids_len, s.id_offsets = idCol(&m, ids)
+	s.score = (*C.double)(unsafe.Pointer(carray(&m, scores)))
+	if exact != nil {
+		s.exact = weiColumn(&m, exact, 48)
+	}
+	o := sized[C.poh_allocate_options](&m)
+	b, _ := new(big.Int).SetString(pool, 10)
+	b.FillBytes(unsafe.Slice((*byte)(unsafe.Pointer(&o.pool[0])), 48))
+	if cap != "" {
+		o.flags = C.POH_ALLOCATE_CAP
+		c, _ := new(big.Int).SetString(cap, 10)
+		c.FillBytes(unsafe.Slice((*byte)(unsafe.Pointer(&o.cap[0])), 48))
+	}
+	o.min_score = C.double(minScore)
+	var r C.poh_handle
+	e := newErr()
+	if rc := C.poh_allocate(s, o, &r, e.p); rc != C.POH_OK {
+		return nil, e.done(rc)
+	}
+	e.done(C.POH_OK)
+	defer Free(uint64(r))
+	nr, _, _ := Size(uint64(r))
+	ac := sized[C.poh_award_columns](&m)
+	ac.rows_cap = C.int64_t(nr)
+	ac.share, ac.amount = alloc[C.int64_t](&m, int(nr)), alloc[C.uint8_t](&m, 48*int(nr))
+	e2 := newErr()
+	if rc := C.poh_result_awards(r, ac, e2.p); rc != C.POH_OK {
+		return nil, e2.done(rc)
+	}
+	e2.done(C.POH_OK)
+	amt := C.GoBytes(unsafe.Pointer(ac.amount), C.int(48*nr))
+	var out []Award
+	for i := 0; i < int(nr); i++ {
+		out = append(out, Award{Share: int64(unsafe.Slice(ac.share, nr)[i]), Amount: new(big.Int).SetBytes(amt[48*i : 48*i+48]).String()})
+	}
+	return out, Err{}
 }
