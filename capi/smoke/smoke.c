@@ -37,17 +37,35 @@ static void remove_flat_dir(const char *dir) {
         }                                         \
     } while (0)
 
-/* query_top runs q into stats / ids (at most cap rows) and returns the row
- * count, or -1 on failure. The result handle is freed. */
+/* query_top runs q and reads its result's columns (at most cap rows) into
+ * stats (id_offset / id_len into ids) the way a C user reads them; it
+ * returns the row count, or -1 on failure. The result handle is freed. */
 static int64_t query_top(poh_handle agg, poh_query_options *q, poh_stat *stats, int64_t cap, char *ids,
                          int64_t ids_cap, poh_error *err) {
     poh_query_result qr = POH_INIT(poh_query_result);
     if (poh_query(agg, q, &qr, err) != POH_OK) return -1;
     int64_t rows = 0, bytes = 0;
-    int ok = qr.result != 0 && poh_result_size(qr.result, &rows, &bytes, err) == POH_OK && rows == qr.rows &&
-             bytes == qr.id_bytes && rows <= cap &&
-             poh_result_stats(qr.result, stats, cap, ids, ids_cap, err) == POH_OK;
+    double score[8];
+    int64_t total_seconds[8], events[8], open_holds[8], tokens[8], updated_at[8], offsets[9];
+    poh_stat_columns cols = POH_INIT(poh_stat_columns);
+    cols.rows_cap = cap;
+    cols.ids_cap = ids_cap;
+    cols.score = score;
+    cols.total_seconds = total_seconds;
+    cols.events = events;
+    cols.open_holds = open_holds;
+    cols.tokens = tokens;
+    cols.updated_at = updated_at;
+    cols.id_offsets = offsets;
+    cols.ids = ids;
+    int ok = cap <= 8 && qr.result != 0 && poh_result_size(qr.result, &rows, &bytes, err) == POH_OK &&
+             rows == qr.rows && bytes == qr.id_bytes && rows <= cap && poh_result_stats(qr.result, &cols, err) == POH_OK;
     if (qr.result != 0 && poh_free(qr.result, NULL) != POH_OK) ok = 0;
+    for (int64_t i = 0; ok && i < rows; i++) {
+        poh_stat st = {score[i], total_seconds[i], events[i], open_holds[i], tokens[i], updated_at[i], offsets[i],
+                       offsets[i + 1] - offsets[i]};
+        stats[i] = st;
+    }
     if (ok && rows > 0 && memcmp(&qr.first, &stats[0], sizeof qr.first) != 0) ok = 0; /* first = row 0 */
     return ok ? rows : -1;
 }
