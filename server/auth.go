@@ -57,6 +57,8 @@ var accessTable = map[string]Access{
 	"/poh.HoldMetrics/Stats":            AccessRead,
 	"/poh.HoldMetricsQuery/GetSnapshot": AccessRead,
 	"/poh.HoldMetricsQuery/TopN":        AccessRead,
+	"/poh.HoldMetricsQuery/Ranking":     AccessRead,
+	"/poh.HoldMetricsQuery/Health":      AccessPublic,
 	"/poh.HoldMetricsQuery/HealthCheck": AccessPublic,
 	// grpc.health.v1 and server reflection, as holdmetricsd registers them
 	"/grpc.health.v1.Health/Check":                                   AccessPublic,

@@ -115,7 +115,7 @@ func TestEveryRPCAndRouteHasAccess(t *testing.T) {
 	want := []string{"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/List", "/grpc.health.v1.Health/Watch",
 		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
 		"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
-		"/poh.HoldMetricsQuery/HealthCheck", "GET /healthz", "GET /metrics", "GET /readyz"}
+		"/poh.HoldMetricsQuery/Health", "/poh.HoldMetricsQuery/HealthCheck", "GET /healthz", "GET /metrics", "GET /readyz"}
 	if !slices.Equal(public, want) {
 		t.Errorf("public entries %v, want %v", public, want)
 	}

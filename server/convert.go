@@ -24,7 +24,16 @@ func eventFromMsg(i int, m *pohpb.HoldMsg) (core.HoldEvent, *core.ValidationErro
 	if m.Weight != nil {
 		w.weight, w.hasWeight = *m.Weight, true
 	}
+	w.weightExact = m.GetWeightExact()
 	return w.event(i)
+}
+
+// exactText is an exact score in decimal, "" in float mode.
+func exactText(x *core.Int) string {
+	if x == nil {
+		return ""
+	}
+	return x.String()
 }
 
 func statToMsg(st *core.HolderStat) *pohpb.HoldStat {
@@ -34,6 +43,7 @@ func statToMsg(st *core.HolderStat) *pohpb.HoldStat {
 		WeightedScore: st.Score,
 		UpdatedAt:     &timestamppb.Timestamp{Seconds: st.UpdatedAt},
 		Events:        st.Events,
+		ScoreExact:    exactText(st.Exact),
 		OpenHolds:     st.OpenHolds,
 		Tokens:        int64(st.Tokens),
 	}
@@ -54,6 +64,9 @@ func columnsEvents(c *pohpb.HoldColumns, dst []core.HoldEvent) ([]core.HoldEvent
 	}
 	if len(c.Weight) == 0 {
 		cols.Weight = nil
+	}
+	if len(c.WeightU256) > 0 {
+		cols.Wei = c.WeightU256
 	}
 	if len(c.HasEnd) > 0 {
 		cols.HasEnd = make([]uint8, len(c.HasEnd))

@@ -103,12 +103,13 @@ func (g *GRPC) Broadcast(stream pohpb.HoldMetrics_BroadcastServer) error {
 	msgs := make(chan *holdFrame, 256)
 	recvErr := make(chan error, 1)
 	go func() {
-		for {
+		for pos := 0; ; pos++ {
 			f := framePool.Get().(*holdFrame)
 			if err := stream.RecvMsg(f); err != nil {
 				recvErr <- err
 				return
 			}
+			f.pos = pos
 			select {
 			case msgs <- f:
 			case <-ctx.Done():
@@ -164,12 +165,12 @@ type groupScratch struct {
 // broadcastGroup records a group of stream messages in partial mode, queues
 // its acks and recycles its frames (nothing refers to them afterwards: the
 // aggregator and the log copy what they keep, errors are formatted).
-// Errors are numbered as if each message were alone ("event 0: ...").
+// Errors name each message's position in the stream ("event 17: ...").
 func (g *GRPC) broadcastGroup(sc *groupScratch, acks chan<- ackGroup) {
 	var bad []badAck
 	sc.events, sc.pos = sc.events[:0], sc.pos[:0]
 	for i, f := range sc.frames {
-		e, verr := f.event(0)
+		e, verr := f.event(f.pos)
 		if verr != nil {
 			bad = append(bad, badAck{i, verr.Error()})
 			continue
@@ -186,7 +187,7 @@ func (g *GRPC) broadcastGroup(sc *groupScratch, acks chan<- ackGroup) {
 		case errors.As(err, &be):
 			for _, v := range be.Errors {
 				v2 := *v
-				v2.Index = 0
+				v2.Index = sc.frames[sc.pos[v.Index]].pos
 				bad = append(bad, badAck{sc.pos[v.Index], v2.Error()})
 			}
 		case err != nil:
@@ -368,12 +369,16 @@ func (g *GRPC) CloseHold(ctx context.Context, r *pohpb.CloseRequest) (*pohpb.Clo
 
 // Stats streams the ranking, one row per message.
 func (g *GRPC) Stats(_ *emptypb.Empty, stream pohpb.HoldMetrics_StatsServer) error {
+	return g.streamRows(stream.Send)
+}
+
+func (g *GRPC) streamRows(send func(*pohpb.HoldStat) error) error {
 	rows, err := g.svc.agg.Query(core.Query{Now: g.svc.Now()})
 	if err != nil {
 		return statusOf(err)
 	}
 	for i := range rows {
-		if err := stream.Send(statToMsg(&rows[i])); err != nil {
+		if err := send(statToMsg(&rows[i])); err != nil {
 			return err
 		}
 	}
@@ -388,8 +393,14 @@ func snapshotMsg(rows []core.HolderStat, now int64) *pohpb.Snapshot {
 	return out
 }
 
-// GetSnapshot returns the whole ranking in one message.
-func (g *GRPC) GetSnapshot(ctx context.Context, _ *emptypb.Empty) (*pohpb.Snapshot, error) {
+// GetSnapshot streams the ranking, one row per message (the seed's RPC).
+func (g *GRPC) GetSnapshot(_ *emptypb.Empty, stream pohpb.HoldMetricsQuery_GetSnapshotServer) error {
+	return g.streamRows(stream.Send)
+}
+
+// Ranking returns the whole ranking in one message (bounded by the
+// client's receive limit: page with TopN, or stream GetSnapshot, beyond).
+func (g *GRPC) Ranking(ctx context.Context, _ *emptypb.Empty) (*pohpb.Snapshot, error) {
 	now := g.svc.Now()
 	rows, err := g.svc.agg.Query(core.Query{Now: now})
 	if err != nil {
@@ -405,11 +416,15 @@ func (g *GRPC) TopN(ctx context.Context, r *pohpb.TopRequest) (*pohpb.Snapshot, 
 	if r.At != nil {
 		now = r.At.Seconds
 	}
-	n := int(r.N)
+	n := int(min(r.N, 1<<20))
 	if n == 0 {
 		n = 10
 	}
-	q := core.Query{Now: now, Token: r.TokenId, N: n}
+	if r.Offset > 1<<30 {
+		return nil, status.Errorf(codes.InvalidArgument, "offset %d is more than %d", r.Offset, 1<<30)
+	}
+	off := int(r.Offset)
+	q := core.Query{Now: now, Token: r.TokenId, N: off + n}
 	if r.Window != nil {
 		w, err := WindowFromProto(r.Window)
 		if err != nil {
@@ -421,15 +436,25 @@ func (g *GRPC) TopN(ctx context.Context, r *pohpb.TopRequest) (*pohpb.Snapshot, 
 	if err != nil {
 		return nil, statusOf(err)
 	}
+	rows = rows[min(off, len(rows)):]
 	return snapshotMsg(rows, now), nil
 }
 
-// HealthCheck reports SERVING until shutdown begins.
-func (g *GRPC) HealthCheck(ctx context.Context, _ *emptypb.Empty) (*pohpb.HealthStatus, error) {
-	if g.svc.Ready() {
-		return &pohpb.HealthStatus{Ok: true, Status: "SERVING"}, nil
+// HealthCheck answers ok while the daemon takes writes (the seed's RPC:
+// a HoldAck whose error says why not).
+func (g *GRPC) HealthCheck(ctx context.Context, _ *emptypb.Empty) (*pohpb.HoldAck, error) {
+	if ok, why := g.svc.Health(); !ok {
+		return &pohpb.HoldAck{Ok: false, Error: why}, nil
 	}
-	return &pohpb.HealthStatus{Ok: false, Status: "NOT_SERVING"}, nil
+	return &pohpb.HoldAck{Ok: true}, nil
+}
+
+// Health reports SERVING until shutdown begins (or the store cannot write).
+func (g *GRPC) Health(ctx context.Context, _ *emptypb.Empty) (*pohpb.HealthStatus, error) {
+	if ok, why := g.svc.Health(); !ok {
+		return &pohpb.HealthStatus{Ok: false, Status: "NOT_SERVING", Reason: why}, nil
+	}
+	return &pohpb.HealthStatus{Ok: true, Status: "SERVING"}, nil
 }
 
 // RecoveryUnary and RecoveryStream turn a handler panic into Internal, so

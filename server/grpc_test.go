@@ -113,9 +113,26 @@ func TestRecordAndQueries(t *testing.T) {
 		if status.Code(err) != codes.InvalidArgument {
 			t.Fatalf("bad Record: %v, want InvalidArgument", err)
 		}
-		snap, err := f.query.GetSnapshot(ctx, &emptypb.Empty{})
+		snap, err := f.query.Ranking(ctx, &emptypb.Empty{})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The seed's GetSnapshot streams the same rows.
+		gs, err := f.query.GetSnapshot(ctx, &emptypb.Empty{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			row, err := gs.Recv()
+			if err == io.EOF {
+				if i != len(snap.Stats) {
+					t.Fatalf("GetSnapshot streamed %d rows, Ranking has %d", i, len(snap.Stats))
+				}
+				break
+			}
+			if err != nil || !proto.Equal(row, snap.Stats[i]) {
+				t.Fatalf("GetSnapshot row %d %v (%v), Ranking %v", i, row, err, snap.Stats[i])
+			}
 		}
 		got := []string{}
 		for _, s := range snap.Stats {
@@ -164,8 +181,12 @@ func TestRecordAndQueries(t *testing.T) {
 			t.Fatalf("second CloseHold: %v, want NotFound", err)
 		}
 		h, err := f.query.HealthCheck(ctx, &emptypb.Empty{})
-		if err != nil || !h.Ok || h.Status != "SERVING" {
+		if err != nil || !h.Ok || h.Error != "" {
 			t.Fatalf("HealthCheck: %v %v", h, err)
+		}
+		hs, err := f.query.Health(ctx, &emptypb.Empty{})
+		if err != nil || !hs.Ok || hs.Status != "SERVING" {
+			t.Fatalf("Health: %v %v", hs, err)
 		}
 	}
 }
@@ -223,7 +244,7 @@ func TestBroadcastContinuesAfterBadMessage(t *testing.T) {
 			t.Fatalf("ack %d: %+v", i, a)
 		}
 	}
-	if acks[1].Error != "event 0: weight -1: must be >= 0" {
+	if acks[1].Error != "event 1: weight -1: must be >= 0" { // its position in the stream
 		t.Fatalf("reason: %q", acks[1].Error)
 	}
 	if f.agg.Len() != 2 {
@@ -253,8 +274,11 @@ func TestBroadcastDrain(t *testing.T) {
 		t.Fatalf("Record while draining: %v", err)
 	}
 	h, _ := f.query.HealthCheck(ctx, &emptypb.Empty{})
-	if h.Ok {
-		t.Fatal("HealthCheck still SERVING while draining")
+	if h.Ok || h.Error != "draining" {
+		t.Fatalf("HealthCheck while draining: %v", h)
+	}
+	if hs, _ := f.query.Health(ctx, &emptypb.Empty{}); hs.Ok || hs.Status != "NOT_SERVING" || hs.Reason != "draining" {
+		t.Fatalf("Health while draining: %v", hs)
 	}
 }
 
@@ -321,7 +345,7 @@ func TestAuth(t *testing.T) {
 		if status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("Broadcast without token: %v", err)
 		}
-		_, err = f.query.GetSnapshot(ctx, &emptypb.Empty{})
+		_, err = f.query.Ranking(ctx, &emptypb.Empty{})
 		if reads && status.Code(err) != codes.Unauthenticated {
 			t.Fatalf("auth_reads: read without token: %v", err)
 		}
@@ -388,4 +412,24 @@ func FuzzHoldMsg(f *testing.F) {
 			_, _ = g.RecordBatch(context.Background(), &b)
 		}
 	})
+}
+
+// Exact mode over gRPC: weight_exact in, score_exact out; both weights at
+// once is an error.
+func TestGRPCExactMode(t *testing.T) {
+	f := newFixtureWith(t, true, Config{}, core.Options{Exact: true})
+	ctx := ctxT(t)
+	m := &pohpb.HoldMsg{TokenId: "T", HolderId: "h", Start: ts(0), End: ts(10), WeightExact: "123456789012345678901234567890"}
+	if ack, err := f.hm.Record(ctx, m); err != nil || !ack.Ok {
+		t.Fatalf("Record: %v %v", ack, err)
+	}
+	top, err := f.query.TopN(ctx, &pohpb.TopRequest{N: 1, At: ts(100)})
+	if err != nil || top.Stats[0].ScoreExact != "1234567890123456789012345678900" {
+		t.Fatalf("TopN: %v %v", top, err)
+	}
+	w := 2.0
+	m.Weight = &w
+	if _, err := f.hm.Record(ctx, m); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("both weights: %v", err)
+	}
 }

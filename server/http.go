@@ -198,9 +198,21 @@ func (j *jsonEvent) event(i int) (core.HoldEvent, error) {
 		}
 		e.HasEnd = true
 	}
-	if !isNull(j.Weight) {
+	if !isNull(j.Weight) && j.Weight[0] == '"' {
+		// A decimal string is an exact integer weight (exact mode, --exact).
+		var s string
+		if err := json.Unmarshal(j.Weight, &s); err != nil {
+			return e, &core.ValidationError{Index: i, Field: "weight", Value: string(j.Weight), Reason: core.ReasonNotFinite,
+				Detail: "must be a number, or a decimal string (exact mode)"}
+		}
+		wei, err := core.ParseWei(i, s)
+		if err != nil {
+			return e, err
+		}
+		e.Wei = wei
+	} else if !isNull(j.Weight) {
 		w, perr := strconv.ParseFloat(string(j.Weight), 64)
-		if perr != nil || j.Weight[0] == '"' {
+		if perr != nil {
 			return e, &core.ValidationError{Index: i, Field: "weight", Value: string(j.Weight), Reason: core.ReasonNotFinite,
 				Detail: "must be a finite number"}
 		}
@@ -325,12 +337,14 @@ type jsonStat struct {
 	OpenHolds    int64   `json:"open_holds"`
 	Tokens       int     `json:"tokens"`
 	UpdatedAt    int64   `json:"updated_at"`
+	// ScoreExact is the exact score in exact mode (decimal: it exceeds 2^53).
+	ScoreExact string `json:"score_exact,omitempty"`
 }
 
 func writeRows(w http.ResponseWriter, rows []core.HolderStat) {
 	out := make([]jsonStat, len(rows))
 	for i, r := range rows {
-		out[i] = jsonStat{r.HolderID, r.Score, r.TotalSeconds, r.Events, r.OpenHolds, r.Tokens, r.UpdatedAt}
+		out[i] = jsonStat{r.HolderID, r.Score, r.TotalSeconds, r.Events, r.OpenHolds, r.Tokens, r.UpdatedAt, exactText(r.Exact)}
 	}
 	writeJSON(w, http.StatusOK, out)
 }

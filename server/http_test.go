@@ -167,3 +167,33 @@ func FuzzHTTPHolds(f *testing.F) {
 		}
 	})
 }
+
+// Exact mode over HTTP: decimal-string weights, exact scores as decimal
+// strings; a float-mode daemon refuses an exact weight, naming it.
+func TestHTTPExactMode(t *testing.T) {
+	srv, _, _ := newHTTPWith(t, Config{}, core.Options{Exact: true})
+	body := `[{"token_id":"T","holder_id":"0xAbCdEf0123456789aBcDeF0123456789ABCDEF01","start":0,"end":10,"weight":"1000000000000000000000001"},
+	          {"token_id":"T","holder_id":"0xabcdef0123456789abcdef0123456789abcdef01","start":0,"end":1,"weight":3}]`
+	if code, b := do(t, "POST", srv.URL+"/v1/holds", body, ""); code != 200 {
+		t.Fatalf("exact post: %d %s", code, b)
+	}
+	code, b := do(t, "GET", srv.URL+"/v1/stats?now=100", "", "")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(b), &rows); err != nil || code != 200 || len(rows) != 1 {
+		t.Fatalf("stats: %d %s", code, b)
+	}
+	if rows[0]["score_exact"] != "10000000000000000000000013" || rows[0]["holder_id"] != "0xabcdef0123456789abcdef0123456789abcdef01" {
+		t.Fatalf("exact row %v", rows[0])
+	}
+	for _, bad := range []struct{ w, reason string }{{`"1.5"`, "not_integer"}, {`"-2"`, "negative"}, {`2.5`, "not_integer"}} {
+		code, b := do(t, "POST", srv.URL+"/v1/holds", `{"token_id":"T","holder_id":"x","start":0,"weight":`+bad.w+`}`, "")
+		if code != 400 || !strings.Contains(b, `"reason":"`+bad.reason+`"`) {
+			t.Fatalf("weight %s: %d %s", bad.w, code, b)
+		}
+	}
+	f, _, _ := newHTTP(t, Config{})
+	code, b = do(t, "POST", f.URL+"/v1/holds", `{"token_id":"T","holder_id":"x","start":0,"weight":"5"}`, "")
+	if code != 400 || !strings.Contains(b, `"reason":"exact_weight"`) {
+		t.Fatalf("float daemon, exact weight: %d %s", code, b)
+	}
+}

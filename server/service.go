@@ -81,7 +81,15 @@ func (s *Service) Drain() {
 func (s *Service) Draining() bool { return s.draining.Load() }
 
 // Ready reports whether the service takes writes.
-func (s *Service) Ready() bool { return !s.draining.Load() }
+func (s *Service) Ready() bool { ok, _ := s.Health(); return ok }
+
+// Health says whether the service takes writes, and why not.
+func (s *Service) Health() (bool, string) {
+	if s.draining.Load() {
+		return false, "draining"
+	}
+	return true, ""
+}
 
 // record applies and logs events; the returned ticket must be waited for
 // (wait) before the events are acknowledged.

@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"math"
+	"unicode/utf8"
 	"unsafe"
 
 	"google.golang.org/grpc"
@@ -60,6 +61,10 @@ type wireEvent struct {
 	start, end    wireTime
 	weight        float64
 	hasWeight     bool
+	weightExact   string // decimal (field 9), "" when unset
+	// undecodable is why the message's bytes are not a HoldMsg (the hand
+	// decoder only): the message is rejected alone, the stream goes on.
+	undecodable error
 }
 
 // event converts and checks what cannot be represented as a core.HoldEvent:
@@ -68,6 +73,10 @@ type wireEvent struct {
 // open hold, an unset weight is 1.0. Values are validated by the aggregator.
 func (w *wireEvent) event(i int) (core.HoldEvent, *core.ValidationError) {
 	e := core.HoldEvent{TokenID: w.token, HolderID: w.holder, Weight: 1}
+	if w.undecodable != nil {
+		return e, &core.ValidationError{Index: i, Field: "message", Value: "(bytes)", Reason: core.ReasonOutOfRange,
+			Detail: "is not a HoldMsg: " + w.undecodable.Error()}
+	}
 	if err := core.ValidateID(i, "token_id", e.TokenID); err != nil {
 		return e, err
 	}
@@ -91,6 +100,17 @@ func (w *wireEvent) event(i int) (core.HoldEvent, *core.ValidationError) {
 	if w.hasWeight {
 		e.Weight = w.weight
 	}
+	if w.weightExact != "" {
+		if w.hasWeight {
+			return e, &core.ValidationError{Index: i, Field: "weight", Value: "(both)", Reason: core.ReasonOutOfRange,
+				Detail: "weight and weight_exact are both set: send one"}
+		}
+		wei, err := core.ParseWei(i, w.weightExact)
+		if err != nil {
+			return e, err
+		}
+		e.Wei = wei
+	}
 	return e, nil
 }
 
@@ -99,8 +119,12 @@ func (w *wireEvent) event(i int) (core.HoldEvent, *core.ValidationError) {
 type holdFrame struct {
 	wireEvent
 	raw []byte
+	pos int // the message's position in its stream, for errors
 }
 
+// decode never fails: bytes that are not a HoldMsg make the frame
+// undecodable, and the message gets its own ok=false ack (a decode error
+// would end the stream and lose the acks of messages already recorded).
 func (f *holdFrame) decode(data mem.BufferSlice) error {
 	n := data.Len()
 	if cap(f.raw) < n {
@@ -109,7 +133,13 @@ func (f *holdFrame) decode(data mem.BufferSlice) error {
 	f.raw = f.raw[:n]
 	data.CopyTo(f.raw)
 	f.wireEvent = wireEvent{}
-	b := f.raw
+	if err := f.parse(f.raw); err != nil {
+		f.wireEvent = wireEvent{undecodable: err}
+	}
+	return nil
+}
+
+func (f *holdFrame) parse(b []byte) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
@@ -144,6 +174,16 @@ func (f *holdFrame) decode(data mem.BufferSlice) error {
 			if err := t.merge(v); err != nil {
 				return fmt.Errorf("HoldMsg field %d: %w", num, err)
 			}
+			b = b[n:]
+		case num == 9 && typ == protowire.BytesType:
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return fmt.Errorf("HoldMsg field 9: %w", protowire.ParseError(n))
+			}
+			if !utf8.Valid(v) {
+				return fmt.Errorf("HoldMsg field 9 (weight_exact) is not UTF-8")
+			}
+			f.weightExact = unsafe.String(unsafe.SliceData(v), len(v))
 			b = b[n:]
 		case num == 5 && typ == protowire.Fixed64Type:
 			v, n := protowire.ConsumeFixed64(b)

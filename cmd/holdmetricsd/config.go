@@ -51,6 +51,7 @@ type config struct {
 	DrainTimeout  time.Duration `key:"drain_timeout" help:"how long shutdown waits for in-flight requests"`
 	DebugPprof    bool          `key:"debug_pprof" help:"serve /debug/pprof/ on the HTTP listener (profiling; keep off in production)"`
 	History       bool          `key:"history" help:"keep every closed hold (about 24 bytes each) so top/stats answer for any window"`
+	Exact         bool          `key:"exact" help:"exact mode: integer weights up to 2^256-1 (decimal strings in JSON, weight_exact in gRPC) and exact integer scores"`
 	Window        string        `key:"window" help:"campaign window T0,T1 (Unix seconds or RFC 3339): every hold is clipped to [T0, T1) when recorded"`
 }
 

@@ -84,7 +84,7 @@ func realMain(args []string, stdout io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	win, _ := cfg.campaignWindow() // validated by loadConfig
-	agg, err := core.New(core.Options{TTL: cfg.TTL, Registerer: reg, History: cfg.History, Window: win})
+	agg, err := core.New(core.Options{TTL: cfg.TTL, Registerer: reg, History: cfg.History, Window: win, Exact: cfg.Exact})
 	if err != nil {
 		return err
 	}

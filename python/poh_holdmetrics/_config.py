@@ -182,6 +182,7 @@ _SPEC: dict[str, tuple[Any, Any, bool, str]] = {
     "drain_timeout": (10.0, parse_duration, True, "how long daemon shutdown waits for in-flight work"),
     "debug_pprof": (False, _parse_bool, True, "daemon serves /debug/pprof on its HTTP address"),
     "history": (False, _parse_bool, True, "daemon keeps closed holds so top/stats answer for any window"),
+    "exact": (False, _parse_bool, True, "daemon in exact mode: integer weights and exact integer scores"),
     "window": ("", _parse_str, True, "daemon campaign window T0,T1 (Unix seconds or RFC 3339)"),
     # Python service layer only
     "collect_interval": (15.0, parse_duration, False, "how often the Scheduler takes a snapshot"),
@@ -221,6 +222,7 @@ class Settings:
     drain_timeout: float
     debug_pprof: bool
     history: bool
+    exact: bool
     window: str
     collect_interval: float
     metrics_addr: str

@@ -19,24 +19,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("HOLDMETRICSD", ROOT / "bin" / "holdmetricsd"))
 
-# The seed's protocol exactly as its clients were generated: no extensions,
-# plain (non-optional) weight. The daemon must serve these clients unchanged.
-SEED_PROTO = """
-syntax = "proto3";
-package poh;
-import "google/protobuf/timestamp.proto";
-import "google/protobuf/empty.proto";
-message HoldMsg { string token_id = 1; string holder_id = 2;
-  google.protobuf.Timestamp start = 3; google.protobuf.Timestamp end = 4; double weight = 5; }
-message HoldAck { bool ok = 1; string error = 2; }
-message HoldStat { string holder_id = 1; int64 total_seconds = 2; double weighted_score = 3;
-  google.protobuf.Timestamp updated_at = 4; }
-service HoldMetrics {
-  rpc Broadcast(stream HoldMsg) returns (stream HoldAck);
-  rpc Record(HoldMsg) returns (HoldAck);
-  rpc Stats(google.protobuf.Empty) returns (stream HoldStat);
-}
-"""
+# The seed's protocol, its file verbatim (testdata/seed/hold.proto): the
+# daemon must serve clients generated from it unchanged.
+SEED_PROTO = (ROOT / "testdata" / "seed" / "hold.proto").read_text(encoding="utf-8")
 
 
 def _generate(proto_dir: Path, name: str, out: Path) -> None:
@@ -66,7 +51,7 @@ def seed_stubs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     seed_dir = tmp_path_factory.mktemp("seedproto")
     out = seed_dir / "gen"
     out.mkdir()
-    (seed_dir / "seedhold.proto").write_text(SEED_PROTO)
+    (seed_dir / "seedhold.proto").write_text(SEED_PROTO, encoding="utf-8")
     _generate(seed_dir, "seedhold.proto", out)
     return out
 

@@ -68,13 +68,17 @@ def test_grpc_client_every_rpc(daemon_factory, pb):
         closed = hm.CloseHold(hold_pb2.CloseRequest(token_id="T", holder_id="bob", at=ts(150)), timeout=10)
         assert closed.closed == 1
 
-        snap = q.GetSnapshot(empty_pb2.Empty(), timeout=10)
+        snap = q.Ranking(empty_pb2.Empty(), timeout=10)
         assert snap.stats[0].holder_id == "bob" and snap.stats[0].weighted_score == 100
         streamed = list(hm.Stats(empty_pb2.Empty(), timeout=10))
         assert [s.holder_id for s in streamed] == [s.holder_id for s in snap.stats]
+        assert [s.holder_id for s in q.GetSnapshot(empty_pb2.Empty(), timeout=10)] == [s.holder_id for s in snap.stats]
         top = q.TopN(hold_pb2.TopRequest(n=2, token_id="U"), timeout=10)
         assert [s.holder_id for s in top.stats] == ["b0", "b1"]
-        assert q.HealthCheck(empty_pb2.Empty(), timeout=10).status == "SERVING"
+        page = q.TopN(hold_pb2.TopRequest(n=2, offset=1, token_id="U"), timeout=10)
+        assert [s.holder_id for s in page.stats] == ["b1", "b2"]
+        assert q.HealthCheck(empty_pb2.Empty(), timeout=10).ok
+        assert q.Health(empty_pb2.Empty(), timeout=10).status == "SERVING"
 
     # HTTP on the same aggregator.
     code, body = http("POST", d.http + "/v1/holds", [{"token_id": "T", "holder_id": "dave", "start": "1970-01-01T00:00:00Z", "end": 1000}])
@@ -96,14 +100,21 @@ from google.protobuf import empty_pb2, timestamp_pb2
 import seedhold_pb2 as pb, seedhold_pb2_grpc as pbg
 ts = lambda s: timestamp_pb2.Timestamp(seconds=s)
 with grpc.insecure_channel(sys.argv[1]) as ch:
-    hm = pbg.HoldMetricsStub(ch)
+    hm, q = pbg.HoldMetricsStub(ch), pbg.HoldMetricsQueryStub(ch)
+    # every RPC of the seed's file, as its clients call them
     assert hm.Record(pb.HoldMsg(token_id="T", holder_id="s1", start=ts(0), end=ts(10), weight=3.0), timeout=10).ok
     acks = list(hm.Broadcast(iter([pb.HoldMsg(token_id="T", holder_id="s2", start=ts(0), end=ts(4)),
                                   pb.HoldMsg(token_id="", holder_id="s3", start=ts(0))]), timeout=10))
     assert [a.ok for a in acks] == [True, False], acks
+    assert "event 1: token_id" in acks[1].error, acks[1]
     rows = {s.holder_id: s for s in hm.Stats(empty_pb2.Empty(), timeout=10)}
     assert rows["s1"].weighted_score == 30 and rows["s1"].total_seconds == 10, rows
     assert rows["s2"].weighted_score == 4, rows  # an unset weight means 1.0
+    snap = list(q.GetSnapshot(empty_pb2.Empty(), timeout=10))  # stream HoldStat
+    assert [s.holder_id for s in snap] == ["s1", "s2"], snap
+    assert snap[0].weighted_score == 30 and snap[0].updated_at.seconds > 0, snap
+    health = q.HealthCheck(empty_pb2.Empty(), timeout=10)  # HoldAck
+    assert health.ok and health.error == "", health
 print("seed client ok")
 """
 
@@ -294,7 +305,7 @@ def test_auth_token_guards_writes_only(daemon_factory, pb, tmp_path):
                 hm.Record(m, metadata=md, timeout=10)
             assert e.value.code() == grpc.StatusCode.UNAUTHENTICATED
         assert hm.Record(m, metadata=[("authorization", "Bearer s3cret")], timeout=10).ok
-        assert len(q.GetSnapshot(empty_pb2.Empty(), timeout=10).stats) == 1
+        assert len(q.Ranking(empty_pb2.Empty(), timeout=10).stats) == 1
     ev = {"token_id": "T", "holder_id": "b", "start": 1}
     assert http("POST", d.http + "/v1/holds", ev)[0] == 401
     assert http("POST", d.http + "/v1/holds", ev, token="wrong")[0] == 401
