@@ -81,7 +81,10 @@ func TestRecordAllOrNothingAndPartial(t *testing.T) {
 		t.Fatalf("partial recorded %d holders", a.Len())
 	}
 	txt, _ := a.MetricsText()
-	for _, want := range []string{`poh_hold_events_total{result="accepted"} 1`, `poh_hold_events_total{result="rejected"} 5`} {
+	// The strict batch: b and c failed validation (rejected), a was valid
+	// but went with its batch (dropped); the partial one rejected b and c.
+	for _, want := range []string{`poh_hold_events_total{result="accepted"} 1`, `poh_hold_events_total{result="rejected"} 4`,
+		`poh_hold_events_total{result="dropped"} 1`} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("metrics lack %q", want)
 		}

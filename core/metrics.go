@@ -78,7 +78,8 @@ func bucket(bounds []float64, v float64) int {
 // conventions; no label ever carries a holder or token id.
 type collector struct {
 	a        *Aggregator
-	rejected atomic.Uint64
+	rejected atomic.Uint64 // events that failed validation
+	dropped  atomic.Uint64 // valid events rejected with their (strict) batch
 
 	events, duration, score, holders, open, evictions *prometheus.Desc
 }
@@ -87,7 +88,8 @@ func newCollector(a *Aggregator, labels prometheus.Labels) *collector {
 	return &collector{
 		a: a,
 		events: prometheus.NewDesc("poh_hold_events_total",
-			"Hold events received, by result (accepted or rejected).", []string{"result"}, labels),
+			"Hold events received, by result: accepted; rejected (failed validation); dropped (valid, but in a "+
+				"strict batch that another event failed).", []string{"result"}, labels),
 		duration: prometheus.NewDesc("poh_hold_event_duration_seconds",
 			"Duration of each closed hold (end - start).", nil, labels),
 		score: prometheus.NewDesc("poh_hold_event_score",
@@ -126,6 +128,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	durCount, scoCount, durSum, scoSum := total.durCount, total.scoCount, total.durSum, total.scoSum
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(accepted), "accepted")
 	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.rejected.Load()), "rejected")
+	ch <- prometheus.MustNewConstMetric(c.events, prometheus.CounterValue, float64(c.dropped.Load()), "dropped")
 	ch <- constHistogram(c.duration, durationBuckets, durCount, durSum)
 	ch <- constHistogram(c.score, scoreBuckets, scoCount, scoSum)
 	ch <- prometheus.MustNewConstMetric(c.holders, prometheus.GaugeValue, float64(holders))

@@ -21,6 +21,43 @@ type RecordOptions struct {
 	Partial bool
 }
 
+// countStrictRejection counts a strict batch that event first failed: the
+// events that fail validation as rejected, the valid ones as dropped.
+func (a *Aggregator) countStrictRejection(events []HoldEvent, first int) {
+	bad := uint64(1)
+	for i := first + 1; i < len(events); i++ {
+		if a.cfg.validate(&events[i], i) != nil {
+			bad++
+		}
+	}
+	a.metrics.rejected.Add(bad)
+	a.metrics.dropped.Add(uint64(len(events)) - bad)
+}
+
+// CountRejected counts events a front end rejected before they reached the
+// aggregator (they could not be converted: a missing start, a wrong type),
+// as rejected; dropped valid events of a strict batch it refused whole, as
+// dropped. So poh_hold_events_total{result="rejected"} is every event that
+// failed validation, whichever layer found it.
+func (a *Aggregator) CountRejected(rejected, dropped int) {
+	a.metrics.rejected.Add(uint64(max(rejected, 0)))
+	a.metrics.dropped.Add(uint64(max(dropped, 0)))
+}
+
+// CountStrictRefusal counts a strict batch a front end refused before it
+// reached Record because `failed` of its events could not be converted:
+// those as rejected, and converted ones as rejected or dropped by whether
+// they are valid.
+func (a *Aggregator) CountStrictRefusal(converted []HoldEvent, failed int) {
+	bad := 0
+	for i := range converted {
+		if a.cfg.validate(&converted[i], i) != nil {
+			bad++
+		}
+	}
+	a.CountRejected(failed+bad, len(converted)-bad)
+}
+
 // validate checks event i as the aggregator's mode requires.
 func (cfg *config) validate(e *HoldEvent, i int) *ValidationError {
 	if cfg.exact {
@@ -58,7 +95,7 @@ func (a *Aggregator) Record(now int64, events []HoldEvent, o RecordOptions) (int
 		e := &events[i]
 		if err := a.cfg.validate(e, i); err != nil {
 			if !o.Partial {
-				a.metrics.rejected.Add(uint64(len(events)))
+				a.countStrictRejection(events, i)
 				return 0, err
 			}
 			bad = append(bad, err)

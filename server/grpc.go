@@ -60,6 +60,7 @@ func statusOf(err error) error {
 func (g *GRPC) Record(ctx context.Context, m *pohpb.HoldMsg) (*pohpb.HoldAck, error) {
 	e, verr := eventFromMsg(0, m)
 	if verr != nil {
+		g.svc.agg.CountRejected(1, 0)
 		return nil, status.Error(codes.InvalidArgument, verr.Error())
 	}
 	if _, err := g.svc.Record([]core.HoldEvent{e}, false); err != nil {
@@ -178,6 +179,7 @@ func (g *GRPC) broadcastGroup(sc *groupScratch, acks chan<- ackGroup) {
 		sc.pos = append(sc.pos, i)
 		sc.events = append(sc.events, e)
 	}
+	g.svc.agg.CountRejected(len(bad), 0)
 	var t core.Ticket
 	if len(sc.events) > 0 {
 		var err error
@@ -289,6 +291,7 @@ func (g *GRPC) RecordBatch(ctx context.Context, b *pohpb.HoldBatch) (*pohpb.Batc
 		e, verr := eventFromMsg(i, m)
 		if verr != nil {
 			if !b.Partial {
+				g.svc.agg.CountRejected(1, n-1) // the batch is refused at its first unconvertible event
 				return nil, status.Error(codes.InvalidArgument, verr.Error())
 			}
 			if index == nil {
@@ -319,28 +322,31 @@ func (g *GRPC) RecordBatch(ctx context.Context, b *pohpb.HoldBatch) (*pohpb.Batc
 	}
 	// core reports positions in `events`; index maps them back to batch
 	// positions (columns rows are numbered after the events).
+	g.svc.agg.CountRejected(len(pre), 0)
 	accepted, err := g.svc.Record(events, b.Partial)
 	var be *core.BatchError
 	if err != nil && !(b.Partial && errors.As(err, &be)) {
 		return nil, statusOf(err)
 	}
 	ack := &pohpb.BatchAck{Ok: err == nil && len(pre) == 0, Accepted: uint64(accepted)}
-	for _, v := range pre {
-		ack.Errors = append(ack.Errors, eventError(int64(v.Index), v))
-	}
+	bad := pre
 	if be != nil {
 		for _, v := range be.Errors {
-			i := v.Index
-			if index != nil {
-				i = index[i]
-			}
 			v2 := *v
-			v2.Index = i
-			ack.Errors = append(ack.Errors, eventError(int64(i), &v2))
+			if index != nil {
+				v2.Index = index[v.Index]
+			}
+			bad = append(bad, &v2)
 		}
 	}
-	if len(ack.Errors) > 0 {
-		ack.Error = fmt.Sprintf("%d of %d events rejected; first: %s", len(ack.Errors), n, ack.Errors[0].Error)
+	slices.SortFunc(bad, func(a, b *core.ValidationError) int { return a.Index - b.Index })
+	ack.Rejected = uint64(len(bad))
+	// At most MaxRowErrors rows in the reply (Rejected counts them all).
+	for _, v := range bad[:min(len(bad), g.svc.cfg.MaxRowErrors)] {
+		ack.Errors = append(ack.Errors, eventError(int64(v.Index), v))
+	}
+	if len(bad) > 0 {
+		ack.Error = fmt.Sprintf("%d of %d events rejected; first: %s", len(bad), n, ack.Errors[0].Error)
 	}
 	return ack, nil
 }

@@ -58,8 +58,7 @@ func newFixtureWith(t *testing.T, durable bool, cfg Config, opts core.Options) *
 	svc := NewService(agg, w, cfg)
 	lis := bufconn.Listen(1 << 20)
 	logf := func(string, ...any) {}
-	gs := grpc.NewServer(append(ServerOptions(), grpc.ChainUnaryInterceptor(RecoveryUnary(logf), svc.AuthUnary()),
-		grpc.ChainStreamInterceptor(RecoveryStream(logf), svc.AuthStream()))...)
+	gs := grpc.NewServer(svc.GRPCOptions(logf)...)
 	NewGRPC(svc).Register(gs)
 	go gs.Serve(lis)
 	conn, err := grpc.NewClient("passthrough:///bufnet",

@@ -8,8 +8,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -90,7 +92,7 @@ func (s *Service) serveRoutes(routes []route) http.Handler {
 	for _, r := range routes {
 		mux.Handle(r.pattern, s.guardHTTP(r.pattern, r.handler))
 	}
-	return recoverHTTP(s, mux)
+	return recoverHTTP(s, s.limitHTTP(mux))
 }
 
 func recoverHTTP(s *Service, h http.Handler) http.Handler {
@@ -160,11 +162,38 @@ func badRequest(format string, args ...any) error {
 // jsonEvent is one event as sent; times and weight are decoded by hand to
 // accept numbers and RFC 3339 strings and to name the field on error.
 type jsonEvent struct {
-	TokenID  *string         `json:"token_id"`
-	HolderID *string         `json:"holder_id"`
+	TokenID  json.RawMessage `json:"token_id"`
+	HolderID json.RawMessage `json:"holder_id"`
 	Start    json.RawMessage `json:"start"`
 	End      json.RawMessage `json:"end"`
 	Weight   json.RawMessage `json:"weight"`
+}
+
+// jsonID reads an id: a JSON string whose bytes are UTF-8. encoding/json
+// would turn invalid bytes (and lone surrogate escapes) into U+FFFD, merging
+// distinct ids into one holder; those are invalid_utf8, as on every other
+// path.
+func jsonID(i int, field string, raw json.RawMessage) (string, *core.ValidationError) {
+	if isNull(raw) {
+		return "", nil // an empty id, reported by ValidateID
+	}
+	var s string
+	if raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return "", &core.ValidationError{Index: i, Field: field, Value: string(raw), Reason: core.ReasonEmpty,
+			Detail: "must be a string"}
+	}
+	if !utf8.Valid(raw) || strings.ContainsRune(s, utf8.RuneError) && !literalReplacement(raw) {
+		return "", &core.ValidationError{Index: i, Field: field, Value: strconv.QuoteToASCII(string(raw)),
+			Reason: core.ReasonInvalidUTF8, Detail: "is not valid UTF-8 (invalid bytes or a lone surrogate escape)"}
+	}
+	return s, nil
+}
+
+// literalReplacement reports whether raw (valid UTF-8 JSON) spells U+FFFD
+// itself, as the character or as the escape \ufffd: then a U+FFFD in the
+// decoded id is the caller's, not a substitution.
+func literalReplacement(raw []byte) bool {
+	return bytes.ContainsRune(raw, utf8.RuneError) || bytes.Contains(bytes.ToLower(raw), []byte(`\ufffd`))
 }
 
 func isNull(raw json.RawMessage) bool {
@@ -173,11 +202,12 @@ func isNull(raw json.RawMessage) bool {
 
 func (j *jsonEvent) event(i int) (core.HoldEvent, error) {
 	e := core.HoldEvent{Weight: 1}
-	if j.TokenID != nil {
-		e.TokenID = *j.TokenID
+	var verr *core.ValidationError
+	if e.TokenID, verr = jsonID(i, "token_id", j.TokenID); verr != nil {
+		return e, verr
 	}
-	if j.HolderID != nil {
-		e.HolderID = *j.HolderID
+	if e.HolderID, verr = jsonID(i, "holder_id", j.HolderID); verr != nil {
+		return e, verr
 	}
 	if err := core.ValidateID(i, "token_id", e.TokenID); err != nil {
 		return e, err
@@ -223,30 +253,61 @@ func (j *jsonEvent) event(i int) (core.HoldEvent, error) {
 
 // decodeEvents reads one event object or an array of them.
 func (s *Service) decodeEvents(r *http.Request) ([]jsonEvent, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		return nil, err
 	}
 	body = bytes.TrimSpace(body)
-	var evs []jsonEvent
+	var items []json.RawMessage
 	switch {
 	case len(body) > 0 && body[0] == '[':
-		if err := json.Unmarshal(body, &evs); err != nil {
+		if err := json.Unmarshal(body, &items); err != nil {
 			return nil, badRequest("invalid JSON: %v", err)
 		}
 	case len(body) > 0 && body[0] == '{':
-		var one jsonEvent
-		if err := json.Unmarshal(body, &one); err != nil {
-			return nil, badRequest("invalid JSON: %v", err)
-		}
-		evs = []jsonEvent{one}
+		items = []json.RawMessage{body}
 	default:
 		return nil, badRequest("body must be a JSON event object or an array of them")
 	}
-	if len(evs) > s.cfg.MaxBatch {
-		return nil, badRequest("batch of %d events is larger than the limit %d", len(evs), s.cfg.MaxBatch)
+	if len(items) > s.cfg.MaxBatch {
+		return nil, badRequest("batch of %d events is larger than the limit %d", len(items), s.cfg.MaxBatch)
+	}
+	evs := make([]jsonEvent, len(items))
+	for i, it := range items {
+		if err := decodeStrict(it, &evs[i]); err != nil {
+			return nil, badRequest("event %d: %v", i, err)
+		}
 	}
 	return evs, nil
+}
+
+// readBody reads a request body up to limit bytes: a larger one is a
+// *http.MaxBytesError (413); one that ends early or whose chunked encoding is
+// broken is the caller's fault (400), never a 500.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	var mbe *http.MaxBytesError
+	if err != nil && !errors.As(err, &mbe) {
+		return nil, badRequest("reading the body: %v", err)
+	}
+	return body, err
+}
+
+// decodeStrict decodes one JSON object into v; a key v has no field for is
+// an error naming it (a misspelt "wieght" must not silently mean weight 1).
+func decodeStrict(raw []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return fmt.Errorf("unknown key %s (the keys are token_id, holder_id, start, end, weight)", name)
+		}
+		return fmt.Errorf("invalid JSON: %v", err)
+	}
+	if d.More() {
+		return errors.New("invalid JSON: more than one value")
+	}
+	return nil
 }
 
 func (s *Service) postHolds(okCode int) http.HandlerFunc {
@@ -258,37 +319,51 @@ func (s *Service) postHolds(okCode int) http.HandlerFunc {
 		}
 		partial := r.URL.Query().Get("partial") == "1" || r.URL.Query().Get("partial") == "true"
 		events := make([]core.HoldEvent, 0, len(raw))
-		var pre []httpError
+		var bad []*core.ValidationError // conversion failures, then the aggregator's
 		var index []int
 		for i := range raw {
 			e, err := raw[i].event(i)
 			if err != nil {
-				if !partial {
+				var ve *core.ValidationError
+				if !errors.As(err, &ve) {
 					writeError(w, err)
 					return
 				}
-				pre = append(pre, errorBody(err))
+				bad = append(bad, ve)
 				continue
 			}
 			index = append(index, i)
 			events = append(events, e)
 		}
+		if len(bad) > 0 && !partial {
+			s.agg.CountStrictRefusal(events, len(bad))
+			writeError(w, bad[0])
+			return
+		}
+		s.agg.CountRejected(len(bad), 0)
 		n, err := s.Record(events, partial)
 		var be *core.BatchError
 		if err != nil && !(partial && errors.As(err, &be)) {
 			writeError(w, err)
 			return
 		}
-		resp := struct {
-			Accepted int         `json:"accepted"`
-			Errors   []httpError `json:"errors,omitempty"`
-		}{Accepted: n, Errors: pre}
 		if be != nil {
 			for _, v := range be.Errors {
 				v2 := *v
 				v2.Index = index[v.Index]
-				resp.Errors = append(resp.Errors, errorBody(&v2))
+				bad = append(bad, &v2)
 			}
+		}
+		slices.SortFunc(bad, func(a, b *core.ValidationError) int { return a.Index - b.Index })
+		resp := struct {
+			Accepted int         `json:"accepted"`
+			Rejected int         `json:"rejected,omitempty"`
+			Errors   []httpError `json:"errors,omitempty"`
+		}{Accepted: n, Rejected: len(bad)}
+		// The reply lists at most MaxRowErrors rows (the count is exact): a
+		// body of bad events must not buy a reply many times its size.
+		for _, v := range bad[:min(len(bad), s.cfg.MaxRowErrors)] {
+			resp.Errors = append(resp.Errors, errorBody(v))
 		}
 		writeJSON(w, okCode, resp)
 	}
@@ -296,17 +371,27 @@ func (s *Service) postHolds(okCode int) http.HandlerFunc {
 
 func (s *Service) postClose(w http.ResponseWriter, r *http.Request) {
 	var req struct {
-		TokenID  string          `json:"token_id"`
-		HolderID string          `json:"holder_id"`
+		TokenID  json.RawMessage `json:"token_id"`
+		HolderID json.RawMessage `json:"holder_id"`
 		At       json.RawMessage `json:"at"`
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, s.cfg.MaxBodyBytes))
+	body, err := readBody(r, s.cfg.MaxBodyBytes)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeError(w, badRequest("invalid JSON: %v", err))
+	if err := decodeStrict(body, &req); err != nil {
+		writeError(w, badRequest("%v", strings.Replace(err.Error(), "start, end, weight", "at", 1)))
+		return
+	}
+	token, verr := jsonID(-1, "token_id", req.TokenID)
+	if verr != nil {
+		writeError(w, verr)
+		return
+	}
+	holder, verr := jsonID(-1, "holder_id", req.HolderID)
+	if verr != nil {
+		writeError(w, verr)
 		return
 	}
 	at := int64(-1)
@@ -320,7 +405,7 @@ func (s *Service) postClose(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	n, err := s.CloseHold(req.TokenID, req.HolderID, at)
+	n, err := s.CloseHold(token, holder, at)
 	if err != nil {
 		writeError(w, err)
 		return

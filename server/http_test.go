@@ -74,7 +74,7 @@ func TestHTTPAPI(t *testing.T) {
 		{"string weight", "POST", "/v1/holds", `{"token_id":"T","holder_id":"x","start":1,"weight":"2"}`, 400, `"field":"weight"`},
 		{"too many events", "POST", "/v1/holds", `[{},{},{},{}]`, 400, "limit 3"},
 		{"body too large", "POST", "/v1/holds", `[` + strings.Repeat(" ", 5000) + `]`, 413, ""},
-		{"partial", "POST", "/v1/holds?partial=1", `[{"token_id":"T","holder_id":"p","start":1},{"holder_id":"q","start":1}]`, 200, `"accepted":1,"errors":[{"error":"event 1: token_id`},
+		{"partial", "POST", "/v1/holds?partial=1", `[{"token_id":"T","holder_id":"p","start":1},{"holder_id":"q","start":1}]`, 200, `"accepted":1,"rejected":1,"errors":[{"error":"event 1: token_id`},
 		{"close", "POST", "/v1/holds/close", `{"token_id":"T","holder_id":"bob","at":100}`, 200, `"closed":1`},
 		{"close again", "POST", "/v1/holds/close", `{"token_id":"T","holder_id":"bob"}`, 404, "no open hold"},
 		{"stats", "GET", "/v1/stats?now=1000", "", 200, `[{"holder_id":"p","score":999,"total_seconds":999,"events":1,"open_holds":1,"tokens":1,"updated_at":1000},{"holder_id":"bob","score":50,`},

@@ -29,6 +29,12 @@ type Config struct {
 	// for writes, and for reads too with AuthReads.
 	AuthToken string
 	AuthReads bool
+	// MaxInFlight bounds the requests served at once, both front ends
+	// (DefaultMaxInFlight when 0); beyond it a call is refused at once.
+	MaxInFlight int
+	// MaxRowErrors bounds the per-row errors a partial batch's reply lists
+	// (DefaultMaxRowErrors when 0); the reply still counts them all.
+	MaxRowErrors int
 	// Clock is Unix seconds (default: the wall clock).
 	Clock  func() int64
 	Logger *slog.Logger
@@ -44,6 +50,7 @@ type Service struct {
 	draining atomic.Bool
 	drainCh  chan struct{}
 	drainOne sync.Once
+	busy     *inflight
 }
 
 // NewService serves agg, written through w (its store, or core.Memory(agg)).
@@ -60,7 +67,10 @@ func NewService(agg *core.Aggregator, w core.Writer, cfg Config) *Service {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{agg: agg, w: w, cfg: cfg, log: cfg.Logger, drainCh: make(chan struct{})}
+	if cfg.MaxRowErrors <= 0 {
+		cfg.MaxRowErrors = DefaultMaxRowErrors
+	}
+	return &Service{agg: agg, w: w, cfg: cfg, busy: newInflight(cfg.MaxInFlight), log: cfg.Logger, drainCh: make(chan struct{})}
 }
 
 // Aggregator is the served aggregator (for reads).

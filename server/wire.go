@@ -36,6 +36,17 @@ func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{grpc.ForceServerCodecV2(frameCodec{encoding.GetCodecV2("proto")})}
 }
 
+// GRPCOptions are ServerOptions plus the service's guards, in their order:
+// the token checked before a message is read (tap), then per call panic
+// recovery, the token, the in-flight cap and decode errors. log receives
+// recovered panics.
+func (s *Service) GRPCOptions(log func(string, ...any)) []grpc.ServerOption {
+	return append(ServerOptions(),
+		grpc.InTapHandle(s.AuthTap()),
+		grpc.ChainUnaryInterceptor(RecoveryUnary(log), s.AuthUnary(), s.LimitUnary()),
+		grpc.ChainStreamInterceptor(RecoveryStream(log), s.AuthStream(), s.LimitStream()))
+}
+
 type frameCodec struct{ base encoding.CodecV2 }
 
 func (c frameCodec) Marshal(v any) (mem.BufferSlice, error) { return c.base.Marshal(v) }
@@ -45,7 +56,7 @@ func (c frameCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	if f, ok := v.(*holdFrame); ok {
 		return f.decode(data)
 	}
-	return c.base.Unmarshal(data, v)
+	return c.unmarshalLenient(data, v)
 }
 
 // wireTime is a google.protobuf.Timestamp as decoded.

@@ -49,6 +49,13 @@ type config struct {
 	MaxBatch      int           `key:"max_batch" help:"largest batch (events) of one request"`
 	MaxBodyBytes  int64         `key:"max_body_bytes" help:"largest HTTP request body"`
 	DrainTimeout  time.Duration `key:"drain_timeout" help:"how long shutdown waits for in-flight requests"`
+	MaxInFlight   int           `key:"max_in_flight" help:"requests served at once, both listeners (more are refused: 503 / RESOURCE_EXHAUSTED)"`
+	MaxRowErrors  int           `key:"max_row_errors" help:"rejected rows a partial batch's reply lists (the reply counts them all)"`
+	GRPCMaxRecv   int64         `key:"grpc_max_recv_bytes" help:"largest gRPC request message"`
+	MaxConns      int           `key:"max_conns" help:"open connections per listener (more wait to be accepted)"`
+	GRPCIdle      time.Duration `key:"grpc_idle_timeout" help:"close a gRPC connection with no call for this long"`
+	GRPCMaxAge    time.Duration `key:"grpc_max_conn_age" help:"close any gRPC connection after this long, gracefully (0: never)"`
+	GRPCPingMin   time.Duration `key:"grpc_keepalive_min_time" help:"a client pinging more often than this is disconnected"`
 	DebugPprof    bool          `key:"debug_pprof" help:"serve /debug/pprof/ on the HTTP listener (profiling; keep off in production)"`
 	History       bool          `key:"history" help:"keep every closed hold (about 24 bytes each) so top/stats answer for any window"`
 	Exact         bool          `key:"exact" help:"exact mode: integer weights up to 2^256-1 (decimal strings in JSON, weight_exact in gRPC) and exact integer scores"`
@@ -68,6 +75,12 @@ func defaults() config {
 		MaxBatch:      1 << 20,
 		MaxBodyBytes:  16 << 20,
 		DrainTimeout:  10 * time.Second,
+		MaxInFlight:   256,
+		MaxRowErrors:  1000,
+		GRPCMaxRecv:   16 << 20,
+		MaxConns:      1024,
+		GRPCIdle:      5 * time.Minute,
+		GRPCPingMin:   10 * time.Second,
 	}
 }
 
@@ -356,6 +369,20 @@ func (c *config) validate() error {
 		return errors.New("auth_reads: needs auth_token_file")
 	case c.DrainTimeout <= 0:
 		return fmt.Errorf("drain_timeout %v: must be > 0", c.DrainTimeout)
+	case c.MaxInFlight <= 0:
+		return fmt.Errorf("max_in_flight %d: must be > 0", c.MaxInFlight)
+	case c.MaxRowErrors <= 0:
+		return fmt.Errorf("max_row_errors %d: must be > 0", c.MaxRowErrors)
+	case c.GRPCMaxRecv <= 0 || c.GRPCMaxRecv > 1<<30:
+		return fmt.Errorf("grpc_max_recv_bytes %d: must be in (0, 1 GiB]", c.GRPCMaxRecv)
+	case c.MaxConns <= 0:
+		return fmt.Errorf("max_conns %d: must be > 0", c.MaxConns)
+	case c.GRPCIdle <= 0:
+		return fmt.Errorf("grpc_idle_timeout %v: must be > 0", c.GRPCIdle)
+	case c.GRPCMaxAge < 0:
+		return fmt.Errorf("grpc_max_conn_age %v: must be >= 0", c.GRPCMaxAge)
+	case c.GRPCPingMin <= 0:
+		return fmt.Errorf("grpc_keepalive_min_time %v: must be > 0", c.GRPCPingMin)
 	}
 	if _, err := c.campaignWindow(); err != nil {
 		return err

@@ -263,7 +263,7 @@ func TestDaemonRPCsHaveAccess(t *testing.T) {
 	}
 	defer agg.Close()
 	svc := server.NewService(agg, core.Memory(agg), server.Config{})
-	gs, _ := newGRPCServer(svc, nil, slog.New(slog.DiscardHandler))
+	gs, _ := newGRPCServer(svc, nil, slog.New(slog.DiscardHandler), defaults())
 	defer gs.Stop()
 	n := 0
 	for name, info := range gs.GetServiceInfo() {

@@ -22,11 +22,13 @@ import (
 	"time"
 
 	"github.com/oklog/run"
+	"golang.org/x/net/netutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 
@@ -114,6 +116,7 @@ func realMain(args []string, stdout io.Writer) error {
 	svc := server.NewService(agg, w, server.Config{
 		MaxBatch: cfg.MaxBatch, MaxBodyBytes: cfg.MaxBodyBytes,
 		AuthToken: token, AuthReads: cfg.AuthReads, Logger: log,
+		MaxInFlight: cfg.MaxInFlight, MaxRowErrors: cfg.MaxRowErrors,
 	})
 
 	grpcLis, err := net.Listen("tcp", cfg.GRPCAddr)
@@ -127,8 +130,11 @@ func realMain(args []string, stdout io.Writer) error {
 		closeWriter(w, log)
 		return fmt.Errorf("http_addr: %w", err)
 	}
+	// Bounded connections: past max_conns a new connection waits in the
+	// accept queue instead of taking a descriptor the store needs.
+	grpcLis, httpLis = netutil.LimitListener(grpcLis, cfg.MaxConns), netutil.LimitListener(httpLis, cfg.MaxConns)
 
-	gs, hs := newGRPCServer(svc, tlsCfg, log)
+	gs, hs := newGRPCServer(svc, tlsCfg, log, cfg)
 	httpSrv := &http.Server{
 		// --debug-pprof adds /debug/pprof/ (a read in the auth table).
 		Handler:           svc.Handler(reg, server.HTTPOptions{Pprof: cfg.DebugPprof}),
@@ -221,12 +227,16 @@ func realMain(args []string, stdout io.Writer) error {
 // newGRPCServer is the daemon's gRPC server: both poh services, health and
 // reflection, every call through the recovery and auth interceptors (the
 // auth table in server/auth.go covers each method registered here).
-func newGRPCServer(svc *server.Service, tlsCfg *tls.Config, log *slog.Logger) (*grpc.Server, *health.Server) {
+func newGRPCServer(svc *server.Service, tlsCfg *tls.Config, log *slog.Logger, cfg config) (*grpc.Server, *health.Server) {
 	logf := func(msg string, kv ...any) { log.Error(msg, kv...) }
-	opts := append(server.ServerOptions(),
-		grpc.ChainUnaryInterceptor(server.RecoveryUnary(logf), svc.AuthUnary()),
-		grpc.ChainStreamInterceptor(server.RecoveryStream(logf), svc.AuthStream()),
-		grpc.MaxRecvMsgSize(256<<20),
+	opts := append(svc.GRPCOptions(logf),
+		grpc.MaxRecvMsgSize(int(cfg.GRPCMaxRecv)),
+		// Idle connections (a preface, then nothing) are closed; clients
+		// that ping too often are cut off.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: cfg.GRPCIdle,
+			MaxConnectionAge: cfg.GRPCMaxAge, MaxConnectionAgeGrace: cfg.DrainTimeout}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: cfg.GRPCPingMin}),
+		grpc.ConnectionTimeout(10*time.Second),
 		// A pool of stream goroutines: a new goroutine per unary call
 		// spent ~15% of the daemon's CPU growing its stack.
 		grpc.NumStreamWorkers(streamWorkers),

@@ -660,11 +660,15 @@ func (x *EventError) GetError() string {
 
 // BatchAck answers a HoldBatch.
 type BatchAck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Ok            bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Accepted      uint64                 `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Errors        []*EventError          `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
-	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Ok       bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	Accepted uint64                 `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// The rejected events, by index: at most the daemon's max_row_errors of
+	// them (rejected counts them all).
+	Errors []*EventError `protobuf:"bytes,3,rep,name=errors,proto3" json:"errors,omitempty"`
+	Error  string        `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	// extension: how many events were rejected.
+	Rejected      uint64 `protobuf:"varint,5,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,6 +729,13 @@ func (x *BatchAck) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *BatchAck) GetRejected() uint64 {
+	if x != nil {
+		return x.Rejected
+	}
+	return 0
 }
 
 // CloseRequest ends every open hold of (token_id, holder_id) at `at`.
@@ -1029,12 +1040,13 @@ const file_hold_proto_rawDesc = "" +
 	"\x05index\x18\x01 \x01(\x03R\x05index\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"u\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"\x91\x01\n" +
 	"\bBatchAck\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
 	"\baccepted\x18\x02 \x01(\x04R\baccepted\x12'\n" +
 	"\x06errors\x18\x03 \x03(\v2\x0f.poh.EventErrorR\x06errors\x12\x14\n" +
-	"\x05error\x18\x04 \x01(\tR\x05error\"r\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\x12\x1a\n" +
+	"\brejected\x18\x05 \x01(\x04R\brejected\"r\n" +
 	"\fCloseRequest\x12\x19\n" +
 	"\btoken_id\x18\x01 \x01(\tR\atokenId\x12\x1b\n" +
 	"\tholder_id\x18\x02 \x01(\tR\bholderId\x12*\n" +

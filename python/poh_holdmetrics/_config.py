@@ -180,6 +180,13 @@ _SPEC: dict[str, tuple[Any, Any, bool, str]] = {
     "max_batch": (1 << 20, _parse_int, True, "daemon's largest batch (events) per request"),
     "max_body_bytes": (16 << 20, _parse_int, True, "daemon's largest HTTP request body"),
     "drain_timeout": (10.0, parse_duration, True, "how long daemon shutdown waits for in-flight work"),
+    "max_in_flight": (256, _parse_int, True, "daemon requests served at once (more are refused)"),
+    "max_row_errors": (1000, _parse_int, True, "rejected rows a partial batch's reply lists"),
+    "grpc_max_recv_bytes": (16 << 20, _parse_int, True, "daemon's largest gRPC request message"),
+    "max_conns": (1024, _parse_int, True, "daemon's open connections per listener"),
+    "grpc_idle_timeout": (300.0, parse_duration, True, "daemon closes a gRPC connection idle this long"),
+    "grpc_max_conn_age": (0.0, parse_duration, True, "daemon closes any gRPC connection after this long (0 = never)"),
+    "grpc_keepalive_min_time": (10.0, parse_duration, True, "daemon cuts off clients pinging more often"),
     "debug_pprof": (False, _parse_bool, True, "daemon serves /debug/pprof on its HTTP address"),
     "history": (False, _parse_bool, True, "daemon keeps closed holds so top/stats answer for any window"),
     "exact": (False, _parse_bool, True, "daemon in exact mode: integer weights and exact integer scores"),
@@ -220,6 +227,13 @@ class Settings:
     max_batch: int
     max_body_bytes: int
     drain_timeout: float
+    max_in_flight: int
+    max_row_errors: int
+    grpc_max_recv_bytes: int
+    max_conns: int
+    grpc_idle_timeout: float
+    grpc_max_conn_age: float
+    grpc_keepalive_min_time: float
     debug_pprof: bool
     history: bool
     exact: bool
