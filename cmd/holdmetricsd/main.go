@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,14 +23,14 @@ import (
 	"time"
 
 	"github.com/oklog/run"
-	"golang.org/x/net/netutil"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
-	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/reflection"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
@@ -46,6 +47,9 @@ func main() {
 
 // realMain runs the daemon; stdout takes --print-config-schema's output.
 func realMain(args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "repair" {
+		return repair(args[1:], stdout)
+	}
 	cfg, err := loadConfig(args, os.Getenv)
 	if err != nil {
 		switch {
@@ -253,6 +257,36 @@ func newGRPCServer(svc *server.Service, tlsCfg *tls.Config, log *slog.Logger, cf
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	return gs, hs
+}
+
+// repair is `holdmetricsd repair --data-dir DIR`: the operator's action
+// after the store refused to start over a damaged log (store.ErrCorrupt).
+// It cuts the log at the first damaged record, keeping what it cut beside
+// the log (*.cut files), so that the next start recovers everything before
+// the damage. It takes the dir's lock: stop the daemon first.
+func repair(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("holdmetricsd repair", flag.ContinueOnError)
+	dir := fs.String("data-dir", "", "the data dir whose log to cut at its first damaged record")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *dir == "" || fs.NArg() > 0 {
+		return errors.New("usage: holdmetricsd repair --data-dir DIR")
+	}
+	rep, err := store.Repair(*dir)
+	if err != nil {
+		return fmt.Errorf("repair %s: %w", *dir, err)
+	}
+	if rep.CutAt == "" {
+		fmt.Fprintf(stdout, "%s: the log has no damaged record; nothing changed\n", *dir)
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s: cut the log at %s (%d bytes); kept them in %s\n", *dir, rep.CutAt, rep.CutBytes,
+		strings.Join(rep.KeptAs, ", "))
+	return nil
 }
 
 // streamWorkers bounds the pooled stream goroutines; calls beyond it still
