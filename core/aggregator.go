@@ -196,6 +196,22 @@ func (a *Aggregator) Close() error {
 	return nil
 }
 
+// Reset drops every holder, and the counters that describe the state
+// (accepted, evictions, histograms; not rejected and dropped, which count
+// requests): a durable store rebuilds the aggregator from its data dir
+// after a failed write (store's heal).
+func (a *Aggregator) Reset() {
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		sh.holders = holderTable{}
+		sh.tokens = make(map[string]string)
+		sh.open = 0
+		sh.stats = shardStats{}
+		sh.mu.Unlock()
+	}
+}
+
 // Len is the number of holders.
 func (a *Aggregator) Len() int {
 	n := 0

@@ -30,14 +30,20 @@ run-daemon: build
 	@mkdir -p $(DAEMON_DATA)
 	bin/holdmetricsd --data-dir $(DAEMON_DATA)
 
-$(DAEMON_PY):
-	$(PYTHON) -m venv $(DAEMON_VENV)
+DAEMON_STAMP := $(DAEMON_VENV)/.requirements
+
+# The venv is (re)filled whenever tests/daemon/requirements.txt changes.
+$(DAEMON_STAMP): tests/daemon/requirements.txt
+	test -x $(DAEMON_PY) || $(PYTHON) -m venv $(DAEMON_VENV)
 	$(DAEMON_PY) -m pip install -q --upgrade pip
 	$(DAEMON_PY) -m pip install -q -r tests/daemon/requirements.txt
+	touch $@
 
-deps-daemon: $(DAEMON_PY)
+$(DAEMON_PY): $(DAEMON_STAMP)
 
-proto: $(DAEMON_PY)
+deps-daemon: $(DAEMON_STAMP)
+
+proto: $(DAEMON_STAMP)
 	GOBIN=$(CURDIR)/bin $(GO) install $(PROTOC_GEN_GO)
 	GOBIN=$(CURDIR)/bin $(GO) install $(PROTOC_GEN_GO_GRPC)
 	$(DAEMON_PY) -m grpc_tools.protoc -Iproto \
@@ -46,7 +52,7 @@ proto: $(DAEMON_PY)
 	  --go-grpc_out=proto/pohpb --go-grpc_opt=paths=source_relative \
 	  proto/hold.proto
 
-test-daemon: build $(DAEMON_PY)
+test-daemon: build $(DAEMON_STAMP)
 	HOLDMETRICSD=$(CURDIR)/bin/holdmetricsd $(DAEMON_PY) -m pytest -q tests/daemon
 
 bench-daemon: build

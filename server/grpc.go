@@ -50,7 +50,8 @@ func statusOf(err error) error {
 		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, core.ErrNoHistory):
 		return status.Error(codes.FailedPrecondition, noHistory(err).Error())
-	case errors.Is(err, ErrDraining), errors.Is(err, store.ErrClosed), errors.Is(err, core.ErrClosed):
+	case errors.Is(err, ErrDraining), errors.Is(err, store.ErrClosed), errors.Is(err, core.ErrClosed),
+		errors.Is(err, store.ErrFailed):
 		return status.Error(codes.Unavailable, err.Error())
 	}
 	return status.Error(codes.Internal, err.Error())

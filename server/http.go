@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store"
 )
 
 // HTTP JSON API. Field names are the Python API's: token_id, holder_id,
@@ -66,8 +67,8 @@ func (s *Service) routes(g prometheus.Gatherer, o HTTPOptions) []route {
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 		})},
 		{"GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if !s.Ready() {
-				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			if ok, why := s.Health(); !ok {
+				writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": why})
 				return
 			}
 			writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -147,8 +148,9 @@ func writeError(w http.ResponseWriter, err error) {
 		code = http.StatusBadRequest
 	case errors.Is(err, core.ErrNoOpenHold):
 		code = http.StatusNotFound
-	case errors.Is(err, ErrDraining):
-		code = http.StatusServiceUnavailable
+	case errors.Is(err, ErrDraining), errors.Is(err, store.ErrFailed), errors.Is(err, store.ErrClosed):
+		code = http.StatusServiceUnavailable // the caller may retry: nothing was acknowledged
+		w.Header().Set("Retry-After", "1")
 	}
 	writeJSON(w, code, errorBody(err))
 }

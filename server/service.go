@@ -93,10 +93,16 @@ func (s *Service) Draining() bool { return s.draining.Load() }
 // Ready reports whether the service takes writes.
 func (s *Service) Ready() bool { ok, _ := s.Health(); return ok }
 
-// Health says whether the service takes writes, and why not.
+// Health says whether the service takes writes, and why not: draining, or
+// a writer that cannot write now (a failed store, healing by itself).
 func (s *Service) Health() (bool, string) {
 	if s.draining.Load() {
 		return false, "draining"
+	}
+	if h, ok := s.w.(interface{ Health() error }); ok {
+		if err := h.Health(); err != nil {
+			return false, err.Error()
+		}
 	}
 	return true, ""
 }

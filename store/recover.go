@@ -153,14 +153,15 @@ func (s *Store) recover() (*Recovery, uint64, error) {
 		rec.DroppedBytes = int64(torn.size - torn.off)
 		s.log.Warn("log tail is torn (a crash cut the last write short): recovered everything before it and cut it off",
 			"file", torn.path, "offset", torn.off, "dropped_bytes", rec.DroppedBytes, "reason", torn.reason.Error())
+		next = torn.seg + 1
 		if torn.off < len(walMagic) {
 			if err := os.Remove(torn.path); err != nil {
 				return nil, 0, fmt.Errorf("remove torn segment: %w", err)
 			}
+			next = torn.seg // its number is free again: no gap in the log
 		} else if err := os.Truncate(torn.path, int64(torn.off)); err != nil {
 			return nil, 0, fmt.Errorf("truncate torn tail: %w", err)
 		}
-		next = torn.seg + 1
 	}
 	for _, p := range stale {
 		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {

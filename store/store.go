@@ -60,8 +60,10 @@ func ParseFsync(s string) (Fsync, error) {
 // ErrClosed is returned by every write after Close.
 var ErrClosed = errors.New("store is closed")
 
-// ErrFailed wraps the I/O error that stopped the log; the store refuses
-// writes after it (restart the process to recover from the log).
+// ErrFailed wraps the I/O error that stopped the log (a full disk, no file
+// descriptors left). The store refuses writes while it is failed and heals
+// by itself (see heal): it retries with a bounded backoff, and writes resume
+// once space or descriptors are back.
 var ErrFailed = errors.New("store failed")
 
 // Options configures Open. The zero value means the defaults.
@@ -75,6 +77,10 @@ type Options struct {
 	// were written since the last one (default 256 MiB; < 0: never).
 	SnapshotBytes int64
 	Logger        *slog.Logger
+	// OnHealth, when set, is called (from the store's goroutine, never
+	// under its lock) when the log fails (with the error) and when it has
+	// healed (nil), e.g. to set the daemon's readiness.
+	OnHealth func(err error)
 }
 
 // Recovery describes what Open found.
@@ -114,8 +120,11 @@ type Store struct {
 	snapping  bool
 	writing   bool   // a flushLocked is doing I/O
 	spare     []byte // a drained chunk buffer, reused
-	err       error  // sticky I/O error
+	err       error  // the I/O error the log failed with; nil while healthy (see heal)
 	closed    bool
+	segStart  map[uint64]uint64 // logical offset of each open segment's first record (for heal)
+	healWait  time.Duration     // the backoff before the next heal attempt
+	healAt    time.Time
 
 	snapKick chan struct{}
 	stop     chan struct{}
@@ -190,6 +199,7 @@ func Open(dir string, agg *core.Aggregator, opts Options) (*Store, *Recovery, er
 		return nil, nil, err
 	}
 	s.segIndex = next
+	s.segStart = map[uint64]uint64{next: 0}
 	s.chunks = []chunk{{f: f}}
 	s.sinceSnap = rec.SnapshotBytes
 	s.wg.Add(2)
@@ -212,6 +222,7 @@ func (s *Store) createSegment(i uint64, durable bool) (*os.File, error) {
 	}
 	if _, err := f.WriteString(walMagic); err != nil {
 		f.Close()
+		os.Remove(path) // a segment without its magic would read as a torn one
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	if !durable {
@@ -226,18 +237,6 @@ func (s *Store) createSegment(i uint64, durable bool) (*os.File, error) {
 		return nil, err
 	}
 	return f, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }
 
 // Dir is the data dir.
@@ -384,6 +383,7 @@ func (s *Store) rotateLocked() error {
 	s.chunks[len(s.chunks)-1].end = s.appended
 	s.chunks = append(s.chunks, chunk{f: f, end: s.appended, newSegment: true})
 	s.segIndex++
+	s.segStart[s.segIndex] = s.appended
 	s.segBytes = 0
 	return nil
 }
@@ -391,9 +391,99 @@ func (s *Store) rotateLocked() error {
 func (s *Store) failLocked(err error) {
 	if s.err == nil {
 		s.err = fmt.Errorf("%w: %w", ErrFailed, err)
-		s.log.Error("store failed; writes are refused until restart", "err", err)
+		s.log.Error("store failed: writes are refused until it heals (it retries by itself)", "err", err)
+		s.healWait, s.healAt = 50*time.Millisecond, time.Now()
+		s.notify(s.err)
 	}
 	s.cond.Broadcast()
+}
+
+// notify calls Options.OnHealth off the caller's lock.
+func (s *Store) notify(err error) {
+	if s.opts.OnHealth != nil {
+		go s.opts.OnHealth(err)
+	}
+}
+
+// Health is nil while the store can write, else why not (ErrFailed).
+func (s *Store) Health() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// heal brings a failed store back: it cuts the log back to what was
+// acknowledged (under the fsync policy: written, or synced with always),
+// dropping records that were applied but never acknowledged (their callers
+// got an error and may retry: they must not count twice), rebuilds the
+// aggregator from the snapshot and the cut log, and opens a new segment.
+// Caller holds s.mu with nothing writing; on error the store stays failed
+// and the flusher tries again after a longer pause (at most 5 s).
+func (s *Store) heal() error {
+	for _, c := range s.chunks {
+		_ = c.f.Close()
+	}
+	s.chunks = nil
+	ack := s.written
+	if s.opts.Fsync == FsyncAlways {
+		ack = s.synced
+	}
+	for idx, start := range s.segStart {
+		path := filepath.Join(s.dir, segName(idx))
+		switch {
+		case start > ack || start == ack && idx != s.firstSegAt(ack):
+			if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return err
+			}
+			delete(s.segStart, idx)
+		default:
+			err := os.Truncate(path, int64(len(walMagic))+int64(min(ack, s.segEnd(idx))-start))
+			if errors.Is(err, os.ErrNotExist) {
+				delete(s.segStart, idx) // compacted away by a snapshot: nothing of it to cut
+			} else if err != nil {
+				return err
+			}
+		}
+	}
+	s.agg.Reset()
+	rec, next, err := s.recover()
+	if err != nil {
+		return err
+	}
+	f, err := s.createSegment(next, true)
+	if err != nil {
+		return err
+	}
+	s.appended, s.written, s.synced = ack, ack, ack
+	s.segIndex, s.segBytes = next, 0
+	s.segStart = map[uint64]uint64{next: ack}
+	s.chunks = []chunk{{f: f, end: ack}}
+	s.sinceSnap = rec.SnapshotBytes
+	s.err = nil
+	s.log.Warn("store healed: writes resume", "records_replayed", rec.Records, "events_replayed", rec.Events,
+		"segment", segName(next))
+	s.notify(nil)
+	return nil
+}
+
+// firstSegAt is the lowest open segment starting at logical offset off.
+func (s *Store) firstSegAt(off uint64) uint64 {
+	first := uint64(0)
+	for idx, start := range s.segStart {
+		if start == off && (first == 0 || idx < first) {
+			first = idx
+		}
+	}
+	return first
+}
+
+// segEnd is where the segment after idx starts (the end of idx's records),
+// or the log's end.
+func (s *Store) segEnd(idx uint64) uint64 {
+	if next, ok := s.segStart[idx+1]; ok {
+		return next
+	}
+	return s.appended
 }
 
 // Wait blocks until the record of t is durable under the policy: written
@@ -500,6 +590,13 @@ func (s *Store) flusher() {
 		s.mu.Lock()
 		for s.writing {
 			s.cond.Wait()
+		}
+		if s.err != nil && !stopping && !s.snapping && time.Now().After(s.healAt) {
+			if err := s.heal(); err != nil {
+				s.healWait = min(2*s.healWait, 5*time.Second)
+				s.healAt = time.Now().Add(s.healWait)
+				s.log.Warn("store still failed; retrying", "err", err, "retry_in", s.healWait.String())
+			}
 		}
 		if s.err == nil && (stopping || s.opts.Fsync != FsyncInterval) {
 			// Final flush, or always/none: write (and sync) in one go.

@@ -34,6 +34,7 @@ func open(t *testing.T, dir string, opts Options) (*Store, *core.Aggregator, *Re
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() }) // Windows cannot delete the dir of an open store
 	return s, a, rec
 }
 

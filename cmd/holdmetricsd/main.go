@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -96,6 +97,7 @@ func realMain(args []string, stdout io.Writer) error {
 	}
 	defer agg.Close()
 
+	health := &storeHealth{}
 	// w is the one writer every write goes through: the store, or the
 	// aggregator itself in memory-only mode.
 	w := core.Memory(agg)
@@ -103,7 +105,7 @@ func realMain(args []string, stdout io.Writer) error {
 		t0 := time.Now()
 		st, rec, err := store.Open(cfg.DataDir, agg, store.Options{
 			Fsync: store.Fsync(cfg.Fsync), FsyncInterval: cfg.FsyncInterval,
-			SnapshotBytes: cfg.SnapshotBytes, Logger: log,
+			SnapshotBytes: cfg.SnapshotBytes, Logger: log, OnHealth: health.set,
 		})
 		if err != nil {
 			return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
@@ -139,6 +141,7 @@ func realMain(args []string, stdout io.Writer) error {
 	grpcLis, httpLis = netutil.LimitListener(grpcLis, cfg.MaxConns), netutil.LimitListener(httpLis, cfg.MaxConns)
 
 	gs, hs := newGRPCServer(svc, tlsCfg, log, cfg)
+	health.attach(hs)
 	httpSrv := &http.Server{
 		// --debug-pprof adds /debug/pprof/ (a read in the auth table).
 		Handler:           svc.Handler(reg, server.HTTPOptions{Pprof: cfg.DebugPprof}),
@@ -287,6 +290,42 @@ func repair(args []string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s: cut the log at %s (%d bytes); kept them in %s\n", *dir, rep.CutAt, rep.CutBytes,
 		strings.Join(rep.KeptAs, ", "))
 	return nil
+}
+
+// storeHealth forwards the store's failures and recoveries to the gRPC
+// health service (NOT_SERVING while the store cannot write), which exists
+// only after the store is open.
+type storeHealth struct {
+	mu  sync.Mutex
+	hs  *health.Server
+	err error
+}
+
+func (h *storeHealth) set(err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.err = err
+	h.apply()
+}
+
+func (h *storeHealth) attach(hs *health.Server) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hs = hs
+	h.apply()
+}
+
+func (h *storeHealth) apply() {
+	if h.hs == nil {
+		return
+	}
+	st := healthpb.HealthCheckResponse_SERVING
+	if h.err != nil {
+		st = healthpb.HealthCheckResponse_NOT_SERVING
+	}
+	for _, name := range []string{"", "poh.HoldMetrics", "poh.HoldMetricsQuery"} {
+		h.hs.SetServingStatus(name, st)
+	}
 }
 
 // streamWorkers bounds the pooled stream goroutines; calls beyond it still

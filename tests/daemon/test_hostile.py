@@ -135,3 +135,94 @@ def test_idle_connections_are_closed_and_bounded(daemon_factory):
     # And the daemon still serves.
     code, _ = http("GET", d.http + "/healthz")
     assert code == 200
+
+
+def _can_mount_tmpfs(path: Path) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    ok = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(path)], capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(["umount", str(path)], check=True)
+    return ok
+
+
+def test_full_disk_fails_visibly_and_heals(daemon_factory, tmp_path):
+    """0.1: after ENOSPC the store refused every write until a restart, while /readyz,
+    /healthz and gRPC health stayed green and writes got 500. Now writes get 503 with the
+    reason, readiness is NOT_SERVING while the store cannot write, and writes resume by
+    themselves once space returns; a kill -9 then loses nothing acknowledged, and nothing
+    that was refused comes back."""
+    mnt = tmp_path / "small"
+    if not _can_mount_tmpfs(mnt):
+        pytest.skip("mounting a tmpfs needs root (CAP_SYS_ADMIN); this machine refused it")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mnt)], check=True)
+    try:
+        ballast = mnt / "ballast"
+        ballast.write_bytes(b"\0" * ((3 << 20) - (256 << 10)))  # leaves about 256 KiB for the log
+        d = daemon_factory("--snapshot-bytes", "-1", data_dir=mnt / "data").start()
+        acked, refused = [], []
+        i = 0
+        while len(refused) < 3 and i < 2000:
+            batch = [{"token_id": "T", "holder_id": f"b{i}-{j}", "start": 1, "end": 5} for j in range(200)]
+            code, body = http("POST", d.http + "/v1/holds", batch)
+            (acked if code == 200 else refused).append((i, code, body))
+            i += 1
+        assert refused, "the disk never filled"
+        assert all(c == 503 for _, c, _ in refused), refused[:2]
+        assert "store failed" in refused[0][2]["error"] and "no space" in refused[0][2]["error"].lower(), refused[0]
+        code, ready = http("GET", d.http + "/readyz")
+        assert code == 503 and "store failed" in ready["reason"], ready
+        with grpc.insecure_channel(d.grpc) as ch:
+            from grpc_health.v1 import health_pb2, health_pb2_grpc  # noqa: PLC0415 (grpcio-health-checking)
+            st = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+            assert st.status == health_pb2.HealthCheckResponse.NOT_SERVING, st
+
+        ballast.unlink()  # space returns: the store heals by itself, no restart
+        wait_until(lambda: http("GET", d.http + "/readyz")[0] == 200, 30, "readiness after space returned")
+        for k in range(3):
+            batch = [{"token_id": "T", "holder_id": f"after{k}-{j}", "start": 1, "end": 5} for j in range(200)]
+            code, body = http("POST", d.http + "/v1/holds", batch)
+            assert code == 200, body
+            acked.append((f"after{k}", code, body))
+        d.proc.kill()
+        d.proc.wait(10)
+        d2 = daemon_factory("--snapshot-bytes", "-1", data_dir=mnt / "data").start()
+        rows = stats(d2)
+        want = {f"b{i}-{j}" for i, _, _ in acked if isinstance(i, int) for j in range(200)}
+        want |= {f"after{k}-{j}" for k in range(3) for j in range(200)}
+        got = set(rows)
+        assert want <= got, f"{len(want - got)} acknowledged events lost"
+        assert got == want, f"{len(got - want)} refused events came back: {sorted(got - want)[:3]}"
+        print(f"acknowledged {len(want)} events, recovered {len(got)}; {len(refused)} batches refused with 503")
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)])
+
+
+def test_out_of_descriptors_fails_visibly_and_heals(daemon_factory):
+    """The same for EMFILE: with its descriptors used up (prlimit), the daemon cannot open a
+    new log segment at a snapshot's rotation; writes get 503 and readiness says why, and
+    once descriptors are back (prlimit again) writes resume with nothing acknowledged lost."""
+    d = daemon_factory("--snapshot-bytes", "65536").start()
+    pid = d.proc.pid
+    used = len(os.listdir(f"/proc/{pid}/fd"))
+    soft = next(int(line.split()[3]) for line in Path(f"/proc/{pid}/limits").read_text(encoding="utf-8").splitlines()
+                if line.startswith("Max open files"))
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={used + 1}:"], check=True)  # the soft limit only
+    acked, refused = [], []
+    i = 0
+    while len(refused) < 3 and i < 500:
+        batch = [{"token_id": "T", "holder_id": f"f{i}-{j}", "start": 1, "end": 5} for j in range(200)]
+        code, body = http("POST", d.http + "/v1/holds", batch)
+        (acked if code == 200 else refused).append(i)
+        i += 1
+    assert refused, "the descriptors never ran out"
+    code, ready = http("GET", d.http + "/readyz")
+    assert code == 503 and "too many open files" in ready["reason"], ready
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={soft}:"], check=True)
+    wait_until(lambda: http("GET", d.http + "/readyz")[0] == 200, 30, "readiness after descriptors returned")
+    code, body = http("POST", d.http + "/v1/holds", {"token_id": "T", "holder_id": "later", "start": 1})
+    assert code == 200, body
+    d.proc.kill()
+    d.proc.wait(10)
+    rows = stats(daemon_factory("--snapshot-bytes", "65536", data_dir=d.data_dir).start())
+    want = {f"f{i}-{j}" for i in acked for j in range(200)} | {"later"}
+    assert set(rows) == want, (len(want - set(rows)), len(set(rows) - want))
