@@ -17,7 +17,7 @@ RUN_TARGET    :=
 
 include $(sort $(wildcard mk/*.mk))
 
-.PHONY: all deps test test-go bench bench-go run fmt vet fuzz pgo clean
+.PHONY: all deps test test-go test-go-race test-go-purego test-go-bench bench bench-go run fmt vet fuzz pgo clean
 
 all: test
 
@@ -26,12 +26,22 @@ deps: go-deps $(DEPS_TARGETS)
 go-deps:
 	$(GO) mod download
 
-## test: every suite (Go with -race, fuzz seeds, benchmarks once, then each component's suite)
-test: deps test-go $(TEST_TARGETS)
+## test: every suite (Go with -race, fuzz seeds, benchmarks once, then each component's suite).
+## A failing suite does not stop the others; the command fails at the end, naming them.
+TEST_SUITES = vet test-go-race test-go-purego test-go-bench $(TEST_TARGETS)
 
-test-go: vet
+test: deps
+	@failed=""; for t in $(TEST_SUITES); do 	  echo "==== suite $$t"; $(MAKE) --no-print-directory $$t || failed="$$failed $$t"; 	done; 	if [ -n "$$failed" ]; then echo "==== FAILED suites:$$failed"; exit 1; fi; 	echo "==== every suite passed: $(TEST_SUITES)"
+
+test-go: vet test-go-race test-go-purego test-go-bench
+
+test-go-race:
 	$(GOTEST) -race ./...
+
+test-go-purego:
 	$(GOTEST) -tags purego ./core # the portable scoring path, without the amd64 kernel
+
+test-go-bench:
 	$(GOTEST) -short -run '^$$' -bench . -benchtime 1x ./...
 
 vet:

@@ -29,24 +29,26 @@ wheel: $(CAPI_SO)
 	ls dist
 
 # One fresh venv per interpreter; the test dependencies are cached by pip across runs.
+# Every interpreter's two suites run even when one fails; the target fails at the end.
 test-python: wheel
-	@set -e; $(PY_FOR); whl=$$(ls dist/*.whl); first=1; ran=0; \
+	@$(PY_FOR); whl=$$(ls dist/*.whl); first=1; ran=0; failed=""; \
 	for v in $(PY_VERSIONS); do \
 	  py=$$(py_for $$v); \
 	  if [ -z "$$py" ]; then \
 	    echo "!!!!!! python $$v NOT FOUND: skipping its suite (install it with pyenv to test it) !!!!!!"; continue; fi; \
 	  venv=.venv-py$$v; rm -rf $$venv; echo "== python $$v ($$py): fresh venv $$venv, installing $$whl"; \
-	  $$py -m venv $$venv; \
-	  $$venv/bin/pip install -q --disable-pip-version-check $(PY_TEST_DEPS); \
-	  $$venv/bin/pip install -q --disable-pip-version-check --no-deps "$$whl"; \
+	  $$py -m venv $$venv && \
+	  $$venv/bin/pip install -q --disable-pip-version-check $(PY_TEST_DEPS) && \
+	  $$venv/bin/pip install -q --disable-pip-version-check --no-deps "$$whl" || { failed="$$failed $$v-install"; continue; }; \
 	  echo "== python $$v: native + fallback parity suite"; \
 	  (cd python/tests && POH_WHEEL=$$PWD/../../$$whl POH_TEST_FRESH_VENV=$$( [ $$first = 1 ] && echo 1 ) \
-	     ../../$$venv/bin/python -m pytest $(PYTEST_ARGS)); \
+	     ../../$$venv/bin/python -m pytest $(PYTEST_ARGS)) || failed="$$failed $$v-native"; \
 	  echo "== python $$v: fallback-only suite (POH_HOLDMETRICS_PURE=1)"; \
-	  (cd python/tests && POH_HOLDMETRICS_PURE=1 ../../$$venv/bin/python -m pytest $(PYTEST_ARGS)); \
+	  (cd python/tests && POH_HOLDMETRICS_PURE=1 ../../$$venv/bin/python -m pytest $(PYTEST_ARGS)) || failed="$$failed $$v-pure"; \
 	  first=0; ran=$$((ran+1)); \
 	done; \
-	test $$ran -gt 0 || { echo "no python interpreter found for $(PY_VERSIONS)"; exit 1; }
+	test $$ran -gt 0 || { echo "no python interpreter found for $(PY_VERSIONS)"; exit 1; }; \
+	if [ -n "$$failed" ]; then echo "== python suites FAILED:$$failed"; exit 1; fi
 
 bench-python: wheel
 	@$(PY_FOR); venv=.venv-bench; py=$$(py_for $(lastword $(PY_VERSIONS))); \
