@@ -17,14 +17,6 @@ type standardAnswer struct {
 	Proofs [][]string `json:"proofs"`
 }
 
-func hexes(hs []Hash) []string {
-	out := make([]string, len(hs))
-	for i, h := range hs {
-		out[i] = h.String()
-	}
-	return out
-}
-
 // randAmount is a random integer of up to n bytes.
 func randAmount(r *rand.Rand, n int) *big.Int {
 	b := make([]byte, n)

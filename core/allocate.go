@@ -20,13 +20,16 @@ import (
 // split of float scores is exact too: the same result as the Python
 // fallback's Fraction arithmetic.
 
-// Share is one holder's score for Allocate: Exact when not nil, else Float
-// (finite, ≥ 0).
+// Share is one holder's score for Allocate: Exact (or Big, an integer of
+// any width ≥ 0) when not nil, else Float (finite, ≥ 0).
 type Share struct {
 	HolderID string
 	Float    float64
 	Exact    *Int
+	Big      *big.Int
 }
+
+func (s *Share) isExact() bool { return s.Exact != nil || s.Big != nil }
 
 // Award is one holder's amount.
 type Award struct {
@@ -66,7 +69,7 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 	}
 	// Numerators over one common denominator: exact scores are integers;
 	// a float score n / 2^k is scaled to the largest k of all of them.
-	exact := len(shares) > 0 && shares[0].Exact != nil
+	exact := len(shares) > 0 && shares[0].isExact()
 	seen := make(map[string]struct{}, len(shares))
 	type entry struct {
 		i    int
@@ -77,7 +80,7 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 	maxFrac := 0
 	for i := range shares {
 		s := &shares[i]
-		if (s.Exact != nil) != exact {
+		if s.isExact() != exact {
 			return nil, fmt.Errorf("shares[%d] (%s): exact and float scores mixed", i, quoteID(s.HolderID))
 		}
 		if err := ValidateID(i, "holder_id", s.HolderID); err != nil {
@@ -91,10 +94,17 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 		frac := 0
 		f := s.Float
 		if exact {
-			if s.Exact.IsZero() || s.Exact.Float() < o.MinScore {
+			if s.Big != nil {
+				if s.Big.Sign() < 0 {
+					return nil, fmt.Errorf("shares[%d] (%s): score %s must be >= 0", i, quoteID(s.HolderID), s.Big)
+				}
+				num = new(big.Int).Set(s.Big)
+			} else {
+				num = s.Exact.Big()
+			}
+			if num.Sign() == 0 || o.MinScore > 0 && bigFloat(num) < o.MinScore {
 				continue
 			}
-			num = s.Exact.Big()
 		} else {
 			if math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
 				return nil, fmt.Errorf("shares[%d] (%s): score %v must be a finite number >= 0", i, quoteID(s.HolderID), f)
@@ -220,6 +230,12 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 		out[i] = order[i].a
 	}
 	return out, nil
+}
+
+// bigFloat is x's nearest float64.
+func bigFloat(x *big.Int) float64 {
+	f, _ := new(big.Float).SetInt(x).Float64()
+	return f
 }
 
 // floatRatio is f (finite, > 0) as num / 2^frac exactly.

@@ -42,6 +42,9 @@ func (x *Int) addMul(w *uint256.Int, s uint64) {
 	x[5] += c
 }
 
+// AddMul adds w × s to x (a score: a weight held for s seconds).
+func (x *Int) AddMul(w *uint256.Int, s uint64) { x.addMul(w, s) }
+
 // add adds y to x.
 func (x *Int) add(y *Int) {
 	var c uint64
