@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/holiman/uint256"
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 )
 
@@ -85,6 +86,14 @@ func (a abiType) word(v string, dst *[32]byte) error {
 			return fmt.Errorf("%q is not a bool (true or false)", v)
 		}
 	case 'u', 'i':
+		if a.kind == 'u' && a.bits == 256 && len(v) <= 77 && (v == "0" || len(v) > 0 && v[0] != '0' && digits(v)) {
+			// The common case (a uint256 amount in decimal) without big.Int.
+			var u uint256.Int
+			if u.SetFromDecimal(v) == nil {
+				*dst = u.Bytes32()
+				return nil
+			}
+		}
 		n, ok := parseInt(v)
 		if !ok {
 			return fmt.Errorf("%q is not an integer", v)
@@ -151,6 +160,15 @@ func encode(dst []byte, types []abiType, values []string) ([]byte, error) {
 		}
 	}
 	return append(dst, tail...), nil
+}
+
+func digits(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] < '0' || v[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func parseInt(v string) (*big.Int, bool) {

@@ -136,7 +136,7 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 		return nil, fmt.Errorf("%w: eligibility.snapshot_min_balance is not below 2^256", ErrRule)
 	}
 
-	index := make(map[string]int32)
+	index := make(map[string]int32, len(holds.Pairs))
 	var ids []string
 	var feats []holderFeat
 	var (
@@ -215,22 +215,17 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 		}
 	}
 
-	// Each holder through the rules, in id order (the result does not
-	// depend on the holds' order).
-	order := make([]int, len(ids))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int { return strings.Compare(ids[a], ids[b]) })
+	// Each holder through the rules (the split does not depend on their
+	// order: Allocate breaks ties by holder id).
 	rows := make([]Row, 0, len(ids))
 	removed := map[string]int{}
 	var shares []core.Share
 	var shareRow []int
 	spanB := big.NewInt(span)
-	for _, i := range order {
+	for i := range ids {
 		f := &feats[i]
 		row := Row{Holder: ids[i], Score: f.score.Big(), DurationMult: one(), BalanceMult: one(),
-			Transformed: new(big.Int), Weight: new(big.Int), EpochAmount: new(big.Int), Previous: new(big.Int)}
+			Transformed: zero, Weight: zero, EpochAmount: zero, Previous: zero}
 		row.Weighted = row.Score
 		if tokW != nil {
 			row.Weighted = new(big.Int)
@@ -269,7 +264,7 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 					row.BalanceMult = t.Multiplier
 				}
 			}
-			row.Weight.Mul(row.Transformed, row.DurationMult.Scaled)
+			row.Weight = new(big.Int).Mul(row.Transformed, row.DurationMult.Scaled)
 			row.Weight.Mul(row.Weight, row.BalanceMult.Scaled)
 			if row.Weight.Sign() == 0 {
 				fail("no score", "multipliers")
@@ -313,15 +308,18 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 		}
 		for h, p := range c.Previous.Amounts {
 			if _, ok := index[h]; !ok {
-				rows = append(rows, Row{Holder: h, Status: "previous epochs", Score: new(big.Int), Weighted: new(big.Int),
-					TWAB: new(big.Int), Transformed: new(big.Int), Weight: new(big.Int), DurationMult: one(),
-					BalanceMult: one(), EpochAmount: new(big.Int), Previous: p})
+				rows = append(rows, Row{Holder: h, Status: "previous epochs", Score: zero, Weighted: zero, TWAB: zero,
+					Transformed: zero, Weight: zero, DurationMult: one(), BalanceMult: one(), EpochAmount: zero,
+					Previous: p})
 			}
 		}
 	}
 	total := new(big.Int)
 	for k := range rows {
-		rows[k].Amount = new(big.Int).Add(rows[k].Previous, rows[k].EpochAmount)
+		rows[k].Amount = rows[k].EpochAmount
+		if rows[k].Previous.Sign() != 0 {
+			rows[k].Amount = new(big.Int).Add(rows[k].Previous, rows[k].EpochAmount)
+		}
 		if rows[k].Amount.Sign() > 0 {
 			next.Amounts[rows[k].Holder] = rows[k].Amount
 		}
@@ -332,15 +330,63 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 			return nil, err
 		}
 	}
-	slices.SortFunc(rows, func(a, b Row) int {
-		return cmp.Or(b.Amount.Cmp(a.Amount), strings.Compare(a.Holder, b.Holder))
-	})
+	rows = sortRows(rows, awards, shareRow, c.Previous == nil)
 	awarded := 0
 	for awarded < len(rows) && rows[awarded].Amount.Sign() > 0 {
 		awarded++
 	}
 	return &Outcome{Rows: rows, Awarded: awarded, Total: total, Epoch: next, Inputs: inputs, Removed: removed,
 		Span: span}, nil
+}
+
+// zero is the shared 0 of rows' unset amounts (never written to).
+var zero = new(big.Int)
+
+// sortRows orders rows by amount descending, then holder id. In a first
+// epoch the amounts are Allocate's, already in that order, and only the rows
+// without an amount are sorted (by id); otherwise everything is, by each
+// amount's nearest float first (see core.Allocate).
+func sortRows(rows []Row, awards []core.Award, shareRow []int, first bool) []Row {
+	out := make([]Row, 0, len(rows))
+	if first {
+		taken := make([]bool, len(rows))
+		for _, a := range awards {
+			if k := shareRow[a.Share]; a.Amount.Sign() > 0 {
+				out = append(out, rows[k])
+				taken[k] = true
+			}
+		}
+		var restIx []int
+		for k := range rows {
+			if !taken[k] {
+				restIx = append(restIx, k)
+			}
+		}
+		slices.SortFunc(restIx, func(a, b int) int { return strings.Compare(rows[a].Holder, rows[b].Holder) })
+		for _, k := range restIx {
+			out = append(out, rows[k])
+		}
+		return out
+	}
+	type key struct {
+		f float64
+		k int
+	}
+	keys := make([]key, len(rows))
+	for k := range rows {
+		f, _ := new(big.Float).SetInt(rows[k].Amount).Float64()
+		keys[k] = key{f, k}
+	}
+	slices.SortFunc(keys, func(x, y key) int {
+		if c := cmp.Compare(y.f, x.f); c != 0 {
+			return c
+		}
+		return cmp.Or(rows[y.k].Amount.Cmp(rows[x.k].Amount), strings.Compare(rows[x.k].Holder, rows[y.k].Holder))
+	})
+	for _, k := range keys {
+		out = append(out, rows[k.k])
+	}
+	return out
 }
 
 // CheckEpoch refuses a cumulative epoch next after prev in which a holder's
@@ -409,7 +455,7 @@ func transform(name string, s *big.Int) *big.Int {
 	case "log2":
 		return Log2Fixed(s)
 	}
-	return new(big.Int).Set(s)
+	return s
 }
 
 // Log2Fixed is 2^32 · log2(1 + x), x ≥ 0, in fixed point: the integer part

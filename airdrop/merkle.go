@@ -2,6 +2,8 @@ package airdrop
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -84,21 +86,33 @@ func BuildStandard(values [][]string, encoding []string, workers int) (*Standard
 	}); err != nil {
 		return nil, err
 	}
-	order := make([]int, len(values))
-	for i := range order {
-		order[i] = i
+	// Sorted as (leaf, value index) records: sequential memory, and most
+	// comparisons settled by the first 8 bytes as one integer.
+	type rec struct {
+		head uint64
+		leaf Hash
+		i    int
 	}
-	slices.SortFunc(order, func(a, b int) int { return bytes.Compare(leaves[a][:], leaves[b][:]) })
+	order := make([]rec, len(values))
+	for i := range order {
+		order[i] = rec{binary.BigEndian.Uint64(leaves[i][:8]), leaves[i], i}
+	}
+	slices.SortFunc(order, func(a, b rec) int {
+		if a.head != b.head {
+			return cmp.Compare(a.head, b.head)
+		}
+		return cmp.Or(bytes.Compare(a.leaf[8:], b.leaf[8:]), cmp.Compare(a.i, b.i))
+	})
 	for k := 1; k < len(order); k++ {
-		if leaves[order[k]] == leaves[order[k-1]] {
-			return nil, fmt.Errorf("%w: values %d and %d (%v)", ErrDuplicate, order[k-1], order[k], values[order[k]])
+		if order[k].leaf == order[k-1].leaf {
+			return nil, fmt.Errorf("%w: values %d and %d (%v)", ErrDuplicate, order[k-1].i, order[k].i, values[order[k].i])
 		}
 	}
 	n := len(values)
 	t := &StandardTree{LeafEncoding: encoding, Values: values, Tree: make([]Hash, 2*n-1), TreeIndex: make([]int, n)}
-	for k, i := range order {
-		t.Tree[len(t.Tree)-1-k] = leaves[i]
-		t.TreeIndex[i] = len(t.Tree) - 1 - k
+	for k, r := range order {
+		t.Tree[len(t.Tree)-1-k] = r.leaf
+		t.TreeIndex[r.i] = len(t.Tree) - 1 - k
 	}
 	for i := len(t.Tree) - 1 - n; i >= 0; i-- {
 		t.Tree[i] = hashPair(&t.Tree[2*i+1], &t.Tree[2*i+2])
@@ -112,7 +126,11 @@ func (t *StandardTree) Root() Hash { return t.Tree[0] }
 // Proof is the proof of value i: the siblings from its leaf up.
 func (t *StandardTree) Proof(i int) []Hash {
 	j := t.TreeIndex[i]
-	var p []Hash
+	depth := 0
+	for k := j; k > 0; k = (k - 1) / 2 {
+		depth++
+	}
+	p := make([]Hash, 0, depth)
 	for j > 0 {
 		s := j - 1
 		if j%2 == 1 {

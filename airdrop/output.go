@@ -54,22 +54,26 @@ func Trees(out *Outcome, r *Rules, workers int) (*StandardTree, *UniswapTree, er
 			if r.Merkle.ChainID != nil {
 				chain = r.Merkle.ChainID.String()
 			}
-			for i := 0; i < n; i++ {
-				v := make([]string, len(leaf))
-				for k, field := range leaf {
-					switch field {
-					case "index":
-						v[k] = strconv.Itoa(i)
-					case "address":
-						v[k], _ = core.ChecksumAddress(out.Rows[i].Holder)
-					case "amount":
-						v[k] = out.Rows[i].Amount.String()
-					case "chain_id":
-						v[k] = chain
+			_ = parallel(n, workers, func(lo, hi int) error {
+				cells := make([]string, (hi-lo)*len(leaf))
+				for i := lo; i < hi; i++ {
+					v := cells[(i-lo)*len(leaf) : (i-lo+1)*len(leaf) : (i-lo+1)*len(leaf)]
+					for k, field := range leaf {
+						switch field {
+						case "index":
+							v[k] = strconv.Itoa(i)
+						case "address":
+							v[k], _ = core.ChecksumAddress(out.Rows[i].Holder)
+						case "amount":
+							v[k] = out.Rows[i].Amount.String()
+						case "chain_id":
+							v[k] = chain
+						}
 					}
+					values[i] = v
 				}
-				values[i] = v
-			}
+				return nil
+			})
 			t, err := BuildStandard(values, r.LeafEncoding(), workers)
 			if err != nil {
 				return nil, nil, fmt.Errorf("merkle standard: %w", err)

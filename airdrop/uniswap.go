@@ -111,7 +111,7 @@ func (t *UniswapTree) Root() Hash { return t.layers[len(t.layers)-1][0] }
 // Proof is claim i's proof.
 func (t *UniswapTree) Proof(i int) []Hash {
 	idx := t.pos[t.leaves[i]]
-	var p []Hash
+	p := make([]Hash, 0, len(t.layers))
 	for _, layer := range t.layers {
 		pair := idx + 1
 		if idx%2 == 1 {
