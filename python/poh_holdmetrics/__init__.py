@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from ._rewards import InfeasibleCapError, RewardRow, allocate_rewards, write_rewards_csv, write_rewards_json
     from ._scheduler import Scheduler
     from ._tracker import HoldAlreadyOpenError, HoldTracker
+    from ._transfers import transfers_to_holds, weights_as_ints
     from .exporter.prometheus import start_metrics_server
 
 from ._aggregator import Aggregator, RecordResult
@@ -22,13 +23,14 @@ from ._events import HoldEvent, HoldStat, TimeLike, WindowLike
 from ._score import calculate_score, twab
 
 # Loaded on first access: reward allocation needs csv, json and fractions, the service layer
-# asyncio and http.server; the scoring path needs none of them.
+# asyncio and http.server, chain data pyarrow; the scoring path needs none of them.
 _LAZY = {
     "InfeasibleCapError": "_rewards", "RewardRow": "_rewards", "allocate_rewards": "_rewards",
     "write_rewards_csv": "_rewards", "write_rewards_json": "_rewards",
     "HoldTracker": "_tracker", "HoldAlreadyOpenError": "_tracker", "Scheduler": "_scheduler",
     "start_metrics_server": "exporter.prometheus", "MetricsServer": "exporter.prometheus",
     "ConfigError": "_config", "Settings": "_config", "load_settings": "_config",
+    "transfers_to_holds": "_transfers", "weights_as_ints": "_transfers",
 }
 
 from ._version import __version__  # written by the build from version/VERSION (one version for Go, C, Python)
@@ -64,7 +66,9 @@ __all__ = [
     "load_settings",
     "native_version",
     "start_metrics_server",
+    "transfers_to_holds",
     "twab",
+    "weights_as_ints",
     "write_rewards_csv",
     "write_rewards_json",
 ]

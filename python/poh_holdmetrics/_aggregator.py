@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import os
 import weakref
+from array import array
 from collections.abc import Iterable
 from datetime import timedelta
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from typing import Any
 
-from . import _native
+from . import _native, _pure
 from ._columns import Columns, check_lengths, convert, is_columnar, normalize, raw_columns, slice_raw
 from ._errors import ClosedError, ForkedProcessError, InvalidEventError, NoHistoryError, StoreError
-from ._events import HoldEvent, HoldStat, TimeLike, WindowLike, event_at
-from ._score import c_columns, resolve_now, resolve_window
+from ._events import HoldEvent, HoldStat, TimeLike, WindowLike, event_at, stats_of
+from ._score import c_columns, events_columns, resolve_now, resolve_window, score_columns_native
+from ._wei import ints_of
 
 _NOW = _native.POH_NOW
 
@@ -53,23 +55,6 @@ def _id(value: str | bytes) -> bytes:
     return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
 
 
-def _events_to_columns(events: list[HoldEvent]) -> Columns:
-    from array import array
-    from itertools import accumulate
-    n = len(events)
-    c = Columns(n)
-    c.start = array("q", [e.start for e in events])
-    ends = [e.end for e in events]
-    c.end = array("q", [-1 if e is None else e for e in ends])
-    c.has_end = array("B", [e is not None for e in ends])
-    c.weight = array("d", [e.weight for e in events])
-    toks = [e._tok for e in events]
-    hols = [e._hol for e in events]
-    c.tok = (b"".join(toks), array("q", accumulate(map(len, toks), initial=0)))
-    c.hol = (b"".join(hols), array("q", accumulate(map(len, hols), initial=0)))
-    return c
-
-
 class RecordResult:
     """What ``record_many(..., partial=True)`` did: ``accepted`` events were recorded, and
     ``errors`` holds one InvalidEventError per rejected event (``.index`` is its position in
@@ -92,7 +77,14 @@ class RecordResult:
         return f"RecordResult(accepted={self.accepted}, rejected={len(self.errors)})"
 
 
-def _partial_events(evs: list) -> tuple[Columns, list[int] | None, list[InvalidEventError]]:
+def _exact_columns(events: list[HoldEvent]) -> Columns:
+    """events_columns for an exact aggregator: wei weights when some weight is an int (a
+    bad float weight then raises here, with its batch index), else the float weights, which
+    the library checks."""
+    return events_columns(events, exact=any(e.weight.__class__ is int for e in events))
+
+
+def _partial_events(evs: list, exact: bool = False) -> tuple[Columns, list[int] | None, list[InvalidEventError]]:
     """Events (HoldEvents, mappings, tuples) as Columns of the convertible ones, the batch
     index of each kept row (None: all kept), and the conversion errors."""
     out: list[HoldEvent] = []
@@ -100,19 +92,24 @@ def _partial_events(evs: list) -> tuple[Columns, list[int] | None, list[InvalidE
     errors: list[InvalidEventError] = []
     for i, e in enumerate(evs):
         try:
-            out.append(e if e.__class__ is HoldEvent else event_at(e, i))
+            ev = e if e.__class__ is HoldEvent else event_at(e, i)
+            if exact:
+                _pure.exact_weight(i, ev.weight)
+            out.append(ev)
             kept.append(i)
         except InvalidEventError as x:
             errors.append(x)
-    return _events_to_columns(out), (kept if errors else None), errors
+    cols = events_columns(out, exact=exact and any(e.weight.__class__ is int for e in out))
+    return cols, (kept if errors else None), errors
 
 
-def _partial_raw(raw: dict[str, Any], n: int) -> tuple[Columns, list[int] | None, list[InvalidEventError]]:
+def _partial_raw(raw: dict[str, Any], n: int,
+                 exact: bool = False) -> tuple[Columns, list[int] | None, list[InvalidEventError]]:
     """_partial_events for raw columns. The fast conversion does not check values (the library
     does); only when some row cannot be converted at all (a null start, a wrong type) is the
     batch converted row by row, so that every such row is reported."""
     try:
-        return convert(raw, n), None, []
+        return convert(raw, n, exact), None, []
     except InvalidEventError:
         pass
     out: list[HoldEvent] = []
@@ -120,14 +117,15 @@ def _partial_raw(raw: dict[str, Any], n: int) -> tuple[Columns, list[int] | None
     errors: list[InvalidEventError] = []
     for i in range(n):
         try:
-            starts, ends, weights, toks, hols = convert(slice_raw(raw, i, i + 1), 1).rows()
+            starts, ends, weights, toks, hols = convert(slice_raw(raw, i, i + 1), 1, exact).rows()
             # validated here: the fast conversion of one row does not check values
             out.append(event_at((toks[0], hols[0], starts[0], ends[0], weights[0]), 0))
         except InvalidEventError as x:
             errors.append(_shift(x, i))
             continue
         kept.append(i)
-    return _events_to_columns(out), kept, errors
+    cols = events_columns(out, exact=exact and any(e.weight.__class__ is int for e in out))
+    return cols, kept, errors
 
 
 class Aggregator:
@@ -158,12 +156,18 @@ class Aggregator:
     opener gets StoreLockedError). ``window`` and ``history`` must match what the dir was
     written with (StoreError otherwise).
 
+    ``exact=True``: weights are integer amounts (ints below 2^256, decimal strings, integer
+    columns; a float weight only when it is an integer up to 2^53) and every score is the
+    exact int ``sum(seconds * weight)``, never rounded: ``HoldStat.score`` is an int. Needed
+    for ``record_transfers`` (balances from chain data are integers in the token's
+    smallest unit).
+
     ``now`` / ``at`` arguments default to the library's wall clock.
     """
 
     def __init__(self, ttl: float | timedelta | None = None, *, shards: int = 0, window: WindowLike | None = None,
                  history: bool = False, path: str | os.PathLike[str] | None = None,
-                 fsync: str = "interval") -> None:
+                 fsync: str = "interval", exact: bool = False) -> None:
         self._ffi, self._lib = ffi, lib = _native.load()
         ttl_s = _seconds(ttl, "ttl")
         win = resolve_window(window)
@@ -175,6 +179,8 @@ class Aggregator:
             opts.window.t0, opts.window.t1 = win
         if history:
             opts.flags |= lib.POH_AGGREGATOR_HISTORY
+        if exact:
+            opts.flags |= lib.POH_AGGREGATOR_EXACT
         self._path: str | None = None
         keep = None
         if path is not None:
@@ -200,10 +206,14 @@ class Aggregator:
         del keep
         self._window = win
         self._history = bool(history)
+        self._exact = bool(exact)
         self._h: int = out[0]
         self._rec = lib.poh_record_event
         self._null = ffi.NULL
         self._closed = False
+        # record_sync's one test for the uncommon cases: closed, or exact mode (whose int
+        # weights above 2^53 do not fit the one-event call's double).
+        self._gate = self._exact
         self._finalizer = weakref.finalize(self, _free, lib, self._h, os.getpid())
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -222,6 +232,7 @@ class Aggregator:
         data dir; if that fails it raises StoreError (what was recorded before had already
         reached the log)."""
         self._closed = True
+        self._gate = True
         detached = self._finalizer.detach()
         if detached is None:
             return
@@ -255,6 +266,11 @@ class Aggregator:
         """Whether window queries are available (created with ``history=True``)."""
         return self._history
 
+    @property
+    def exact(self) -> bool:
+        """Whether scores are exact ints (created with ``exact=True``)."""
+        return self._exact
+
     def __enter__(self) -> Aggregator:
         return self
 
@@ -283,8 +299,10 @@ class Aggregator:
 
     def record_sync(self, event: HoldEvent) -> None:
         """Record one event (all its fields were validated by HoldEvent)."""
-        if self._closed or _native._forked:
+        if self._gate or _native._forked:
             self._handle()
+            if self._exact:
+                return self._record_exact(event)
         ev = event if event.__class__ is HoldEvent else event_at(event, -1)
         end = ev.end
         tok, hol = ev._tok, ev._hol
@@ -296,6 +314,19 @@ class Aggregator:
         """Record one event: one short library call, on the loop's thread (no thread hop)."""
         self.record_sync(event)
 
+    def _record_exact(self, event: HoldEvent) -> None:
+        """record_sync in exact mode: a weight that a double holds exactly takes the one-event
+        call; a larger int goes as a one-row batch with its 32-byte weight."""
+        ev = event if event.__class__ is HoldEvent else event_at(event, -1)
+        w = ev.weight
+        if w.__class__ is int and w > _pure.MAX_EXACT_FLOAT:
+            self._record_chunk(events_columns([ev], exact=True), 0)
+            return
+        end = ev.end
+        if self._rec(self._h, ev._tok, len(ev._tok), ev._hol, len(ev._hol), ev.start, 0 if end is None else end,
+                     end is not None, w, _NOW, self._null):
+            self._record_failed(ev)
+
     def _record_failed(self, ev: HoldEvent) -> None:
         end = ev.end
         self._call(self._rec, ev._tok, len(ev._tok), ev._hol, len(ev._hol), ev.start, 0 if end is None else end,
@@ -303,9 +334,10 @@ class Aggregator:
 
     def _prepare(self, events: Iterable[HoldEvent] | Any) -> Columns:
         if is_columnar(events):
-            return normalize(events, need_ids=True)
+            return normalize(events, need_ids=True, exact=self._exact)
         evs = events if isinstance(events, list) else list(events)
-        return _events_to_columns([e if e.__class__ is HoldEvent else event_at(e, i) for i, e in enumerate(evs)])
+        evs = [e if e.__class__ is HoldEvent else event_at(e, i) for i, e in enumerate(evs)]
+        return _exact_columns(evs) if self._exact else events_columns(evs)
 
     def _record_columns(self, cols: Columns, flags: int) -> Any:
         """One poh_record call over cols with flags; its poh_record_result."""
@@ -323,7 +355,13 @@ class Aggregator:
         """Check one chunk of a multi-chunk strict batch before any chunk is recorded
         (all-or-nothing): the library validates it as a record would, recording nothing."""
         try:
-            self._record_columns(cols, self._lib.POH_RECORD_CHECK)
+            if self._exact:
+                # POH_RECORD_CHECK validates in float mode (it refuses weight_u256); poh_score in
+                # exact mode checks every row by the exact record's rules, in one pass.
+                self._handle()
+                score_columns_native(self._ffi, self._lib, cols, _NOW, exact=True)
+            else:
+                self._record_columns(cols, self._lib.POH_RECORD_CHECK)
         except InvalidEventError as e:
             raise _shift(e, offset) from None
 
@@ -362,15 +400,16 @@ class Aggregator:
     def _chunker(self, events: Iterable[HoldEvent] | Any, partial: bool) -> tuple[int, Any]:
         """(rows, chunk(lo, hi)): the batch's size, and a function converting rows [lo, hi)
         (into Columns; with partial, into _partial_events' triple)."""
+        exact = self._exact
         if is_columnar(events):
             raw = raw_columns(events, need_ids=True)
             n = check_lengths(raw)
             if partial:
-                return n, lambda lo, hi: _partial_raw(slice_raw(raw, lo, hi), hi - lo)
-            return n, lambda lo, hi: convert(slice_raw(raw, lo, hi), hi - lo)
+                return n, lambda lo, hi: _partial_raw(slice_raw(raw, lo, hi), hi - lo, exact)
+            return n, lambda lo, hi: convert(slice_raw(raw, lo, hi), hi - lo, exact)
         evs = events if isinstance(events, list) else list(events)
         if partial:
-            return len(evs), lambda lo, hi: _partial_events(evs[lo:hi])
+            return len(evs), lambda lo, hi: _partial_events(evs[lo:hi], exact)
         return len(evs), lambda lo, hi: self._prepare(evs[lo:hi])
 
     def _record_partial(self, converted: tuple[Columns, list[int] | None, list[InvalidEventError]], offset: int,
@@ -444,6 +483,20 @@ class Aggregator:
             await asyncio.sleep(0)
         return total
 
+    def record_transfers(self, transfers: Any, *, blocks: Any = None, kind: str = "transfer", opening: Any = None,
+                         opening_time: TimeLike = 0, zero_holder: bool = False) -> int:
+        """Record the holds of chain data (see ``transfers_to_holds``: the same arguments and
+        errors) straight into this aggregator, in one library call and one all-or-nothing
+        write, without building the holds table. Needs ``exact=True`` (balances are
+        integers). Returns how many holds were recorded; a pair's last balance is an open
+        hold, scored up to each query's ``now``."""
+        self._handle()
+        if not self._exact:
+            raise ValueError("record_transfers needs an Aggregator(exact=True): holds from transfers have "
+                             "integer weights (token balances in their smallest unit)")
+        from ._transfers import run
+        return run(transfers, blocks, kind, opening, opening_time, zero_holder, record_into=self._h)
+
     def close_hold(self, token_id: str, holder_id: str, at: TimeLike | None = None) -> int:
         """End every open hold of (token_id, holder_id) at ``at``; returns how many.
         Raises NoOpenHoldError when there is none."""
@@ -483,24 +536,47 @@ class Aggregator:
         return out
 
     def _rows(self, out: Any) -> list[HoldStat]:
-        """Every row of a query result (which this frees)."""
+        """Every row of a query result (which this frees), read column by column: one
+        poh_result_stats call into buffers owned here, each column then one tolist()."""
         ffi, lib = self._ffi, self._lib
         r = out.result
+        n, nb = int(out.rows), int(out.id_bytes)
+        cols = {k: array("q", bytes(8 * n)) for k in ("total_seconds", "events", "open_holds", "tokens",
+                                                       "updated_at")}
+        score = array("d", bytes(8 * n))
+        offsets = array("q", bytes(8 * (n + 1)))
+        ids = bytearray(max(nb, 1))
+        exact = bytearray(48 * n) if self._exact else None
         try:
-            n, nb = int(out.rows), int(out.id_bytes)
-            stats = ffi.new("poh_stat[]", max(n, 1))
-            ids = ffi.new("char[]", max(nb, 1))
-            _native.call(lib.poh_result_stats, r, stats, n, ids, nb)
+            sc = _native.options(ffi, "poh_stat_columns")
+            sc.rows_cap, sc.ids_cap = n, nb
+            keep = [ffi.from_buffer("double[]", score, require_writable=True),
+                    ffi.from_buffer("int64_t[]", offsets, require_writable=True),
+                    ffi.from_buffer("char[]", ids, require_writable=True)]
+            sc.score, sc.id_offsets, sc.ids = keep
+            for k, buf in cols.items():
+                keep.append(ffi.from_buffer("int64_t[]", buf, require_writable=True))
+                setattr(sc, k, keep[-1])
+            if exact is not None and n:
+                keep.append(ffi.from_buffer("uint8_t[]", exact, require_writable=True))
+                sc.exact = keep[-1]
+            if n:
+                _native.call(lib.poh_result_stats, r, sc)
+            del keep
         finally:
             lib.poh_free(r, ffi.NULL)
-        raw = ffi.buffer(ids, nb)[:]
-        rows = []
-        for i in range(n):
-            s = stats[i]
-            o = s.id_offset
-            rows.append(HoldStat(raw[o:o + s.id_len].decode("utf-8"), s.score, s.total_seconds, s.events,
-                                 s.open_holds, s.tokens, s.updated_at))
-        return rows
+        if n == 0:
+            return []
+        o = offsets.tolist()
+        raw = bytes(ids[:nb])
+        if raw.isascii():  # the common case: one decode, then slices of the str
+            text = raw.decode("ascii")
+            holders = [text[o[i]:o[i + 1]] for i in range(n)]
+        else:
+            holders = [raw[o[i]:o[i + 1]].decode("utf-8") for i in range(n)]
+        scores = ints_of(exact, n, 48) if exact is not None else score.tolist()
+        return stats_of(holders, scores, cols["total_seconds"].tolist(), cols["events"].tolist(),
+                        cols["open_holds"].tolist(), cols["tokens"].tolist(), cols["updated_at"].tolist())
 
     def snapshot(self, now: TimeLike | None = None, *, window: WindowLike | None = None) -> list[HoldStat]:
         """One row per holder at ``now``: score descending, then holder_id ascending.
@@ -541,7 +617,8 @@ class Aggregator:
         if not out.rows:
             return None
         st = out.first
-        return HoldStat(holder_id if isinstance(holder_id, str) else hol.decode("utf-8"), st.score,
+        score = int.from_bytes(self._ffi.buffer(out.first_exact), "big") if self._exact else st.score
+        return HoldStat(holder_id if isinstance(holder_id, str) else hol.decode("utf-8"), score,
                         st.total_seconds, st.events, st.open_holds, st.tokens, st.updated_at)
 
     def gc(self, now: TimeLike | None = None) -> int:

@@ -34,6 +34,8 @@ examples:
   poh-holdmetrics score holds.csv                       total hold score of a file
   poh-holdmetrics score --by-holder --top 10 holds.csv  the 10 best holders
   poh-holdmetrics score --by-holder --token USDC --format csv a.csv b.parquet
+  poh-holdmetrics score --transfers erc20_transfers.parquet --blocks blocks.parquet --by-holder --top 10
+                                                        exact scores from chain data (cryo, ethereum-etl)
   poh-holdmetrics serve --data-dir /var/lib/holdmetrics run the daemon (holdmetricsd)
   poh-holdmetrics top -n 5                              ask a running daemon for its top 5
   poh-holdmetrics stats --url http://10.0.0.5:9100      every holder of a remote daemon
@@ -57,6 +59,18 @@ Files are streamed in chunks of --chunk-rows rows into columnar buffers (pyarrow
 streaming CSV reader when installed, else the csv module), so memory stays bounded
 whatever the file size. A bad row stops with an error naming the file, line and field
 (exit 1); --skip-invalid skips such rows and reports how many.
+
+--exact scores integer weights exactly (token amounts in their smallest unit, up to
+2^256-1, read as decimal text): scores are printed as integers (strings in JSON).
+
+Chain data instead of hold files: --transfers FILE (CSV or Parquet; repeat it for several
+files) holds ERC-20 transfers (cryo's erc20_transfers or ethereum-etl's token_transfers
+columns: token_address/erc20, from_address, to_address, value, block_number, log_index,
+removed), or with --kind balance / delta a table of token_id, holder_id, time, balance /
+delta. Each row's time is its block's timestamp from --blocks FILE (block_number or
+number, timestamp), or a time column. Balances become holds per (token, holder), scored
+exactly (--exact is implied); --opening FILE (token_id, holder_id, balance) gives balances
+held from --opening-time on. Rows after --now are left out: the scores are as of --now.
 """
 
 
@@ -126,8 +140,27 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
         super().__init__(prog, max_help_position=34)
 
 
+def _add_chain_args(p: argparse.ArgumentParser) -> None:
+    """The chain-data options shared by score and rewards (transfers -> holds, exact)."""
+    c = p.add_argument_group("chain data (instead of hold files)")
+    c.add_argument("--transfers", action="append", metavar="FILE",
+                   help="ERC-20 transfers (or --kind balance/delta rows), CSV or Parquet; repeatable")
+    c.add_argument("--blocks", action="append", metavar="FILE",
+                   help="block timestamps (block_number or number, timestamp) for the transfers; repeatable")
+    c.add_argument("--opening", metavar="FILE", help="opening balances (token_id, holder_id, balance)")
+    c.add_argument("--opening-time", type=parse_time_arg, default=0, metavar="TIME",
+                   help="when the opening balances start (default 0)")
+    c.add_argument("--kind", choices=("transfer", "balance", "delta"), default="transfer",
+                   help="what a --transfers row is (default: an ERC-20 transfer)")
+    c.add_argument("--zero-holder", action="store_true",
+                   help="count the zero address as a holder (default: it only mints and burns)")
+
+
 def _add_input_args(p: argparse.ArgumentParser) -> None:
     """The input options shared by score and rewards: format, column mapping, chunking."""
+    p.add_argument("--exact", action="store_true",
+                   help="exact integer weights and scores (token amounts in their smallest unit)")
+    _add_chain_args(p)
     m = p.add_argument_group("input")
     m.add_argument("--input-format", choices=("auto", "csv", "jsonl", "parquet"), default="auto",
                    help="input format (default: from the file suffix)")
@@ -158,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("score", parents=[common], help="score hold events in CSV / JSON Lines / Parquet files",
                        description=SCORE_HELP, formatter_class=_Formatter)
-    s.add_argument("files", nargs="+", metavar="FILE", help="input files")
+    s.add_argument("files", nargs="*", metavar="FILE", help="input files (or --transfers)")
     s.add_argument("--now", type=parse_time_arg, metavar="TIME",
                    help="score as of TIME (Unix seconds or ISO 8601; default: the current time)")
     s.add_argument("--window", type=parse_window_arg, metavar="T0,T1",
@@ -175,8 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Score the holds in FILE... per holder (optionally in a campaign window), "
                                    "then split --pool (an integer in the token's smallest unit, any size) "
                                    "in proportion to the scores: exact largest-remainder amounts that sum to "
-                                   "the pool, ties by holder_id.")
-    r.add_argument("files", nargs="+", metavar="FILE", help="input files")
+                                   "the pool, ties by holder_id. --transfers FILE (with --blocks) takes ERC-20 "
+                                   "transfers or balance tables instead and splits by exact scores (see "
+                                   "'score --help').")
+    r.add_argument("files", nargs="*", metavar="FILE", help="input files (or --transfers)")
     r.add_argument("--pool", type=_pool_int, required=True, metavar="N",
                    help="the pool in base units (e.g. wei), a whole number of any size")
     r.add_argument("--window", type=parse_window_arg, metavar="T0,T1",

@@ -23,7 +23,7 @@ from ._cli_client import get_rows
 from ._cli_errors import PROG, CliError, UsageError
 from ._cli_output import RANK_COLUMNS, print_allocation, print_rows, print_total, stat_rows
 from ._cli_readers import Progress
-from ._cli_scoring import Scorer, feed_files
+from ._cli_scoring import ChainScore, Scorer, feed_files
 from ._config import _SPEC, load_settings
 from ._errors import HoldMetricsError, InvalidEventError
 
@@ -38,15 +38,63 @@ def settings_of(args: argparse.Namespace) -> Any:
 
 # --- score / rewards ------------------------------------------------------------------------
 
+def _check_inputs(args: argparse.Namespace) -> None:
+    """FILE... or --transfers, not both; the chain-data options only with --transfers."""
+    if args.transfers and args.files:
+        raise UsageError("give hold files or --transfers, not both")
+    if not args.transfers and not args.files:
+        raise UsageError("the following arguments are required: FILE (or --transfers FILE)")
+    if not args.transfers:
+        for flag, given in (("--blocks", args.blocks), ("--opening", args.opening), ("--zero-holder", args.zero_holder),
+                            ("--kind", args.kind != "transfer")):
+            if given:
+                raise UsageError(f"{flag} needs --transfers")
+    elif args.skip_invalid:
+        raise UsageError("--skip-invalid does not apply to --transfers: a skipped transfer would change every "
+                         "later balance")
+
+
+def _exact_out(rows: list[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
+    """Ranking rows with exact (int) scores as decimal strings for JSON (a JSON number
+    would lose digits in most readers); CSV and tables print ints as digits anyway."""
+    if fmt != "json":
+        return rows
+    return [{**r, "score": str(r["score"])} if r["score"].__class__ is int else r for r in rows]
+
+
+def _score_chain(args: argparse.Namespace, now: int, out: TextIO) -> int:
+    chain = ChainScore(args, now, args.by_holder, "--by-holder")
+    try:
+        meta: dict[str, Any] = {"now": now, "rows": chain.rows, "skipped": 0}
+        if not args.by_holder:
+            print_total(meta, str(chain.total) if args.format == "json" else chain.total, args.format, out)
+            return 0
+        agg = chain.agg
+        assert agg is not None
+        n = args.top if args.top else max(len(agg), 1)
+        try:
+            stats = agg.top_n(n, now=now, token=args.token) if (args.top or args.token) else agg.snapshot(now)
+        except InvalidEventError as e:
+            raise CliError(str(e)) from None
+        meta["token"] = args.token
+        print_rows(_exact_out(stat_rows(stats), args.format), RANK_COLUMNS, args.format, out, meta)
+        return 0
+    finally:
+        chain.close()
+
+
 def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     now = args.now if args.now is not None else int(time.time())
     if args.top is not None and not args.by_holder:
         raise UsageError("--top needs --by-holder")
     if args.token is not None and not args.by_holder:
         raise UsageError("--token needs --by-holder")
+    _check_inputs(args)
+    if args.transfers:
+        return _score_chain(args, now, out)
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
-    scorer = Scorer(now, args.by_holder, args.window)
+    scorer = Scorer(now, args.by_holder, args.window, exact=args.exact)
     try:
         skipped, examples = feed_files(args, scorer, progress)
         progress.finish()
@@ -55,7 +103,8 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                       f" (--skip-invalid); the first:\n" + "".join(f"  {e}\n" for e in examples))
         meta = {"now": now, "rows": scorer.rows, "skipped": skipped}
         if not args.by_holder:
-            print_total(meta, scorer.total, args.format, out)
+            total = scorer.total
+            print_total(meta, str(total) if args.exact and args.format == "json" else total, args.format, out)
             return 0
         agg = scorer.agg
         assert agg is not None
@@ -65,7 +114,7 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         except InvalidEventError as e:
             raise CliError(str(e)) from None
         meta["token"] = args.token
-        print_rows(stat_rows(stats), RANK_COLUMNS, args.format, out, meta)
+        print_rows(_exact_out(stat_rows(stats), args.format), RANK_COLUMNS, args.format, out, meta)
         return 0
     finally:
         progress.finish()
@@ -77,14 +126,17 @@ def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     now = args.now if args.now is not None else int(time.time())
     if args.window is not None and args.window[0] > now:
         raise CliError(f"window starts at {args.window[0]}, after now {now}: nothing has been held in it yet")
-    scorer = Scorer(now, True, args.window, what="rewards")
+    _check_inputs(args)
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
+    scorer: Any = ChainScore(args, now, True, "rewards") if args.transfers else Scorer(
+        now, True, args.window, what="rewards", exact=args.exact)
     try:
-        skipped, _ = feed_files(args, scorer, progress)
-        progress.finish()
-        if skipped:
-            err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''} (--skip-invalid)\n")
+        if not args.transfers:
+            skipped, _ = feed_files(args, scorer, progress)
+            progress.finish()
+            if skipped:
+                err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''} (--skip-invalid)\n")
         agg = scorer.agg
         assert agg is not None
         stats = agg.top_n(len(agg), now=now, token=args.token) if args.token else agg.snapshot(now)
@@ -107,9 +159,14 @@ def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 # --- serve ----------------------------------------------------------------------------------
 
+def _bundled_daemon() -> Path:
+    return Path(__file__).resolve().parent / "_bin" / (DAEMON_NAME + (".exe" if os.name == "nt" else ""))
+
+
 def find_daemon() -> str | None:
-    """The holdmetricsd binary: the one bundled in the package (_bin/), else on $PATH."""
-    bundled = Path(__file__).resolve().parent / "_bin" / DAEMON_NAME
+    """The holdmetricsd binary: the one bundled in the package (_bin/), else on $PATH
+    (where Windows' which() also tries holdmetricsd.exe, from PATHEXT)."""
+    bundled = _bundled_daemon()
     if bundled.is_file() and os.access(bundled, os.X_OK):
         return str(bundled)
     return shutil.which(DAEMON_NAME)
@@ -118,7 +175,7 @@ def find_daemon() -> str | None:
 def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     binary = find_daemon()
     if binary is None:
-        raise CliError(f"{DAEMON_NAME} not found: looked for {Path(__file__).resolve().parent / '_bin' / DAEMON_NAME} "
+        raise CliError(f"{DAEMON_NAME} not found: looked for {_bundled_daemon()} "
                        f"and on $PATH. Build it with `make build` (bin/{DAEMON_NAME}) and put it on PATH, or "
                        "install a poh-holdmetrics wheel that bundles it")
     settings = settings_of(args)
@@ -134,6 +191,19 @@ def cmd_serve(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return 0
     out.flush()
     err.flush()
+    if os.name == "nt":
+        # Windows has no exec (os.execve starts a new process and ends this one, so
+        # whoever waits for serve would lose the daemon's exit status): run the daemon
+        # as a child and return its exit code. Ctrl+C reaches both processes through
+        # the console; the daemon stops by itself and serve keeps waiting for it.
+        import subprocess
+
+        proc = subprocess.Popen(argv, env=env)
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:
+                continue
     os.execve(binary, argv, env)
     return 1  # not reached
 

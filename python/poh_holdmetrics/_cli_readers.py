@@ -56,8 +56,9 @@ class Reader:
     (``examples``)."""
 
     def __init__(self, path: str, fmt: str, mapping: dict[str, str], chunk_rows: int, skip_invalid: bool,
-                 engine: str, delimiter: str | None) -> None:
+                 engine: str, delimiter: str | None, exact: bool = False) -> None:
         self.path, self.fmt, self.mapping = path, fmt, mapping
+        self.exact = exact  # weights kept exact: decimal text, ints
         self.chunk_rows, self.skip_invalid, self.engine = chunk_rows, skip_invalid, engine
         self.delimiter = delimiter or ("\t" if path.lower().endswith(".tsv") else ",")
         self.size = os.path.getsize(path) if os.path.isfile(path) else 0
@@ -117,11 +118,11 @@ class Reader:
 
     def _csv_arrow(self) -> Iterator[Chunk]:
         import pyarrow as pa
-        import pyarrow.compute as pc
         import pyarrow.csv as pacsv
         header = self._header()
         cols = self._columns_of(header)
-        types = {cols[f]: t for f, t in (("start", pa.int64()), ("end", pa.int64()), ("weight", pa.float64()),
+        wtype = pa.string() if self.exact else pa.float64()
+        types = {cols[f]: t for f, t in (("start", pa.int64()), ("end", pa.int64()), ("weight", wtype),
                                          ("token_id", pa.string()), ("holder_id", pa.string())) if f in cols}
         src = self._open()
         rows = 0
@@ -150,8 +151,8 @@ class Reader:
                 out: dict[str, Any] = {}
                 for f, c in cols.items():
                     col = batch.column(c)
-                    if f == "weight" and col.null_count:
-                        col = pc.fill_null(col, 1.0)
+                    if f == "weight":
+                        col = _default_weight(col, self.exact)
                     out[f] = col
                 yield Chunk(out, n, 2 + rows)  # line 1 is the header
                 rows += n
@@ -183,7 +184,7 @@ class Reader:
                     return
             rows = skip_rows
             width = len(header)
-            buf = _RowBuffer(cols, idx)
+            buf = _RowBuffer(cols, idx, self.exact)
             for rec in reader:
                 line = reader.line_num
                 if not rec:  # a blank line
@@ -212,7 +213,7 @@ class Reader:
         text = io.TextIOWrapper(io.BufferedReader(src, 1 << 20), encoding="utf-8-sig")
         cols = dict(self.mapping)
         idx = {f: c for f, c in cols.items()}
-        buf = _RowBuffer(cols)
+        buf = _RowBuffer(cols, exact=self.exact)
         try:
             for line, raw in enumerate(text, 1):
                 if not raw.strip():
@@ -243,7 +244,6 @@ class Reader:
     def _parquet(self) -> Iterator[Chunk]:
         if not have_pyarrow():
             raise CliError(f"{self.path}: reading Parquet needs pyarrow (pip install pyarrow)")
-        import pyarrow.compute as pc
         import pyarrow.parquet as pq
         src = self._open()
         try:
@@ -257,8 +257,8 @@ class Reader:
                 out: dict[str, Any] = {}
                 for f, c in cols.items():
                     col = batch.column(c)
-                    if f == "weight" and col.null_count:
-                        col = pc.fill_null(col, 1.0)
+                    if f == "weight":
+                        col = _default_weight(col, self.exact)
                     out[f] = col
                 yield Chunk(out, batch.num_rows, 1 + rows)  # "row" numbers, from 1
                 rows += batch.num_rows
@@ -271,9 +271,10 @@ class _RowBuffer:
     """Accumulates parsed rows of one chunk in typed arrays (no per-row Python objects
     survive the chunk except the id strings of the chunk itself)."""
 
-    def __init__(self, cols: dict[str, str], positions: dict[str, int] | None = None) -> None:
+    def __init__(self, cols: dict[str, str], positions: dict[str, int] | None = None, exact: bool = False) -> None:
         self.fields = cols
         self.pos = positions or {}
+        self.exact = exact  # weights as read (decimal text, ints), for exact scoring
         self._reset()
 
     def add_csv(self, rec: list[str], line: int) -> bool:
@@ -287,7 +288,7 @@ class _RowBuffer:
             e = int(ev) if ev else -1
             i = pos.get("weight")
             wv = rec[i] if i is not None else ""
-            w = float(wv) if wv else 1.0
+            w: Any = (wv or "1") if self.exact else (float(wv) if wv else 1.0)
         except ValueError:
             return False
         if not (-_INT64_SAFE < s < _INT64_SAFE and -_INT64_SAFE < e < _INT64_SAFE):
@@ -308,7 +309,8 @@ class _RowBuffer:
     def _reset(self) -> None:
         from array import array
         self.start, self.end, self.has_end = array("q"), array("q"), array("B")
-        self.weight, self.lines = array("d"), array("q")
+        self.weight: Any = [] if self.exact else array("d")
+        self.lines = array("q")
         self.tok: list[str] = []
         self.hol: list[str] = []
 
@@ -344,7 +346,9 @@ class _RowBuffer:
             return "end", f"{v!r} is far outside the valid time range"
         v = value("weight")
         if v is None or v == "":
-            w = 1.0
+            w = 1 if self.exact else 1.0
+        elif self.exact and (isinstance(v, str) or isinstance(v, (int, float)) and not isinstance(v, bool)):
+            w = v  # checked exactly when scored (decimal text, an int, an integral float)
         elif isinstance(v, (int, float)) and not isinstance(v, bool):
             w = float(v)
         else:
@@ -391,6 +395,73 @@ class _RowBuffer:
         chunk = Chunk(cols, n, int(self.lines[0]) if n else 0, self.lines)
         self._reset()
         return chunk
+
+
+def _default_weight(col: Any, exact: bool) -> Any:
+    """A weight column with empty cells as the default weight 1 (exact: "" and nulls of text
+    columns as "1", so that the exact parser sees a number)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    t = col.type
+    if exact and (pa.types.is_string(t) or pa.types.is_large_string(t)):
+        col = pc.if_else(pc.equal(col, ""), "1", col) if len(col) else col
+        return pc.fill_null(col, "1") if col.null_count else col
+    if not col.null_count:
+        return col
+    if pa.types.is_integer(t):
+        return pc.fill_null(col, 1)
+    if pa.types.is_floating(t) or not exact:
+        return pc.fill_null(col, 1.0)
+    return col  # nulls of other exact types are reported as missing
+
+
+# --- chain data (transfers, blocks, opening balances) as whole tables ------------------------
+
+def read_tables(paths: Sequence[str], forced: str, text_columns: Sequence[str], what: str) -> tuple[Any, list]:
+    """CSV / Parquet files (a Parquet path may be a directory of them) as one pyarrow Table,
+    and (path, rows, format) per file, to name a row of the whole table. text_columns are
+    read as text from CSV (amounts above 2^63 and ids that look numeric stay exact)."""
+    if not have_pyarrow():
+        raise CliError(f"{what} needs pyarrow (pip install pyarrow)")
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    tables, parts = [], []
+    for path in paths:
+        if not os.path.exists(path):
+            raise CliError(f"{path}: no such file")
+        fmt = "parquet" if os.path.isdir(path) else format_of(path, forced)
+        try:
+            if fmt == "parquet":
+                t = pq.read_table(path)
+            elif fmt == "csv":
+                delim = "\t" if path.lower().endswith(".tsv") else ","
+                with open(path, newline="", encoding="utf-8-sig") as f:
+                    import csv
+                    header = next(csv.reader(f, delimiter=delim), [])
+                types = {c: pa.string() for c in header if c in text_columns}
+                t = pacsv.read_csv(path, parse_options=pacsv.ParseOptions(delimiter=delim),
+                                   convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=False))
+            else:
+                raise CliError(f"{path}: {what} must be CSV or Parquet, not {fmt}")
+        except (pa.ArrowInvalid, OSError) as e:
+            raise CliError(f"{path}: cannot read {what}: {e}") from None
+        tables.append(t)
+        parts.append((path, t.num_rows, fmt))
+    try:
+        table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise CliError(f"{', '.join(paths)}: the {what} files do not have one schema: {e}") from None
+    return table, parts
+
+
+def where_row(parts: list, index: int) -> str:
+    """The file and line (CSV) or row (Parquet, from 1) of row index of read_tables' table."""
+    for path, rows, fmt in parts:
+        if index < rows:
+            return f"{path}:{index + 2}" if fmt == "csv" else f"{path}: row {index + 1}"
+        index -= rows
+    return parts[-1][0] if parts else "?"
 
 
 class _CountingReader(io.RawIOBase):

@@ -50,15 +50,17 @@ def clip_to_now(cols: dict[str, Any], now: int) -> dict[str, Any]:
 
 
 class Scorer:
-    """Feeds chunks to calculate_score (and, ranking by holder, an Aggregator)."""
+    """Feeds chunks to calculate_score (and, ranking by holder, an Aggregator). exact:
+    integer weights, exact int scores."""
 
     def __init__(self, now: int, by_holder: bool, window: tuple[int, int] | None = None,
-                 what: str = "--by-holder") -> None:
+                 what: str = "--by-holder", exact: bool = False) -> None:
         from ._score import calculate_score
         self.calculate_score = calculate_score
         self.now = now
         self.window = window
-        self.parts: list[float] = []  # one score per chunk: a few hundred for 10M rows
+        self.exact = exact
+        self.parts: list[float | int] = []  # one score per chunk: a few hundred for 10M rows
         self.rows = 0
         self.agg = None
         if by_holder:
@@ -66,7 +68,7 @@ class Scorer:
             try:
                 # A campaign window clips each hold when it is recorded (O(1) per event);
                 # with ends cut at now (clip_to_now) rows equal the batch windowed score.
-                self.agg = Aggregator(window=window)
+                self.agg = Aggregator(window=window, exact=exact)
             except HoldMetricsError as e:
                 raise CliError(f"{what} needs the native library: {e}") from None
 
@@ -81,7 +83,7 @@ class Scorer:
                 raise CliError(f"{reader.path}: --by-holder needs a {reader.mapping[missing]!r} column "
                                f"(map another with --{missing.split('_')[0]}-col)")
             try:
-                s = self.calculate_score(c.cols, now=self.now, window=self.window)
+                s = self.calculate_score(c.cols, now=self.now, window=self.window, exact=self.exact)
             except InvalidEventError as e:
                 if e.index < 0:
                     raise CliError(f"{reader.path}: {e}") from None
@@ -104,10 +106,11 @@ class Scorer:
                     self.agg.record_many_sync(clip_to_now(part.cols, self.now))
 
     @property
-    def total(self) -> float:
+    def total(self) -> float | int:
         """The chunks' scores summed exactly (each chunk is summed in input order by the
-        library, so the result is within an ulp or so of scoring the whole file at once)."""
-        return math.fsum(self.parts)
+        library, so the result is within an ulp or so of scoring the whole file at once;
+        exact: the exact int)."""
+        return sum(self.parts) if self.exact else math.fsum(self.parts)
 
     def close(self) -> None:
         if self.agg is not None:
@@ -119,13 +122,14 @@ def feed_files(args: argparse.Namespace, scorer: Scorer, progress: Progress) -> 
     skipped rows and the first few of them (--skip-invalid)."""
     mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
                "end": args.end_col, "weight": args.weight_col}
+    exact = getattr(args, "exact", False)
     skipped = 0
     examples: list[str] = []
     for path in args.files:
         fmt = format_of(path, args.input_format)
         if not os.path.exists(path):
             raise CliError(f"{path}: no such file")
-        reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter)
+        reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter, exact)
         for chunk in reader.chunks():
             scorer.feed(chunk, reader)
             progress.update(Path(path).name, reader.bytes_read, reader.size, scorer.rows + skipped + reader.skipped)
@@ -134,3 +138,60 @@ def feed_files(args: argparse.Namespace, scorer: Scorer, progress: Progress) -> 
         skipped += reader.skipped
         examples += reader.examples[:MAX_REPORTED_SKIPS - len(examples)]
     return skipped, examples
+
+
+# --- chain data -----------------------------------------------------------------------------
+
+class ChainScore:
+    """Chain data (--transfers) scored exactly at now: the holds' total, or (by_holder) an
+    exact Aggregator holding them. Transfers after now are left out, so a balance held at
+    now is an open hold scored up to now, as score-at-now counts it."""
+
+    def __init__(self, args: argparse.Namespace, now: int, by_holder: bool, what: str) -> None:
+        from ._cli_readers import read_tables, where_row
+        from ._transfers import ALIASES, run
+        text = {a for role in ("token_id", "from_address", "to_address", "holder_id", "value", "balance", "delta")
+                for a in ALIASES[role]}
+        transfers, parts = read_tables(args.transfers, args.input_format, sorted(text), "--transfers")
+        blocks = opening = None
+        if args.blocks:
+            blocks, _ = read_tables(args.blocks, args.input_format, (), "--blocks")
+        oparts: list = []
+        if args.opening:
+            opening, oparts = read_tables([args.opening], args.input_format, sorted(text), "--opening")
+        self.rows = transfers.num_rows
+        self.total: int = 0
+        self.agg = None
+        try:
+            if by_holder:
+                from ._aggregator import Aggregator
+                try:
+                    self.agg = Aggregator(window=args.window, exact=True)
+                except HoldMetricsError as e:
+                    raise CliError(f"{what} needs the native library: {e}") from None
+                run(transfers, blocks, args.kind, opening, args.opening_time, args.zero_holder,
+                    record_into=self.agg._handle(), until=now)
+            else:
+                from ._score import calculate_score
+                holds = run(transfers, blocks, args.kind, opening, args.opening_time, args.zero_holder, until=now)
+                self.total = calculate_score(holds, now=now, window=args.window, exact=True)
+        except InvalidEventError as e:
+            self.close()
+            message = str(e)
+            if e.index >= 0:
+                prefix = f"row {e.index}: "
+                rest = message[len(prefix):] if message.startswith(prefix) else message
+                raise CliError(f"{where_row(parts, e.index)}: {rest}") from None
+            if message.startswith("opening balances") and oparts:
+                raise CliError(f"{oparts[0][0]}: {message}") from None
+            raise CliError(f"{', '.join(args.transfers)}: {message}") from None
+        except HoldMetricsError as e:
+            self.close()
+            raise CliError(f"--transfers needs the native library: {e}") from None
+        except ImportError as e:
+            self.close()
+            raise CliError(str(e)) from None
+
+    def close(self) -> None:
+        if self.agg is not None:
+            self.agg.close()

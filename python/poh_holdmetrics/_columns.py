@@ -6,6 +6,12 @@ Arrow null), ``weight`` (default 1.0), ``token_id`` and ``holder_id`` (required 
 validated when present). Fast paths hand existing int64/float64 buffers over without
 copying; anything they cannot represent exactly (non-finite float times, odd types, lone
 surrogates, ...) goes through the row-by-row path, which raises the precise error.
+
+Exact mode (``exact=True``): an integer weight column (Python ints, decimal strings, numpy
+or Arrow integers, Arrow ``fixed_size_binary(32)`` / ``decimal`` of scale 0, ...) becomes
+the C API's ``weight_u256`` (32 bytes big-endian per row; see _wei), a float column stays
+``weight`` (the core takes it only when every value is an integer up to 2^53). In float
+mode such integer columns count as ``float(w)``.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ if TYPE_CHECKING:
 from . import _pure
 from ._errors import InvalidEventError
 from ._events import to_id_bytes, to_seconds, to_weight
+from ._wei import BadValue, ints_of, to_int, u256_column
 
 NAMES = ("start", "end", "weight", "token_id", "holder_id")
 _INT64_SAFE = float(2**62)
@@ -34,7 +41,7 @@ class _Slow(Exception):
 class Columns:
     """A normalised batch: buffers the C API reads in place, plus what keeps them alive."""
 
-    __slots__ = ("n", "start", "end", "has_end", "weight", "tok", "hol")
+    __slots__ = ("n", "start", "end", "has_end", "weight", "wei", "tok", "hol")
 
     def __init__(self, n: int) -> None:
         self.n = n
@@ -42,6 +49,7 @@ class Columns:
         self.end: Any = None  # int64 buffer or None (every hold open)
         self.has_end: Any = None  # uint8 buffer or None (every row with an end has it)
         self.weight: Any = None  # float64 buffer or None (1.0)
+        self.wei: Any = None  # exact mode: 32 bytes big-endian per row (weight is then None)
         self.tok: tuple[Any, Any] | None = None  # (UTF-8 data, int64 offsets[n+1])
         self.hol: tuple[Any, Any] | None = None
 
@@ -54,7 +62,10 @@ class Columns:
             ends = _tolist(self.end)
             if self.has_end is not None:
                 ends = [e if h else None for e, h in zip(ends, _tolist(self.has_end))]
-        weights = [1.0] * self.n if self.weight is None else _tolist(self.weight)
+        if self.wei is not None:
+            weights: list = ints_of(self.wei, self.n)
+        else:
+            weights = [1.0] * self.n if self.weight is None else _tolist(self.weight)
         return starts, ends, weights, _ids_list(self.tok), _ids_list(self.hol)
 
     def slice(self, lo: int, hi: int) -> Columns:
@@ -65,6 +76,7 @@ class Columns:
         c.end = None if self.end is None else mv(self.end)[lo:hi]
         c.has_end = None if self.has_end is None else mv(self.has_end)[lo:hi]
         c.weight = None if self.weight is None else mv(self.weight)[lo:hi]
+        c.wei = None if self.wei is None else mv(self.wei).cast("B")[32 * lo:32 * hi]
         c.tok = _slice_ids(self.tok, lo, hi)
         c.hol = _slice_ids(self.hol, lo, hi)
         return c
@@ -111,10 +123,11 @@ def _bad_columns(message: str, field: str) -> InvalidEventError:
     return InvalidEventError(message, field=field, index=-1, reason="out_of_range")
 
 
-def normalize(data: Any, need_ids: bool) -> Columns:
-    """data as Columns; raises InvalidEventError for a bad batch."""
+def normalize(data: Any, need_ids: bool, exact: bool = False) -> Columns:
+    """data as Columns (exact: integer weights as wei); raises InvalidEventError for a bad
+    batch."""
     raw = raw_columns(data, need_ids)
-    return convert(raw, check_lengths(raw))
+    return convert(raw, check_lengths(raw), exact)
 
 
 def raw_columns(data: Any, need_ids: bool) -> dict[str, Any]:
@@ -160,12 +173,12 @@ def slice_raw(raw: dict[str, Any], lo: int, hi: int) -> dict[str, Any]:
     return out
 
 
-def convert(raw: dict[str, Any], n: int) -> Columns:
+def convert(raw: dict[str, Any], n: int, exact: bool = False) -> Columns:
     """Raw columns of n rows as Columns (errors index rows from 0)."""
     try:
-        return _fast(raw, n)
+        return _fast(raw, n, exact)
     except _Slow:
-        return _rowwise(raw, n)
+        return _rowwise(raw, n, exact)
 
 
 # --- column access ------------------------------------------------------------------------
@@ -201,7 +214,7 @@ def _arrow_getter(table: Any):
 
 # --- fast paths ---------------------------------------------------------------------------
 
-def _fast(raw: dict[str, Any], n: int) -> Columns:
+def _fast(raw: dict[str, Any], n: int, exact: bool = False) -> Columns:
     c = Columns(n)
     c.start, smask = _times(raw["start"], "start")
     if smask is not None:
@@ -209,7 +222,13 @@ def _fast(raw: dict[str, Any], n: int) -> Columns:
     if raw["end"] is not None:
         c.end, c.has_end = _times(raw["end"], "end")
     if raw["weight"] is not None:
-        c.weight = _floats(raw["weight"])
+        if exact:
+            try:
+                c.wei, c.weight, _ = u256_column(raw["weight"], n)
+            except BadValue:
+                raise _Slow from None  # the row path reports the lowest-index problem
+        else:
+            c.weight = _floats(raw["weight"])
     if raw["token_id"] is not None:
         c.tok = _ids(raw["token_id"])
     if raw["holder_id"] is not None:
@@ -285,6 +304,8 @@ def _arrow_times(arr: Any) -> tuple[Any, Any]:
     np = _np()
     import pyarrow as pa
     import pyarrow.compute as pc
+    if pa.types.is_null(arr.type):  # a column of nulls only (every hold open)
+        return np.zeros(len(arr), dtype=np.int64), np.zeros(len(arr), dtype=np.uint8)
     mask = None
     if arr.null_count:
         mask = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=np.uint8)
@@ -303,6 +324,16 @@ def _floats(col: Any) -> Any:
     np = _np()
     mod = type(col).__module__
     if mod.startswith("pyarrow"):
+        import pyarrow as pa
+        t = col.type
+        if not col.null_count and (pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_decimal(t)
+                                   or pa.types.is_fixed_size_binary(t)):
+            # exact amounts (e.g. transfers_to_holds' weight column): float(w) each
+            try:
+                wei, _, _ = u256_column(col, len(col))
+            except BadValue as e:
+                raise e.error("weight") from None
+            return array("d", map(float, ints_of(wei, len(col))))
         col = col.to_numpy(zero_copy_only=False)  # nulls become NaN: rejected as not finite
     elif mod.startswith("pandas"):
         try:
@@ -389,9 +420,10 @@ def _pylist(col: Any) -> list:
     return list(col)
 
 
-def _rowwise(raw: dict[str, Any], n: int) -> Columns:
+def _rowwise(raw: dict[str, Any], n: int, exact: bool = False) -> Columns:
     """Convert and validate row by row, fields in contract order, so the first problem is
-    reported exactly as the library would (lowest index first)."""
+    reported exactly as the library would (lowest index first). Exact: every weight as an
+    exact int (core weightExact / ParseWei rules)."""
     starts = _pylist(raw["start"])
     ends = _pylist(raw["end"]) if raw["end"] is not None else None
     weights = _pylist(raw["weight"]) if raw["weight"] is not None else None
@@ -400,6 +432,7 @@ def _rowwise(raw: dict[str, Any], n: int) -> Columns:
     s_out, e_out, h_out, w_out = array("q"), array("q"), array("B"), array("d")
     tok_b: list[bytes] = []
     hol_b: list[bytes] = []
+    wei: list[bytes] = []
     for i in range(n):
         if toks is not None:
             b = b"" if toks[i] is None else to_id_bytes(toks[i], "token_id", i)
@@ -416,14 +449,28 @@ def _rowwise(raw: dict[str, Any], n: int) -> Columns:
         _pure.check_time(i, "start", s)
         e = None if ends is None or ends[i] is None else to_seconds(ends[i], "end", i)
         _pure.check_span(i, s, e)
-        w = 1.0 if weights is None else (math.nan if weights[i] is None else to_weight(weights[i], i))
-        _pure.check_weight(i, w)
+        if exact:
+            try:
+                m = 1 if weights is None else to_int(weights[i])[0]
+            except BadValue as x:
+                x.index = i
+                raise x.error("weight") from None
+            wei.append(m.to_bytes(32, "big"))
+            w = 0.0
+        else:
+            w = 1.0 if weights is None else (math.nan if weights[i] is None else to_weight(weights[i], i))
+            if w.__class__ is float:
+                _pure.check_weight(i, w)
         s_out.append(s)
         e_out.append(-1 if e is None else e)
         h_out.append(0 if e is None else 1)
         w_out.append(w)
     c = Columns(n)
-    c.start, c.weight = s_out, w_out
+    c.start = s_out
+    if exact:
+        c.wei = b"".join(wei)
+    else:
+        c.weight = w_out
     if ends is not None:
         c.end, c.has_end = e_out, h_out
     if toks is not None:

@@ -20,14 +20,33 @@ from ._time import TimeLike, WindowLike, to_seconds, type_error
 _PACK = struct.Struct("<qqd").pack
 
 
-def to_weight(value: Any, index: int = -1) -> float:
-    """A weight as a float (not range-checked); bools and non-numbers are rejected."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise type_error(index, "weight", value, "a number")
-    try:
-        return float(value)
-    except OverflowError:
-        raise _pure.invalid(index, "weight", str(value), "out_of_range", "is larger than 1e200") from None
+def to_weight(value: Any, index: int = -1) -> float | int:
+    """A weight as a float, or, for an integer (an int, a numpy integer, a decimal string),
+    as an exact int checked to be an amount 0 <= w < 2^256 (core.ParseWei's rules and texts).
+    Floats are not range-checked here (check_weight does); bools and other types are
+    rejected."""
+    cls = value.__class__
+    if cls is float:
+        return value
+    if cls is int:
+        _pure.check_int_weight(index, value)
+        return value
+    if cls is str:
+        return _pure.parse_wei(index, value)
+    if isinstance(value, bool):
+        raise type_error(index, "weight", value, "a number or a decimal string")
+    if isinstance(value, numbers.Integral):  # numpy integers
+        w = int(value)
+        _pure.check_int_weight(index, w)
+        return w
+    if isinstance(value, numbers.Real):  # numpy floats, Fraction, ...
+        try:
+            return float(value)
+        except OverflowError:
+            raise _pure.invalid(index, "weight", str(value), "out_of_range", "is larger than 1e200") from None
+    if isinstance(value, str):  # a str subclass
+        return _pure.parse_wei(index, str(value))
+    raise type_error(index, "weight", value, "a number or a decimal string")
 
 
 def to_id_bytes(value: Any, field: str, index: int = -1) -> bytes:
@@ -48,7 +67,10 @@ class HoldEvent:
 
     ``start`` and ``end`` are Unix seconds (int, or float floored) or datetimes (naive = UTC,
     floored to the second); ``end=None`` means the hold is still open. ``weight`` is a finite
-    float in [0, 1e200]. Ids are non-empty UTF-8 strings of at most 256 bytes (bytes are
+    float in [0, 1e200], or an exact integer amount 0 <= w < 2^256 (an int, or a decimal
+    string such as ``"1000000000000000000"``, which becomes an int): exact mode
+    (``calculate_score(..., exact=True)``, ``Aggregator(exact=True)``) scores it exactly,
+    float mode as ``float(weight)``. Ids are non-empty UTF-8 strings of at most 256 bytes (bytes are
     accepted and must be UTF-8). Every rule is checked here, exactly as the Go core checks
     it, and a violation raises InvalidEventError. Instances are immutable and hashable.
     """
@@ -59,10 +81,10 @@ class HoldEvent:
     holder_id: str
     start: int
     end: int | None
-    weight: float
+    weight: float | int
 
     def __init__(self, token_id: str, holder_id: str, start: TimeLike, end: TimeLike | None = None,
-                 weight: float = 1.0) -> None:
+                 weight: float | int | str = 1.0) -> None:
         _init_event(self, token_id, holder_id, start, end, weight, -1)
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -104,7 +126,8 @@ def _init_event(ev: HoldEvent, token_id: Any, holder_id: Any, start: Any, end: A
     e = None if end is None else to_seconds(end, "end", index)
     _pure.check_span(index, s, e)
     w = to_weight(weight, index)
-    _pure.check_weight(index, w)
+    if w.__class__ is float:
+        _pure.check_weight(index, w)
     _set(ev, "token_id", token_id if type(token_id) is str else tok.decode("utf-8"))
     _set(ev, "holder_id", holder_id if type(holder_id) is str else hol.decode("utf-8"))
     _set(ev, "start", s)
@@ -139,7 +162,8 @@ def event_at(obj: Any, index: int) -> HoldEvent:
 class HoldStat:
     """One row of a snapshot or ranking (with a token filter: one (holder, token) pair).
 
-    ``score`` is the closed score plus every open hold up to ``now``; ``total_seconds`` the
+    ``score`` is the closed score plus every open hold up to ``now`` (a float, or in exact
+    mode the exact int); ``total_seconds`` the
     unweighted seconds held; ``events`` how many events were recorded; ``open_holds`` how
     many holds are still open; ``tokens`` the distinct tokens held; ``updated_at`` the
     aggregator's clock when it last recorded or closed something for the holder.
@@ -150,14 +174,14 @@ class HoldStat:
     __slots__ = ("holder_id", "score", "total_seconds", "events", "open_holds", "tokens", "updated_at")
 
     holder_id: str
-    score: float
+    score: float | int
     total_seconds: int
     events: int
     open_holds: int
     tokens: int
     updated_at: int
 
-    def __init__(self, holder_id: str, score: float, total_seconds: int, events: int, open_holds: int,
+    def __init__(self, holder_id: str, score: float | int, total_seconds: int, events: int, open_holds: int,
                  tokens: int, updated_at: int) -> None:
         for k, v in zip(self.__slots__, (holder_id, score, total_seconds, events, open_holds, tokens, updated_at)):
             _set(self, k, v)
@@ -181,3 +205,26 @@ class HoldStat:
 
     def __reduce__(self):
         return (HoldStat, self._key())
+
+
+def stats_of(ids: list[str], score: list, total_seconds: list[int], events: list[int], open_holds: list[int],
+             tokens: list[int], updated_at: list[int]) -> list[HoldStat]:
+    """HoldStats from columns (a query result read column by column): the rows are built
+    without HoldStat.__init__'s per-field loop."""
+    new = HoldStat.__new__
+    d = {k: getattr(HoldStat, k).__set__ for k in HoldStat.__slots__}
+    set_h, set_s, set_t, set_e = d["holder_id"], d["score"], d["total_seconds"], d["events"]
+    set_o, set_k, set_u = d["open_holds"], d["tokens"], d["updated_at"]
+    out = []
+    append = out.append
+    for h, s, t, e, o, k, u in zip(ids, score, total_seconds, events, open_holds, tokens, updated_at):
+        r = new(HoldStat)
+        set_h(r, h)
+        set_s(r, s)
+        set_t(r, t)
+        set_e(r, e)
+        set_o(r, o)
+        set_k(r, k)
+        set_u(r, u)
+        append(r)
+    return out

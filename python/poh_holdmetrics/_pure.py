@@ -17,6 +17,12 @@ MAX_ID_BYTES = 256
 MIN_TIME = 0
 MAX_TIME = 253402300799
 MAX_WEIGHT = 1e200
+#: Exact mode (core/exact.go): weights are integers 0 <= w <= MAX_WEI; a float weight counts
+#: only when it is an integer up to MAX_EXACT_FLOAT (every such integer is exactly a float).
+MAX_WEI = 2**256 - 1
+MAX_EXACT_FLOAT = 2**53
+_NOT_INTEGER_FLOAT = ("exact mode needs an integer weight (up to 2^53 as a number, any up to 2^256-1 as an "
+                      "exact weight)")
 
 _QUOTE_MAX = 64
 _ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
@@ -118,6 +124,41 @@ def check_weight(index: int, w: float) -> None:
         raise invalid(index, "weight", go_float(w), "out_of_range", "is larger than 1e200")
 
 
+def check_int_weight(index: int, w: int, value: str | None = None) -> None:
+    """An int weight (exact or not) is an amount 0 <= w < 2^256, as core.ParseWei reads one;
+    ``value`` is how the error shows it (default: the decimal digits)."""
+    if w < 0:
+        raise invalid(index, "weight", str(w) if value is None else value, "negative", "must be >= 0")
+    if w > MAX_WEI:
+        raise invalid(index, "weight", str(w) if value is None else value, "out_of_range", "is not below 2^256")
+
+
+def parse_wei(index: int, s: str) -> int:
+    """core.ParseWei: a weight written in decimal (digits only) as an int below 2^256."""
+    if s == "":
+        raise invalid(index, "weight", '""', "empty", "must be a decimal integer")
+    if not (s.isascii() and s.isdigit()):
+        value = go_quote(s.encode("utf-8", "surrogatepass"))
+        if s[0] == "-" and len(s) > 1 and s[1:].isascii() and s[1:].isdigit():
+            raise invalid(index, "weight", value, "negative", "must be >= 0")
+        raise invalid(index, "weight", value, "not_integer", "must be a decimal integer (exact mode)")
+    digits = s.lstrip("0")
+    if len(digits) > 78 or (digits and int(digits) > MAX_WEI):  # 2^256 has 78 digits
+        raise invalid(index, "weight", go_quote(s.encode()), "out_of_range", "is not below 2^256")
+    return int(digits) if digits else 0
+
+
+def exact_weight(index: int, w: int | float) -> int:
+    """core weightExact for a weight that passed HoldEvent's checks: an int as it is, a float
+    only when it is an integer in [0, 2^53] (else the float checks, then not_integer)."""
+    if w.__class__ is int:
+        return w  # type: ignore[return-value]
+    if not (0 <= w <= MAX_EXACT_FLOAT and w == math.trunc(w)):
+        check_weight(index, w)
+        raise invalid(index, "weight", go_float(w), "not_integer", _NOT_INTEGER_FLOAT)
+    return int(w)
+
+
 def check_window(t0: int, t1: int) -> None:
     """core.Window.Validate: both ends in range, then t0 <= t1. Errors name both ends."""
     value = f"[{t0}, {t1})"
@@ -172,9 +213,51 @@ def score_rows(starts: Sequence[int], ends: Sequence[int | None], weights: Seque
     return s + c
 
 
+def score_rows_exact(starts: Sequence[int], ends: Sequence[int | None], weights: Sequence[int | float], now: int,
+                     tokens: Sequence[bytes] | None = None, holders: Sequence[bytes] | None = None,
+                     t0: int = MIN_TIME, t1: int = MAX_TIME) -> int:
+    """score_rows in exact mode (core.ScoreColumns with Exact): int weights (< 2^256, checked
+    by whoever made them) or integer float weights, validated in the same order, summed as
+    Python ints: never rounded."""
+    check_time(-1, "now", now)
+    check_window(t0, t1)
+    cap = now if now < t1 else t1
+    s = 0
+    for i in range(len(starts)):
+        if tokens is not None:
+            check_id(i, "token_id", tokens[i])
+        if holders is not None:
+            check_id(i, "holder_id", holders[i])
+        start, end = starts[i], ends[i]
+        check_span(i, start, end)
+        w = exact_weight(i, weights[i])
+        stop = cap if end is None or end > cap else end
+        d = stop - (start if start > t0 else t0)
+        if d > 0:
+            s += d * w
+    return s
+
+
+def score_events_exact(events: Iterable, now: int, t0: int = MIN_TIME, t1: int = MAX_TIME) -> int:
+    """score_events in exact mode: every weight as an exact int (exact_weight)."""
+    check_time(-1, "now", now)
+    check_window(t0, t1)
+    cap = now if now < t1 else t1
+    s = 0
+    for i, e in enumerate(events):
+        w = exact_weight(i, e.weight)
+        end = e.end
+        stop = cap if end is None or end > cap else end
+        start = e.start
+        d = stop - (start if start > t0 else t0)
+        if d > 0:
+            s += d * w
+    return s
+
+
 def score_events(events: Iterable, now: int, t0: int = MIN_TIME, t1: int = MAX_TIME) -> float:
     """core.ScoreWindow over validated HoldEvents (their constructor checked every field);
-    the default window [MIN_TIME, MAX_TIME] clips nothing."""
+    the default window [MIN_TIME, MAX_TIME] clips nothing. An int weight counts as float(w)."""
     check_time(-1, "now", now)
     check_window(t0, t1)
     cap = now if now < t1 else t1
@@ -186,7 +269,7 @@ def score_events(events: Iterable, now: int, t0: int = MIN_TIME, t1: int = MAX_T
         start = e.start
         d = stop - (start if start > t0 else t0)
         if d > 0:
-            x = d * e.weight
+            x = (d + 0.0) * e.weight  # a float product even for an int weight, as float64(d) * float64(w)
             t = s + x
             if s >= x or s <= -x:
                 c += (s - t) + x

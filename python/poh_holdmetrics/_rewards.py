@@ -9,6 +9,12 @@ exactly, no dust is lost or created, and the result does not depend on input ord
 A ``cap`` limits any one holder: holders whose quota reaches the cap get exactly the cap,
 and what they would have had above it is redistributed among the others, in proportion to
 their scores, until no new holder reaches the cap (at most one round per holder).
+
+Scores are floats, or exact ints (an exact-mode Aggregator's, or a mapping of ints: then
+every score is an int and the split is over the integers themselves). With the native
+library the split runs in Go (poh_allocate, the same method); the Python code here is the
+fallback (no library, pools or scores beyond 384 bits, ids the library would refuse) and
+the tests' oracle. Which one ran never shows in the result.
 """
 
 from __future__ import annotations
@@ -40,11 +46,12 @@ class InfeasibleCapError(HoldMetricsError, ValueError):
 
 class RewardRow:
     """One holder's allocation. ``share`` is ``amount / pool`` as an exact Fraction;
-    ``amount`` is in the token's smallest unit (an int, of any size)."""
+    ``amount`` is in the token's smallest unit (an int, of any size); ``score`` is the
+    holder's score as given (a float, or an exact int)."""
 
     __slots__ = ("holder_id", "score", "amount", "pool")
 
-    def __init__(self, holder_id: str, score: float, amount: int, pool: int) -> None:
+    def __init__(self, holder_id: str, score: float | int, amount: int, pool: int) -> None:
         self.holder_id, self.score, self.amount, self.pool = holder_id, score, amount, pool
 
     @property
@@ -99,10 +106,12 @@ def allocate_rewards(scores_or_aggregator: Any, pool: int, *, window: Any = None
 
     ``scores_or_aggregator``: a ``{holder_id: score}`` mapping, an iterable of
     ``(holder_id, score)`` or of ``HoldStat`` rows, or an ``Aggregator`` (then ``window``
-    selects the campaign window of its snapshot). Holders scoring below ``min_score``, and
-    holders scoring 0, get nothing and are left out of the result. ``cap`` (int) limits any
-    one holder's amount; ``InfeasibleCapError`` if ``cap × eligible < pool``. ``decimals`` is
-    the token's number of decimals; it only affects how writers render amounts.
+    selects the campaign window of its snapshot). Scores are floats, or all ints (exact
+    scores, e.g. of ``Aggregator(exact=True)``): then the split is exact in them, however
+    large. Holders scoring below ``min_score``, and holders scoring 0, get nothing and are
+    left out of the result. ``cap`` (int) limits any one holder's amount;
+    ``InfeasibleCapError`` if ``cap × eligible < pool``. ``decimals`` is the token's number
+    of decimals; it only affects how writers render amounts.
 
     Returns rows sorted by amount descending, then holder_id ascending.
     """
@@ -125,7 +134,7 @@ def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: floa
         cap = _check_int("cap", cap, 0)
     if not (isinstance(min_score, (int, float)) and math.isfinite(min_score)):
         raise ValueError(f"min_score {min_score!r} must be a finite number")
-    merged: dict[str, float] = {}
+    merged: dict[str, float | int] = {}
     for i, (holder, score) in enumerate(_scores(scores_or_aggregator, window)):
         if not isinstance(holder, str) or not holder:
             raise ValueError(f"scores[{i}]: holder_id {holder!r} must be a non-empty str")
@@ -134,7 +143,10 @@ def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: floa
         if holder in merged:
             raise ValueError(f"scores[{i}]: holder_id {holder!r} appears twice")
         merged[holder] = score
-    eligible = {h: float(s) for h, s in merged.items() if s > 0 and s >= min_score}
+    # Exact scores: every one an int (floats and ints mixed count as floats, as always).
+    exact = bool(merged) and all(s.__class__ is int for s in merged.values())
+    eligible: dict[str, float | int] = {h: (s if exact else float(s)) for h, s in merged.items()
+                                        if s > 0 and s >= min_score}
     if not eligible:
         if pool == 0:
             return []
@@ -143,7 +155,31 @@ def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: floa
     if cap is not None and cap * len(eligible) < pool:
         raise InfeasibleCapError(f"cap {cap} x {len(eligible)} eligible holders = {cap * len(eligible)} "
                                  f"is less than the pool {pool}", pool=pool, cap=cap, holders=len(eligible))
+    amounts = _split_native(eligible, pool, cap, exact)
+    if amounts is None:
+        amounts = _split(eligible, pool, cap)
+    return _rows(amounts, merged, pool)
 
+
+def _rows(amounts: list[tuple[str, int]], scores: dict[str, float | int], pool: int) -> list[RewardRow]:
+    """RewardRows without RewardRow.__init__ per row (a million rows add up)."""
+    new = RewardRow.__new__
+    set_h, set_s = RewardRow.holder_id.__set__, RewardRow.score.__set__  # type: ignore[attr-defined]
+    set_a, set_p = RewardRow.amount.__set__, RewardRow.pool.__set__  # type: ignore[attr-defined]
+    out = []
+    for h, a in amounts:
+        r = new(RewardRow)
+        set_h(r, h)
+        set_s(r, scores[h])
+        set_a(r, a)
+        set_p(r, pool)
+        out.append(r)
+    return out
+
+
+def _split(eligible: dict[str, float | int], pool: int, cap: int | None) -> list[tuple[str, int]]:
+    """The pure-Python split of pool among eligible holders (scores > 0; cap feasible):
+    (holder_id, amount) sorted by amount descending, then holder_id ascending."""
     # Exact integer arithmetic: every float is n / 2**k, so with D the largest such
     # denominator each score is N / D for an integer N, and quotas pool * N / T (T = sum N)
     # are compared through integer floors and remainders (same T for everyone).
@@ -180,7 +216,78 @@ def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: floa
     assert sum(amounts.values()) == pool, "allocation lost or created units"
     order = sorted(amounts.items())  # holder_id ascending, then (stable) amount descending
     order.sort(key=itemgetter(1), reverse=True)
-    return [RewardRow(h, merged[h], a, pool) for h, a in order]
+    return order
+
+
+#: The library's amounts and exact scores are 384-bit integers.
+_MAX_NATIVE = 2**384 - 1
+
+
+def _split_native(eligible: dict[str, float | int], pool: int, cap: int | None,
+                  exact: bool) -> list[tuple[str, int]] | None:
+    """_split in the library (poh_allocate: the same method, the same result), or None when
+    it cannot be used here: no library (or POH_HOLDMETRICS_PURE, or after fork), a pool, cap
+    or exact score beyond 384 bits, or a holder id it would refuse (longer than 256 UTF-8
+    bytes, or not UTF-8)."""
+    from . import _native, _pure
+    from ._errors import NativeLibraryError
+    if pool > _MAX_NATIVE or (cap is not None and cap > _MAX_NATIVE):
+        return None
+    if exact and max(eligible.values()) > _MAX_NATIVE:
+        return None
+    try:
+        ffi, lib = _native.load()
+    except NativeLibraryError:
+        return None
+    holders = list(eligible)
+    try:
+        enc = [h.encode("utf-8") for h in holders]
+    except UnicodeEncodeError:
+        return None
+    if max(map(len, enc)) > _pure.MAX_ID_BYTES:
+        return None
+    from array import array
+    from itertools import accumulate
+    n = len(holders)
+    ids = b"".join(enc)
+    offsets = array("q", accumulate(map(len, enc), initial=0))
+    sh = _native.options(ffi, "poh_share_columns")
+    sh.n = n
+    keep = [ffi.from_buffer("char[]", ids), ffi.from_buffer("int64_t[]", offsets)]
+    sh.ids, sh.ids_len, sh.id_offsets = keep[0], len(ids), keep[1]
+    if exact:
+        keep.append(ffi.from_buffer("uint8_t[]", b"".join([s.to_bytes(48, "big") for s in eligible.values()])))
+        sh.exact = keep[-1]
+    else:
+        keep.append(ffi.from_buffer("double[]", array("d", eligible.values())))
+        sh.score = keep[-1]
+    o = _native.options(ffi, "poh_allocate_options")
+    ffi.memmove(o.pool, pool.to_bytes(48, "big"), 48)
+    if cap is not None:
+        o.flags = lib.POH_ALLOCATE_CAP
+        ffi.memmove(o.cap, cap.to_bytes(48, "big"), 48)
+    res = ffi.new("poh_handle *")
+    _native.call(lib.poh_allocate, sh, o, res)
+    del keep
+    r = res[0]
+    try:
+        rows = ffi.new("int64_t *")
+        _native.call(lib.poh_result_size, r, rows, ffi.NULL)
+        m = int(rows[0])
+        share = array("q", bytes(8 * m))
+        amount = bytearray(48 * m)
+        ac = _native.options(ffi, "poh_award_columns")
+        ac.rows_cap = m
+        bufs = [ffi.from_buffer("int64_t[]", share, require_writable=True),
+                ffi.from_buffer("uint8_t[]", amount, require_writable=True)]
+        ac.share, ac.amount = bufs
+        if m:
+            _native.call(lib.poh_result_awards, r, ac)
+        del bufs
+    finally:
+        lib.poh_free(r, ffi.NULL)
+    from ._wei import ints_of
+    return list(zip([holders[i] for i in share.tolist()], ints_of(amount, m, 48)))
 
 
 def format_amount(amount: int, decimals: int) -> str:
@@ -194,7 +301,8 @@ def format_amount(amount: int, decimals: int) -> str:
 
 def _records(rows: Iterable[RewardRow], decimals: int) -> Iterable[dict[str, str]]:
     for r in rows:
-        yield {"holder_id": r.holder_id, "score": repr(float(r.score)),
+        score = str(r.score) if r.score.__class__ is int else repr(float(r.score))  # exact: the int's digits
+        yield {"holder_id": r.holder_id, "score": score,
                "share": f"{r.share.numerator}/{r.share.denominator}" if r.share.denominator != 1 else str(r.share.numerator),
                "amount": str(r.amount), "amount_decimal": format_amount(r.amount, decimals)}
 

@@ -59,7 +59,12 @@ def test_times_floats_and_datetimes():
     ({"start": "10"}, "start", "invalid_type"),
     ({"start": True}, "start", "invalid_type"),
     ({"end": "soon"}, "end", "invalid_type"),
-    ({"weight": "1"}, "weight", "invalid_type"),
+    ({"weight": "1.5"}, "weight", "not_integer"),  # a str weight is an exact decimal amount
+    ({"weight": "-1"}, "weight", "negative"),
+    ({"weight": ""}, "weight", "empty"),
+    ({"weight": -1}, "weight", "negative"),
+    ({"weight": 2**256}, "weight", "out_of_range"),
+    ({"weight": [1]}, "weight", "invalid_type"),
     ({"token_id": 5}, "token_id", "invalid_type"),
 ])
 def test_bad_input_classes(kwargs, field, reason):

@@ -10,7 +10,7 @@ from conftest import REPO, needs_native
 
 
 def quickstart_blocks() -> list[str]:
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text.split("## Python quickstart", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"```python\n(.*?)```", section, re.S)
 
@@ -18,19 +18,27 @@ def quickstart_blocks() -> list[str]:
 @needs_native
 def test_quickstart_runs_as_written(tmp_path):
     blocks = quickstart_blocks()
-    assert len(blocks) == 2
+    assert len(blocks) == 4
     outs = [subprocess.run([sys.executable, "-c", b], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
             for b in blocks]
     assert outs[0].split("\n") == ["80.0", "bob 110.0", "dave 40.0", "alice 20.0", ""]
     assert outs[1] == "70.0\n"
+    # "Exact mode, chain data": each printed line is what its comment says
+    assert outs[2].split("\n") == ["101000000000000000000000099", "1.01e+26", "1010000000000000000000000", ""]
+    for line, value in zip(outs[2].splitlines(), re.findall(r"# (\S+)", blocks[2].split("print(", 1)[1])):
+        assert line == value
+    assert outs[3].split("\n") == [
+        "[500, None, None] [1000000000000000000000000, 899999999999999999999993, 100000000000000000000007]",
+        "0xaaaa 949999999999999999999996500", "0xbbbb 50000000000000000000003500",
+        "[('0xaaaa', 950000000000000000), ('0xbbbb', 50000000000000000)]", ""]
 
 
 @needs_native
 def test_airdrop_runs_as_written(tmp_path):
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text.split("## Airdrop in five lines", 1)[1].split("\n## ", 1)[0]
     code, = re.findall(r"```python\n(.*?)```", section, re.S)
     shown, = re.findall(r"```\n(holder_id.*?)```", section, re.S)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out == shown + "\n"  # print() adds a newline after the file's own last one
-    assert (tmp_path / "airdrop.csv").read_text() == shown
+    assert (tmp_path / "airdrop.csv").read_text(encoding="utf-8") == shown

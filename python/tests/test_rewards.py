@@ -131,3 +131,79 @@ def test_writers_round_trip_exact_amounts():
 def test_empty_pool_of_nothing():
     assert allocate_rewards({"a": 0.0}, 0) == []
     assert [r.amount for r in allocate_rewards({"a": 1.0}, 0)] == [0]
+
+
+# --- exact scores, and the split in the native library --------------------------------------
+
+int_score_maps = st.dictionaries(holder_ids, st.integers(min_value=0, max_value=2**300), min_size=1,
+                                 max_size=40).filter(lambda d: any(v > 0 for v in d.values()))
+
+
+@given(int_score_maps, st.integers(min_value=0, max_value=2**200))
+@settings(max_examples=300, deadline=None)
+def test_exact_scores_split_exactly(scores_by_holder, pool):
+    rows = allocate_rewards(scores_by_holder, pool)
+    assert sum(r.amount for r in rows) == pool
+    total = sum(s for s in scores_by_holder.values())
+    for r in rows:
+        assert type(r.score) is int
+        assert abs(r.amount - Fraction(pool * r.score, total)) < 1, r
+
+
+def _native_split_or_skip():
+    from poh_holdmetrics import _native
+    if not _native.available():
+        pytest.skip("the native split needs the native library (the fallback-only suite runs _split alone)")
+    from poh_holdmetrics import _rewards
+    return _rewards
+
+
+@given(st.one_of(score_maps, int_score_maps), pools, st.one_of(st.none(), st.integers(0, 10**30)))
+@settings(max_examples=400, deadline=None)
+def test_native_split_equals_the_python_split(scores_by_holder, pool, cap):
+    """poh_allocate (Go) and the pure-Python method (the fallback, and the oracle) give the
+    same amounts in the same order, float or exact scores, with or without a cap."""
+    r = _native_split_or_skip()
+    exact = all(type(s) is int for s in scores_by_holder.values())
+    eligible = {h: (s if exact else float(s)) for h, s in scores_by_holder.items() if s > 0}
+    if cap is not None and cap * len(eligible) < pool:
+        cap = None
+    native = r._split_native(eligible, pool, cap, exact)
+    assert native is not None
+    assert native == r._split(eligible, pool, cap)
+
+
+def test_native_split_limits_fall_back_to_python():
+    r = _native_split_or_skip()
+    assert r._split_native({"a": 1, "b": 2}, 2**384, None, True) is None  # the pool beyond 384 bits
+    assert r._split_native({"a": 2**384, "b": 2}, 10, None, True) is None  # an exact score beyond it
+    assert r._split_native({"a" * 300: 1.0, "b": 2.0}, 10, None, False) is None  # an id the library refuses
+    for scores, pool in (({"a": 1, "b": 2}, 2**384 + 5), ({"a": 2**384, "b": 2}, 10**6), ({"a" * 300: 1.0}, 7)):
+        rows = allocate_rewards(scores, pool)
+        assert sum(x.amount for x in rows) == pool
+
+
+def test_exact_min_score_cap_and_writers():
+    rows = allocate_rewards({"a": 10**30, "b": 5 * 10**29, "c": 0, "d": 10}, 10**6, min_score=100, cap=600_000)
+    assert [(x.holder_id, x.amount) for x in rows] == [("a", 600_000), ("b", 400_000)]
+    data = json.loads(write_rewards_json(rows))
+    assert data[0]["score"] == str(10**30)  # an exact score is printed as the integer it is
+    buf = io.StringIO()
+    write_rewards_csv(rows, buf)
+    assert list(csv.DictReader(io.StringIO(buf.getvalue())))[1]["score"] == str(5 * 10**29)
+
+
+def test_allocation_from_an_exact_aggregator():
+    from conftest import PURE
+    if PURE:
+        pytest.skip("POH_HOLDMETRICS_PURE=1: Aggregator needs the native library")
+    from poh_holdmetrics import Aggregator, HoldEvent
+    with Aggregator(exact=True, history=True) as agg:
+        agg.record_many_sync([HoldEvent("T", "a", 0, 100, 10**24 + 1), HoldEvent("T", "b", 0, 100, 2 * 10**24),
+                              HoldEvent("T", "c", 50, 100, 1)])
+        rows = allocate_rewards(agg, 10**18, window=(0, 100))
+    scores = {"a": 100 * (10**24 + 1), "b": 200 * 10**24, "c": 50}
+    assert {x.holder_id: x.score for x in rows} == scores
+    assert sum(x.amount for x in rows) == 10**18
+    from poh_holdmetrics._rewards import _split
+    assert [(x.holder_id, x.amount) for x in rows] == _split(scores, 10**18, None)
