@@ -123,6 +123,25 @@ func TestExactVectorsThroughC(t *testing.T) {
 	if ran < 10 {
 		t.Fatalf("only %d exact vectors ran", ran)
 	}
+	// POH_RECORD_CHECK on an exact aggregator validates as exact mode
+	// records: integer weights pass, a fractional one is refused.
+	h := newAgg(t, capitest.Options{Exact: true})
+	ints := capitest.Cols{Start: []int64{0, 1}, End: []int64{5, 6}, HasEnd: []uint8{1, 1}, Weight: []float64{2, 3},
+		Tokens: []string{"T", "T"}, Holders: []string{"a", "b"}}
+	if _, _, err := capitest.RecordFlags(h, ints, 10, capitest.RecordCheck); err.Code != capitest.OK {
+		t.Fatalf("check of integer weights on an exact aggregator: %+v", err)
+	}
+	wei := ints
+	wei.Weight = nil
+	wei.Wei = []string{"2", "340282366920938463463374607431768211456"}
+	if _, _, err := capitest.RecordFlags(h, wei, 10, capitest.RecordCheck); err.Code != capitest.OK {
+		t.Fatalf("check of weight_u256 on an exact aggregator: %+v", err)
+	}
+	ints.Weight[1] = 2.5
+	if _, _, err := capitest.RecordFlags(h, ints, 10, capitest.RecordCheck); err.Code != capitest.InvalidEvent ||
+		err.Index != 1 || err.Reason != "not_integer" {
+		t.Fatalf("check of a fractional weight on an exact aggregator: %+v", err)
+	}
 	// A float weight column in exact mode is taken only for integers.
 	_, err := capitest.ScoreExact(capitest.Cols{Start: []int64{0}, End: []int64{5}, HasEnd: []uint8{1}, Weight: []float64{2.5}},
 		capitest.ScoreOpts{Now: 10})

@@ -139,7 +139,7 @@ func poh_record(h C.poh_handle, c *C.poh_columns, opts *C.poh_record_options, ou
 			if err := core.ValidateTime(-1, "now", nowOr(o.now, a.agg.Now)); err != nil {
 				return err
 			}
-			return core.ValidateBatch(evs)
+			return a.agg.Validate(evs)
 		}
 		n, err := a.record(nowOr(o.now, a.agg.Now), evs, ro)
 		var be *core.BatchError

@@ -58,6 +58,18 @@ func (a *Aggregator) CountStrictRefusal(converted []HoldEvent, failed int) {
 	a.CountRejected(failed+bad, len(converted)-bad)
 }
 
+// Validate returns the first event that this aggregator would refuse (as its
+// mode requires: exact mode takes integer weights only), or nil; nothing is
+// recorded.
+func (a *Aggregator) Validate(events []HoldEvent) error {
+	for i := range events {
+		if err := a.cfg.validate(&events[i], i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // validate checks event i as the aggregator's mode requires.
 func (cfg *config) validate(e *HoldEvent, i int) *ValidationError {
 	if cfg.exact {
