@@ -401,7 +401,7 @@ func TestNullPointersAndNegativeLengths(t *testing.T) {
 		"poh_record(NULL cols)", "poh_record(partial, NULL out)", "poh_close_hold(holder NULL, len 4)",
 		"poh_query(NULL out)", "poh_query(token NULL, len 2)", "poh_query(holder len -1)",
 		"poh_metrics_text(NULL result)", "poh_holders(NULL holders)", "poh_result_stats(NULL out)",
-		"poh_transfers(NULL)", "poh_allocate(NULL)",
+		"poh_transfers(NULL)", "poh_allocate(NULL)", "poh_airdrop(NULL request)",
 		"poh_result_text(NULL buf)", "poh_version(NULL buf)", "poh_gc_schedule(-1)",
 		"poh_aggregator_new(ttl -1)", "poh_aggregator_new(path NULL, len 6)", "poh_aggregator_new(path len -1)",
 		"poh_free(0, NULL err)",

@@ -28,6 +28,7 @@ const (
 	statusNoHistory       = C.POH_ERR_NO_HISTORY
 	statusLocked          = C.POH_ERR_LOCKED
 	statusStore           = C.POH_ERR_STORE
+	statusCampaign        = C.POH_ERR_CAMPAIGN
 )
 
 // statusError is an error with its status code, for failures found here

@@ -55,6 +55,7 @@ extern "C" {
 #define POH_ERR_NO_HISTORY 8       /* a window query on an aggregator created without history */
 #define POH_ERR_LOCKED 9           /* poh_aggregator_new: another store holds the data dir (any process) */
 #define POH_ERR_STORE 10           /* a durable store failed: I/O, bad snapshot, mismatched settings */
+#define POH_ERR_CAMPAIGN 11        /* poh_airdrop: a rule, the request or a file is wrong; the message names it */
 
 /* Fsync policies of poh_aggregator_options.fsync (what each promises: README "Durability"). */
 #define POH_FSYNC_INTERVAL 0 /* acknowledged after write(2); fdatasync every fsync_interval_ms (default) */
@@ -594,6 +595,33 @@ int poh_result_stats(poh_handle r, poh_stat_columns *out, poh_error *err);
  */
 int poh_result_errors(poh_handle r, poh_row_error *rows, int64_t rows_cap, char *text, int64_t text_cap,
                       poh_error *err);
+
+/*
+ * poh_airdrop runs one airdrop operation, given as a JSON request (UTF-8,
+ * NUL-terminated; an unknown key is an error naming it), and stores a text
+ * result with a JSON answer in *result (poh_result_size / poh_result_text;
+ * release with poh_free). holds is a holds result of poh_transfers for "run",
+ * 0 otherwise; it is only read (free it as usual). Operations:
+ *   {"op": "run", "rules": {...}, "rules_dir": DIR, "window": [t0, t1],
+ *    "now": T, "pool": "N", "out": DIR, "previous": DIR}
+ *     applies the campaign rules (see airdrop/rules.go; the Python package
+ *     reads campaign.toml into this shape) to the holds over [t0, t1) as of
+ *     now, splits pool exactly, and writes amounts.csv, breakdown.csv and the
+ *     merkle files into out; previous (optional) is the previous epoch's
+ *     output directory (its amounts.csv and manifest.json "epoch"). Answer:
+ *     {"epoch": {"index", "pools"}, "holders", "awarded", "total", "removed",
+ *      "roots", "files" (name -> sha256), "inputs" (exclusion files read)}.
+ *   {"op": "verify", "path": FILE-or-DIR, "address": A (optional)}
+ *     checks a merkle file whole (or an output directory: every tree, against
+ *     amounts.csv and the manifest's sha256s), and A's claim; answer: a list
+ *     of {"path", "format", "root", "claims", "total", "claim"}.
+ *   {"op": "check", "rules": {...}}: validates rules; answer {}.
+ * Returns POH_OK; POH_ERR_CAMPAIGN for a bad rule, request, input file, a rule
+ * that leaves nobody, a cap that cannot fit the pool, an epoch going down, or
+ * a tree that does not verify (message names which); POH_ERR_BAD_HANDLE;
+ * POH_ERR_INVALID_ARGUMENT for NULL request or result.
+ */
+int poh_airdrop(poh_handle holds, char *request, poh_handle *result, poh_error *err);
 
 /*
  * poh_result_text copies a text result into buf[0..cap), NUL-terminated.

@@ -52,6 +52,7 @@ static int null_cases(poh_handle agg, poh_handle res, poh_handle txt, int *out) 
 	out[i++] = poh_result_stats(res, NULL, &e);
 	out[i++] = poh_transfers(NULL, NULL, NULL, NULL, &e);
 	out[i++] = poh_allocate(NULL, NULL, NULL, &e);
+	out[i++] = poh_airdrop(0, NULL, &r, &e);
 	out[i++] = poh_result_text(txt, NULL, 1 << 20, &e); // cap fits: the NULL is the fault
 	out[i++] = poh_version(NULL, 100, &e);
 	out[i++] = poh_gc_schedule(agg, -1, &e);
@@ -778,6 +779,39 @@ func Transfers(rows TransferRows, opening *TransferRows, flags uint32, openingTi
 	}
 	return holds, Err{}
 }
+
+// Airdrop is poh_airdrop of request over the holds poh_transfers makes of
+// rows (none: holds 0), and the answer's text.
+func Airdrop(rows *TransferRows, flags uint32, request string) (string, Err) {
+	var m mem
+	defer m.free()
+	var holds C.poh_handle
+	if rows != nil {
+		o := sized[C.poh_transfer_options](&m)
+		o.flags, o.now = C.uint32_t(flags), C.int64_t(-1<<63)
+		out := sized[C.poh_transfer_result](&m)
+		e := newErr()
+		if rc := C.poh_transfers(rows.toC(&m), nil, o, out, e.p); rc != C.POH_OK {
+			return "", e.done(rc)
+		}
+		e.done(C.POH_OK)
+		holds = out.result
+		defer Free(uint64(holds))
+	}
+	req := C.CString(request)
+	defer C.free(unsafe.Pointer(req))
+	var r C.poh_handle
+	e := newErr()
+	if rc := C.poh_airdrop(holds, req, &r, e.p); rc != C.POH_OK {
+		return "", e.done(rc)
+	}
+	e.done(C.POH_OK)
+	defer Free(uint64(r))
+	return Text(uint64(r), 0)
+}
+
+// Campaign is POH_ERR_CAMPAIGN.
+const Campaign = C.POH_ERR_CAMPAIGN
 
 // Award is one allocation row.
 type Award struct {

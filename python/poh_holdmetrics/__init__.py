@@ -10,6 +10,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from typing import Any
 
+    from ._airdrop import CampaignRules, run_airdrop, verify_merkle, verify_run
     from ._rewards import InfeasibleCapError, RewardRow, allocate_rewards, write_rewards_csv, write_rewards_json
     from ._scheduler import Scheduler
     from ._tracker import HoldAlreadyOpenError, HoldTracker
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
     from .exporter.prometheus import start_metrics_server
 
 from ._aggregator import Aggregator, RecordResult
-from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
-                      NativeLibraryError, NoHistoryError, NoOpenHoldError, StoreError, StoreLockedError)
+from ._errors import (CampaignError, ClosedError, ForkedProcessError, HoldMetricsError, InternalError,
+                      InvalidEventError, NativeLibraryError, NoHistoryError, NoOpenHoldError, StoreError,
+                      StoreLockedError)
 from ._events import HoldEvent, HoldStat, TimeLike, WindowLike
 from ._score import calculate_score, twab
 
@@ -31,12 +33,15 @@ _LAZY = {
     "start_metrics_server": "exporter.prometheus", "MetricsServer": "exporter.prometheus",
     "ConfigError": "_config", "Settings": "_config", "load_settings": "_config",
     "transfers_to_holds": "_transfers", "weights_as_ints": "_transfers",
+    "CampaignRules": "_airdrop", "run_airdrop": "_airdrop", "verify_merkle": "_airdrop", "verify_run": "_airdrop",
 }
 
 from ._version import __version__  # written by the build from version/VERSION (one version for Go, C, Python)
 
 __all__ = [
     "Aggregator",
+    "CampaignError",
+    "CampaignRules",
     "ClosedError",
     "ConfigError",
     "ForkedProcessError",
@@ -65,9 +70,12 @@ __all__ = [
     "calculate_score",
     "load_settings",
     "native_version",
+    "run_airdrop",
     "start_metrics_server",
     "transfers_to_holds",
     "twab",
+    "verify_merkle",
+    "verify_run",
     "weights_as_ints",
     "write_rewards_csv",
     "write_rewards_json",

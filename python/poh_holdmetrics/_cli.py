@@ -261,6 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Ask a running holdmetricsd for its full snapshot (GET /v1/stats).")
     st.set_defaults(func=cmd_stats)
 
+    from ._cli_airdrop import add_commands
+    add_commands(sub, common, _Formatter, _add_chain_args, parse_time_arg, parse_window_arg, _pool_int)
+
     ver = sub.add_parser("version", help="print the version and the active backend")
     ver.set_defaults(func=cmd_version)
     return p

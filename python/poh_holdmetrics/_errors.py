@@ -33,6 +33,13 @@ def _rebuild_invalid(message: str, field: str, index: int, reason: str, value: s
     return InvalidEventError(message, field=field, index=index, reason=reason, value=value)
 
 
+class CampaignError(HoldMetricsError, ValueError):
+    """An airdrop campaign cannot run as asked: a rule or the request is malformed (the
+    message names the key), an input file is missing or bad (file and line), a rule leaves
+    nobody eligible (each rule's count), a cap cannot fit the pool, an epoch would pay a
+    holder less than before or more than the pools, or a merkle file does not verify."""
+
+
 class NoOpenHoldError(HoldMetricsError, LookupError):
     """close_hold found no open hold for the (token, holder) pair."""
 

@@ -15,8 +15,9 @@ TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from typing import Any
 
-from ._errors import (ClosedError, ForkedProcessError, HoldMetricsError, InternalError, InvalidEventError,
-                      NativeLibraryError, NoHistoryError, NoOpenHoldError, StoreError, StoreLockedError)
+from ._errors import (CampaignError, ClosedError, ForkedProcessError, HoldMetricsError, InternalError,
+                      InvalidEventError, NativeLibraryError, NoHistoryError, NoOpenHoldError, StoreError,
+                      StoreLockedError)
 
 # The lazily-loaded library: the package's only global state (see STYLE.md).
 _ffi: Any = None
@@ -72,19 +73,25 @@ def _load_slow() -> tuple[Any, Any]:
         if _load_error is not None:
             raise _load_error
         # RTLD_NODELETE: the library (a Go runtime) is never unloaded, even if something
-        # dlcloses the extension; nothing in this package ever calls dlclose.
-        flags = sys.getdlopenflags()
-        sys.setdlopenflags(flags | os.RTLD_NODELETE)
+        # dlcloses the extension; nothing in this package ever calls dlclose. Windows has
+        # no dlopen flags: a DLL stays loaded while nothing calls FreeLibrary, and nothing
+        # does. There, the import finds poh_holdmetrics.dll next to _lowlevel.pyd (an
+        # extension's own directory is searched for its DLLs; PATH is not).
+        flags = sys.getdlopenflags() if hasattr(sys, "getdlopenflags") else None
+        if flags is not None:
+            sys.setdlopenflags(flags | getattr(os, "RTLD_NODELETE", 0))
         try:
-            from . import _lowlevel  # links libpoh_holdmetrics.so next to it
+            from . import _lowlevel  # links libpoh_holdmetrics.so (poh_holdmetrics.dll) next to it
         except ImportError as e:
             _load_error = NativeLibraryError(f"native library unavailable: {e}")
             raise _load_error from e
         finally:
-            sys.setdlopenflags(flags)
+            if flags is not None:
+                sys.setdlopenflags(flags)
         if _lowlevel.lib.POH_NOW != POH_NOW:
             raise NativeLibraryError("native library does not match this package (POH_NOW)")
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+            os.register_at_fork(after_in_child=_after_fork_in_child)
         _loaded_pid = os.getpid()
         _ffi, _lib = _lowlevel.ffi, _lowlevel.lib
         return _ffi, _lib
@@ -128,6 +135,7 @@ ERRORS: dict[str, type[HoldMetricsError]] = {
     "POH_ERR_NO_HISTORY": NoHistoryError,
     "POH_ERR_LOCKED": StoreLockedError,
     "POH_ERR_STORE": StoreError,
+    "POH_ERR_CAMPAIGN": CampaignError,
 }
 _by_code: dict[int, type[HoldMetricsError]] = {}
 

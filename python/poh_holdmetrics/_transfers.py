@@ -369,6 +369,21 @@ def run(transfers: Any, blocks: Any, kind: str, opening: Any, opening_time: Time
         record_into: int = 0, until: int | None = None) -> Any:
     """poh_transfers: the holds as a pyarrow Table, or, with record_into (an exact
     aggregator's handle), the number of holds recorded into it."""
+    out = _transfer_result(transfers, blocks, kind, opening, opening_time, zero_holder, record_into, until)
+    if record_into:
+        return int(out.rows)
+    ffi, lib = _native.load()
+    return _holds_table(ffi, lib, out)
+
+
+def holds_handle(transfers: Any, blocks: Any, kind: str, opening: Any, opening_time: TimeLike,
+                 zero_holder: bool, until: int | None = None) -> int:
+    """poh_transfers' holds result handle (the caller frees it with poh_free)."""
+    return int(_transfer_result(transfers, blocks, kind, opening, opening_time, zero_holder, 0, until).result)
+
+
+def _transfer_result(transfers: Any, blocks: Any, kind: str, opening: Any, opening_time: TimeLike,
+                     zero_holder: bool, record_into: int, until: int | None) -> Any:
     _pyarrow()  # first: without it nothing here works, native library or not
     ffi, lib = _native.load()
     rows = transfer_batch(ffi, transfers, blocks, kind, until)
@@ -385,9 +400,7 @@ def run(transfers: Any, blocks: Any, kind: str, opening: Any, opening_time: Time
     out = _native.options(ffi, "poh_transfer_result")
     _native.call(lib.poh_transfers, rows.c, op.c if op is not None else ffi.NULL, o, out)
     del rows, op
-    if record_into:
-        return int(out.rows)
-    return _holds_table(ffi, lib, out)
+    return out
 
 
 def _holds_table(ffi: Any, lib: Any, out: Any) -> Any:
