@@ -1,6 +1,7 @@
 package airdrop
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/big"
 	"math/rand/v2"
@@ -70,9 +71,22 @@ func BenchmarkAirdrop(b *testing.B) {
 }
 
 // BenchmarkStandardTree: n (address, uint256) values → root and every proof.
+// AIRDROP_VALUES=FILE reads the values from a JSON array of [address, amount]
+// (scripts/bench-merkle.py gives the npm library the same file).
 func BenchmarkStandardTree(b *testing.B) {
-	n := benchHolders(b)
-	values := StandardBenchValues(n)
+	var values [][]string
+	if p := os.Getenv("AIRDROP_VALUES"); p != "" {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &values); err != nil {
+			b.Fatal(err)
+		}
+	} else {
+		values = StandardBenchValues(benchHolders(b))
+	}
+	n := len(values)
 	b.ReportAllocs()
 	for b.Loop() {
 		t, err := BuildStandard(values, []string{"address", "uint256"}, 0)
@@ -86,8 +100,7 @@ func BenchmarkStandardTree(b *testing.B) {
 	b.ReportMetric(float64(n), "leaves")
 }
 
-// StandardBenchValues is the benchmark's input (the npm side reads the same,
-// written by cmd/airdrop-bench-values).
+// StandardBenchValues is the benchmark's generated input.
 func StandardBenchValues(n int) [][]string {
 	r := rand.New(rand.NewPCG(9, 10))
 	values := make([][]string, n)

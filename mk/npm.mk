@@ -16,3 +16,18 @@ $(NPM_STAMP): tests/npm/package.json tests/npm/package-lock.json
 
 # The Go tests that use the oracle fail (instead of skipping) when it is missing.
 export POH_REQUIRE_ORACLE := 1
+
+# bench-merkle: a StandardMerkleTree (root + every proof), ours and the npm library's, same
+# values, same run. The npm side takes about 2 ms a leaf here, so the shared size is 20k
+# (1M leaves would take it the better part of an hour a run); Go alone at 1M is
+# BenchmarkStandardTree / BenchmarkAirdrop in bench-go.
+BENCH_TARGETS += bench-merkle
+TEST_TARGETS += test-bench-merkle
+MERKLE_LEAVES ?= 20000
+.PHONY: bench-merkle test-bench-merkle
+bench-merkle: npm-deps
+	$(PYTHON) scripts/bench-merkle.py $(MERKLE_LEAVES) 3
+
+# make test runs it once at a tiny size, so it does not rot.
+test-bench-merkle: npm-deps
+	$(PYTHON) scripts/bench-merkle.py 300 1
