@@ -42,3 +42,24 @@ def test_airdrop_runs_as_written(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out == shown + "\n"  # print() adds a newline after the file's own last one
     assert (tmp_path / "airdrop.csv").read_text(encoding="utf-8") == shown
+
+
+@needs_native
+def test_airdrop_walkthrough_runs_as_written(tmp_path):
+    """The README's end-to-end airdrop, its shell block as written, from a copy of examples/."""
+    import os
+    import shutil
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Airdrop, end to end", 1)[1].split("\n## ", 1)[0]
+    block, = re.findall(r"```sh\n(.*?)```", section, re.S)
+    shutil.copytree(REPO / "examples", tmp_path / "examples")
+    bindir = os.path.dirname(sys.executable)  # poh-holdmetrics, installed with the wheel
+    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    r = subprocess.run(["bash", "-euo", "pipefail", "-c", block.replace("python ", f"{sys.executable} ", 1)],
+                       capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "standard merkle root 0x" in r.stdout
+    assert r.stdout.count("OK ") == 3  # two trees, then one claim
+    assert "same: re-ran drop/manifest.json" in r.stdout
+    amounts = (tmp_path / "drop" / "amounts.csv").read_text().splitlines()[1:]
+    assert sum(int(line.split(",")[2]) for line in amounts) == 10**24
