@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"math/bits"
 	"slices"
 	"strings"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // Reward allocation: split a pool (an integer in the token's smallest unit)
@@ -70,7 +73,7 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 	// Numerators over one common denominator: exact scores are integers;
 	// a float score n / 2^k is scaled to the largest k of all of them.
 	exact := len(shares) > 0 && shares[0].isExact()
-	seen := make(map[string]struct{}, len(shares))
+	seen := newIDSet(len(shares))
 	type entry struct {
 		i    int
 		num  *big.Int
@@ -86,10 +89,10 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 		if err := ValidateID(i, "holder_id", s.HolderID); err != nil {
 			return nil, err
 		}
-		if _, dup := seen[s.HolderID]; dup {
-			return nil, fmt.Errorf("shares[%d]: holder_id %s appears twice", i, quoteID(s.HolderID))
+		if j := seen.add(shares, i); j >= 0 {
+			return nil, fmt.Errorf("shares[%d]: holder_id %s appears twice (first at shares[%d])", i,
+				quoteID(s.HolderID), j)
 		}
-		seen[s.HolderID] = struct{}{}
 		var num *big.Int
 		frac := 0
 		f := s.Float
@@ -175,45 +178,38 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 	}
 	if len(rest) > 0 {
 		t := new(big.Int).Set(sumOf(rest))
-		// f is r's nearest float64: rounding is monotone, so ordering by
-		// it first and by r only where it ties is exactly r's order, and
-		// float compares avoid most big.Int compares (and their misses).
-		type rem struct {
-			k int
-			f float64
-			r *big.Int
-		}
-		rems := make([]rem, len(rest))
+		// Each quota's floor, and its remainder's monotone float key
+		// (floatKey): the units left go to the largest remainders, found
+		// by selecting on the key and settling only the boundary's ties
+		// exactly (a larger key means a larger remainder).
+		keys := make([]float64, len(rest))
 		left := new(big.Int).Set(remaining)
+		r := new(big.Int)
 		for j, k := range rest {
-			q, r := new(big.Int), new(big.Int)
+			q := new(big.Int)
 			q.QuoRem(rhs.Mul(remaining, elig[k].num), t, r)
 			amount[k] = q
 			left.Sub(left, q)
-			f, _ := r.Float64()
-			rems[j] = rem{k, f, r}
+			keys[j] = floatKey(r)
 		}
-		if n := left.Int64(); n > 0 {
-			slices.SortFunc(rems, func(a, b rem) int {
-				if c := cmp.Compare(b.f, a.f); c != 0 {
-					return c
-				}
-				return cmp.Or(b.r.Cmp(a.r), strings.Compare(shares[elig[a.k].i].HolderID, shares[elig[b.k].i].HolderID))
-			})
-			for _, x := range rems[:n] {
-				amount[x.k].Add(amount[x.k], big.NewInt(1))
+		if n := int(left.Int64()); n > 0 {
+			rem := func(j int) *big.Int { return new(big.Int).Rem(lhs.Mul(remaining, elig[rest[j]].num), t) }
+			id := func(j int) string { return shares[elig[rest[j]].i].HolderID }
+			for _, j := range largestRemainders(keys, n, rem, id) {
+				amount[rest[j]].Add(amount[rest[j]], big.NewInt(1))
 			}
 		}
 	}
+	// Amount descending, then holder_id: sorted as (key, index) pairs,
+	// exact compares only where the keys tie.
 	type ranked struct {
-		f float64 // the amount's nearest float (see rem)
-		a Award
+		f float64
+		k int32
 	}
 	order := make([]ranked, len(elig))
 	check := new(big.Int)
-	for k, e := range elig {
-		f, _ := amount[k].Float64()
-		order[k] = ranked{f, Award{HolderID: shares[e.i].HolderID, Share: e.i, Amount: amount[k]}}
+	for k := range elig {
+		order[k] = ranked{floatKey(amount[k]), int32(k)}
 		check.Add(check, amount[k])
 	}
 	if check.Cmp(pool) != 0 {
@@ -223,13 +219,116 @@ func Allocate(shares []Share, pool *big.Int, o AllocateOptions) ([]Award, error)
 		if c := cmp.Compare(y.f, x.f); c != 0 {
 			return c
 		}
-		return cmp.Or(y.a.Amount.Cmp(x.a.Amount), strings.Compare(x.a.HolderID, y.a.HolderID))
+		return cmp.Or(amount[y.k].Cmp(amount[x.k]), strings.Compare(shares[elig[x.k].i].HolderID,
+			shares[elig[y.k].i].HolderID))
 	})
 	out := make([]Award, len(order))
-	for i := range order {
-		out[i] = order[i].a
+	for i, o := range order {
+		e := elig[o.k]
+		out[i] = Award{HolderID: shares[e.i].HolderID, Share: e.i, Amount: amount[o.k]}
 	}
 	return out, nil
+}
+
+// floatKey maps x ≥ 0 to a float64 monotonically (x < y ⇒ key(x) ≤ key(y)):
+// its top 64 bits, truncated, scaled back. Cheaper than the nearest float,
+// and all an ordering needs (equal keys are settled exactly).
+func floatKey(x *big.Int) float64 {
+	n := x.BitLen()
+	if n <= 64 {
+		return float64(x.Uint64())
+	}
+	w := x.Bits() // little-endian words
+	const W = bits.UintSize
+	shift := n - 64
+	var top uint64
+	if W == 64 {
+		i, off := shift/64, uint(shift%64)
+		top = uint64(w[i]) >> off
+		if off > 0 && i+1 < len(w) {
+			top |= uint64(w[i+1]) << (64 - off)
+		}
+	} else {
+		top = new(big.Int).Rsh(x, uint(shift)).Uint64()
+	}
+	return math.Ldexp(float64(top), shift)
+}
+
+// largestRemainders returns the indices of the n largest remainders (0 < n
+// ≤ len(keys)), keys[i] being remainder i's floatKey: the keys above the
+// n-th largest are in; those equal to it are ordered by their exact
+// remainder rem(i) (computed once each), then id(i) ascending.
+func largestRemainders(keys []float64, n int, rem func(int) *big.Int, id func(int) string) []int {
+	idx := make([]int, len(keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	if n >= len(keys) {
+		return idx
+	}
+	// The n-th largest key: sort a copy of the keys (floats sort fast).
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	th := sorted[len(sorted)-n]
+	out := make([]int, 0, n)
+	var ties []int
+	for i, f := range keys {
+		switch {
+		case f > th:
+			out = append(out, i)
+		case f == th:
+			ties = append(ties, i)
+		}
+	}
+	type tie struct {
+		i int
+		r *big.Int
+	}
+	ts := make([]tie, len(ties))
+	for k, i := range ties {
+		ts[k] = tie{i, rem(i)}
+	}
+	slices.SortFunc(ts, func(a, b tie) int { return cmp.Or(b.r.Cmp(a.r), strings.Compare(id(a.i), id(b.i))) })
+	for _, t := range ts[:n-len(out)] {
+		out = append(out, t.i)
+	}
+	return out
+}
+
+// idSet finds a repeated holder id: open addressing on the ids' xxhash, one
+// slot (hash, index) per probe.
+type idSet struct {
+	slots []idSlot
+	mask  uint64
+}
+
+type idSlot struct {
+	hash uint64
+	i    int32 // share index + 1; 0 empty
+}
+
+func newIDSet(n int) *idSet {
+	size := 16
+	for size < 2*n {
+		size <<= 1
+	}
+	return &idSet{slots: make([]idSlot, size), mask: uint64(size - 1)}
+}
+
+// add records shares[i]'s id; it returns the index of an earlier share with
+// the same id, or -1.
+func (s *idSet) add(shares []Share, i int) int {
+	h := xxhash.Sum64String(shares[i].HolderID)
+	for p := h & s.mask; ; p = (p + 1) & s.mask {
+		sl := &s.slots[p]
+		if sl.i == 0 {
+			*sl = idSlot{h, int32(i + 1)}
+			return -1
+		}
+		if sl.hash == h && shares[sl.i-1].HolderID == shares[i].HolderID {
+			return int(sl.i - 1)
+		}
+	}
 }
 
 // bigFloat is x's nearest float64.

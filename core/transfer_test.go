@@ -91,7 +91,9 @@ func b2u(b bool) uint8 {
 	return 0
 }
 
-func intervalsOf(rows []Transfer, o TransferOptions) (*Holds, error) { return Intervals(columnsOf(rows), o) }
+func intervalsOf(rows []Transfer, o TransferOptions) (*Holds, error) {
+	return Intervals(columnsOf(rows), o)
+}
 
 func (v *transferVector) input() ([]Transfer, TransferOptions) {
 	o := TransferOptions{OpeningTime: v.OpeningTime, ZeroHolder: v.ZeroHolder}
