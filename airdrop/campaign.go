@@ -37,6 +37,8 @@ type Epoch struct {
 // the amount.
 type Row struct {
 	Holder string // canonical id
+	addr   [20]byte
+	isAddr bool
 	// Status is "awarded", "excluded", "ineligible", "no score" or
 	// "previous epochs" (in an earlier epoch, not in this one's holds);
 	// Rule names the rule that excluded the holder or failed.
@@ -240,6 +242,7 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 			removed[rule]++
 		}
 		addr, isAddr := core.AddressBytes(row.Holder)
+		row.addr, row.isAddr = addr, isAddr
 		switch {
 		case isAddr && ex[addr] != "":
 			fail("excluded", ex[addr])
@@ -308,7 +311,8 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 		}
 		for h, p := range c.Previous.Amounts {
 			if _, ok := index[h]; !ok {
-				rows = append(rows, Row{Holder: h, Status: "previous epochs", Score: zero, Weighted: zero, TWAB: zero,
+				a, ok := core.AddressBytes(h)
+				rows = append(rows, Row{Holder: h, addr: a, isAddr: ok, Status: "previous epochs", Score: zero, Weighted: zero, TWAB: zero,
 					Transformed: zero, Weight: zero, DurationMult: one(), BalanceMult: one(), EpochAmount: zero,
 					Previous: p})
 			}

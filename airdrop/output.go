@@ -38,7 +38,7 @@ func Trees(out *Outcome, r *Rules, workers int) (*StandardTree, *UniswapTree, er
 		return nil, nil, fmt.Errorf("%w: merkle: no holder gets an amount", ErrRule)
 	}
 	for i := 0; i < n; i++ {
-		if !core.IsAddress(out.Rows[i].Holder) {
+		if !out.Rows[i].isAddr {
 			return nil, nil, fmt.Errorf("merkle: holder %q (amounts row %d) is not an address: merkle leaves need "+
 				"0x addresses (merkle.formats = [] writes no tree)", out.Rows[i].Holder, i)
 		}
@@ -63,7 +63,7 @@ func Trees(out *Outcome, r *Rules, workers int) (*StandardTree, *UniswapTree, er
 						case "index":
 							v[k] = strconv.Itoa(i)
 						case "address":
-							v[k], _ = core.ChecksumAddress(out.Rows[i].Holder)
+							v[k] = core.Checksum(out.Rows[i].addr)
 						case "amount":
 							v[k] = out.Rows[i].Amount.String()
 						case "chain_id":

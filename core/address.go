@@ -60,14 +60,22 @@ func CanonicalID(id string) string {
 // upper case where the keccak-256 of the lowercase hex has a nibble ≥ 8);
 // ok is false when id is not an address.
 func ChecksumAddress(id string) (string, bool) {
-	if !IsAddress(id) {
+	b, ok := AddressBytes(id)
+	if !ok {
 		return id, false
 	}
-	lower := strings.ToLower(id[2:])
+	return Checksum(b), true
+}
+
+// Checksum is the EIP-55 form of the address b.
+func Checksum(b [20]byte) string {
+	var out [42]byte
+	out[0], out[1] = '0', 'x'
+	hex.Encode(out[2:], b[:])
 	h := sha3.NewLegacyKeccak256()
-	h.Write([]byte(lower))
-	sum := h.Sum(nil)
-	out := []byte("0x" + lower)
+	h.Write(out[2:])
+	var sum [32]byte
+	h.Sum(sum[:0])
 	for i := 0; i < 40; i++ {
 		nibble := sum[i/2] >> 4
 		if i%2 == 1 {
@@ -77,7 +85,7 @@ func ChecksumAddress(id string) (string, bool) {
 			out[2+i] = c - 0x20
 		}
 	}
-	return string(out), true
+	return string(out[:])
 }
 
 // AddressBytes is the 20 bytes of an address; ok is false when id is not one.
