@@ -2,7 +2,8 @@
 #
 #   make build        bin/holdmetricsd and bin/holdmetrics-load
 #   make run          build, then start the daemon on the embedded store in $(DAEMON_DATA)
-#   make proto        regenerate proto/pohpb from proto/hold.proto (pinned generators)
+#   make proto        regenerate proto/pohpb from proto/hold.proto and the seed stubs of
+#                     poh_holdmetrics.protocols (pinned generators)
 #   make test-daemon  process-level tests: the real binary, a Python grpcio client, kill -9, SIGTERM
 #   make bench-daemon load generator against the daemon (separate processes, loopback)
 
@@ -51,6 +52,7 @@ proto: $(DAEMON_STAMP)
 	  --go_out=proto/pohpb --go_opt=paths=source_relative \
 	  --go-grpc_out=proto/pohpb --go-grpc_opt=paths=source_relative \
 	  proto/hold.proto
+	$(DAEMON_PY) scripts/gen_seed_stubs.py   # poh_holdmetrics.protocols, from testdata/seed/hold.proto
 
 test-daemon: build $(DAEMON_STAMP)
 	HOLDMETRICSD=$(CURDIR)/bin/holdmetricsd $(DAEMON_PY) -m pytest -q tests/daemon

@@ -34,6 +34,8 @@ _LAZY = {
     "ConfigError": "_config", "Settings": "_config", "load_settings": "_config",
     "transfers_to_holds": "_transfers", "weights_as_ints": "_transfers",
     "CampaignRules": "_airdrop", "run_airdrop": "_airdrop", "verify_merkle": "_airdrop", "verify_run": "_airdrop",
+    # The seed's top-level name (deprecated, not in __all__): see poh_holdmetrics.tracker.
+    "AsyncTracker": "tracker",
 }
 
 from ._version import __version__  # written by the build from version/VERSION (one version for Go, C, Python)

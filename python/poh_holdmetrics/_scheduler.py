@@ -25,6 +25,9 @@ OnGC = Callable[[int], "Awaitable[Any] | Any"]
 def _interval(value: float | timedelta | None, what: str) -> float | None:
     if value is None:
         return None
+    if callable(value):  # the seed's Scheduler(tracker, on_collect) order
+        raise TypeError(f"{what} {value!r} is a callable: the callbacks are on_collect= and on_gc= "
+                        "(the seed's Scheduler(tracker, on_collect) is poh_holdmetrics.scheduler.Scheduler)")
     s = value.total_seconds() if isinstance(value, timedelta) else float(value)
     if not s > 0:
         raise ValueError(f"{what} {value!r} must be > 0 seconds (or None to disable the loop)")
