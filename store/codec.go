@@ -300,3 +300,77 @@ func decodeGC(body []byte) (now int64, err error) {
 	now = r.varint()
 	return now, r.done()
 }
+
+// Exported for the other stores (store/mongostore) and the audit log
+// (audit), which keep the same records so that replay is the same
+// everywhere. A record here is one logged write's payload: its kind byte,
+// then its body (see the top of this file), without the log's framing.
+
+// EventsRecord is the record Store logs for Record(now, events, o): with
+// o.Partial only the events that pass Validate (what the aggregator
+// applies), else all of them.
+func EventsRecord(now int64, events []core.HoldEvent, o core.RecordOptions) []byte {
+	var ok []bool
+	if o.Partial {
+		ok = make([]bool, len(events))
+		for i := range events {
+			ok[i] = events[i].Validate(i) == nil
+		}
+	}
+	return appendEvents(nil, now, events, ok)[headerSize:]
+}
+
+// CloseRecord is the record of CloseHold(now, token, holder, at).
+func CloseRecord(now int64, token, holder string, at int64) []byte {
+	return appendClose(nil, now, token, holder, at)[headerSize:]
+}
+
+// GCRecord is the record of GC(now).
+func GCRecord(now int64) []byte { return appendGC(nil, now)[headerSize:] }
+
+// Replay applies one record to agg with its original now, as recovery does,
+// and returns the number of events it held.
+func Replay(agg *core.Aggregator, rec []byte) (int, error) {
+	if len(rec) == 0 {
+		return 0, fmt.Errorf("%w: empty record", errCorrupt)
+	}
+	evs, err := (&Store{agg: agg}).replay(rec, nil)
+	return len(evs), err
+}
+
+// Decoded is a record in readable form (for reports).
+type Decoded struct {
+	Kind   string // "events", "close" or "gc"
+	Now    int64
+	Events []core.HoldEvent // kind events; the ids alias the record
+	Token  string           // kind close: the pair and the time it closed at
+	Holder string
+	At     int64
+}
+
+// Decode reads a record.
+func Decode(rec []byte) (Decoded, error) {
+	if len(rec) == 0 {
+		return Decoded{}, fmt.Errorf("%w: empty record", errCorrupt)
+	}
+	var d Decoded
+	var err error
+	switch rec[0] {
+	case kindEvents:
+		d.Kind = "events"
+		d.Now, d.Events, err = decodeEvents(rec[1:], nil)
+	case kindClose:
+		d.Kind = "close"
+		d.Now, d.Token, d.Holder, d.At, err = decodeClose(rec[1:])
+	case kindGC:
+		d.Kind = "gc"
+		d.Now, err = decodeGC(rec[1:])
+	default:
+		err = fmt.Errorf("%w: unknown record kind %d", errCorrupt, rec[0])
+	}
+	return d, err
+}
+
+// Compatible says whether a state exported under was may be imported into
+// an aggregator configured as now (an ErrConfigMismatch otherwise).
+func Compatible(was, now core.StateConfig) error { return compatible(was, now) }

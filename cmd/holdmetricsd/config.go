@@ -19,9 +19,11 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/poh-holdmetrics/poh-holdmetrics/audit"
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 	"github.com/poh-holdmetrics/poh-holdmetrics/server"
 	"github.com/poh-holdmetrics/poh-holdmetrics/store"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store/mongostore"
 )
 
 // config is every setting, with its flag / env / TOML key derived from the
@@ -39,6 +41,10 @@ type config struct {
 	Fsync         string        `key:"fsync" help:"fsync policy: always, interval or none"`
 	FsyncInterval time.Duration `key:"fsync_interval" help:"fsync period of the interval policy"`
 	SnapshotBytes int64         `key:"snapshot_bytes" help:"log bytes between snapshots (bounds restart time; <0: never)"`
+	Store         string        `key:"store" help:"where accepted writes are kept: empty for the embedded log in data_dir, or a mongodb:// URI (the database is its path, default holdmetrics)"`
+	StoreLeaseTTL time.Duration `key:"store_lease_ttl" help:"mongodb store: how long the lease of a daemon that died keeps another from writing the database"`
+	AuditImmudb   string        `key:"audit_immudb" help:"also mirror every accepted write to immudb, verified: immudb://user:password@host:port/database (empty: no audit)"`
+	AuditPrefix   string        `key:"audit_key_prefix" help:"prefix of this store's keys in immudb"`
 	TTL           time.Duration `key:"ttl" help:"drop holders idle longer than this with no open hold (0: never)"`
 	GCInterval    time.Duration `key:"gc_interval" help:"how often the TTL GC runs"`
 	LogLevel      string        `key:"log_level" help:"debug, info, warn or error"`
@@ -70,6 +76,8 @@ func defaults() config {
 		Fsync:         string(store.FsyncInterval),
 		FsyncInterval: 5 * time.Millisecond,
 		SnapshotBytes: 256 << 20,
+		StoreLeaseTTL: 15 * time.Second,
+		AuditPrefix:   "holdmetrics",
 		GCInterval:    time.Minute,
 		LogLevel:      "info",
 		MaxBatch:      1 << 20,
@@ -350,6 +358,9 @@ func (c *config) validate() error {
 			return fmt.Errorf("%s %q is not a loopback address; set expose (--expose) to listen on it", a.key, a.addr)
 		}
 	}
+	if err := c.validateStorage(); err != nil {
+		return err
+	}
 	switch {
 	case !c.InMemory && c.DataDir == "":
 		return errors.New("data_dir: empty (use in_memory to run without a store)")
@@ -386,6 +397,26 @@ func (c *config) validate() error {
 	}
 	if _, err := c.campaignWindow(); err != nil {
 		return err
+	}
+	return nil
+}
+
+// validateStorage checks store, store_lease_ttl and the audit keys.
+func (c *config) validateStorage() error {
+	switch {
+	case c.Store != "" && !strings.HasPrefix(c.Store, "mongodb://") && !strings.HasPrefix(c.Store, "mongodb+srv://"):
+		return fmt.Errorf("store %q: want empty (the embedded log in data_dir) or a mongodb:// URI", mongostore.Redact(c.Store))
+	case c.InMemory && (c.Store != "" || c.AuditImmudb != ""):
+		return errors.New("in_memory: keeps nothing, so store and audit_immudb must be empty")
+	case c.StoreLeaseTTL < 300*time.Millisecond:
+		return fmt.Errorf("store_lease_ttl %v: must be >= 300ms", c.StoreLeaseTTL)
+	case c.AuditPrefix == "" || strings.ContainsAny(c.AuditPrefix, "/\x00"):
+		return fmt.Errorf("audit_key_prefix %q: must be non-empty, without '/' or NUL", c.AuditPrefix)
+	}
+	if c.AuditImmudb != "" {
+		if _, _, _, _, _, err := audit.ParseURL(c.AuditImmudb); err != nil {
+			return fmt.Errorf("audit_immudb: %w", err)
+		}
 	}
 	return nil
 }

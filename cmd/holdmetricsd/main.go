@@ -37,6 +37,7 @@ import (
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
 	"github.com/poh-holdmetrics/poh-holdmetrics/server"
 	"github.com/poh-holdmetrics/poh-holdmetrics/store"
+	"github.com/poh-holdmetrics/poh-holdmetrics/store/mongostore"
 )
 
 func main() {
@@ -50,6 +51,9 @@ func main() {
 func realMain(args []string, stdout io.Writer) error {
 	if len(args) > 0 && args[0] == "repair" {
 		return repair(args[1:], stdout)
+	}
+	if len(args) > 0 && args[0] == "verify-audit" {
+		return verifyAudit(args[1:], stdout)
 	}
 	cfg, err := loadConfig(args, os.Getenv)
 	if err != nil {
@@ -98,25 +102,11 @@ func realMain(args []string, stdout io.Writer) error {
 	defer agg.Close()
 
 	health := &storeHealth{}
-	// w is the one writer every write goes through: the store, or the
-	// aggregator itself in memory-only mode.
-	w := core.Memory(agg)
-	if !cfg.InMemory {
-		t0 := time.Now()
-		st, rec, err := store.Open(cfg.DataDir, agg, store.Options{
-			Fsync: store.Fsync(cfg.Fsync), FsyncInterval: cfg.FsyncInterval,
-			SnapshotBytes: cfg.SnapshotBytes, Logger: log, OnHealth: health.set,
-		})
-		if err != nil {
-			return fmt.Errorf("data_dir %s: %w", cfg.DataDir, err)
-		}
-		log.Info("store recovered", "data_dir", cfg.DataDir, "fsync", cfg.Fsync, "snapshot", rec.Snapshot,
-			"snapshot_holders", rec.Holders, "segments", rec.Segments, "records", rec.Records,
-			"events_replayed", rec.Events, "holders", agg.Len(), "truncated_at", rec.TruncatedAt,
-			"duration_ms", time.Since(t0).Milliseconds())
-		w = st
-	} else {
-		log.Warn("in-memory mode: nothing is stored, events are lost on exit")
+	// w is the one writer every write goes through: the store (see
+	// storage.go), or the aggregator itself in memory-only mode.
+	w, err := openWriter(cfg, agg, log, health)
+	if err != nil {
+		return err
 	}
 
 	svc := server.NewService(agg, w, server.Config{
@@ -334,8 +324,11 @@ func (h *storeHealth) apply() {
 const streamWorkers = 64
 
 func dataDirForLog(cfg config) string {
-	if cfg.InMemory {
+	switch {
+	case cfg.InMemory:
 		return "(in memory)"
+	case cfg.Store != "":
+		return mongostore.Redact(cfg.Store)
 	}
 	return cfg.DataDir
 }

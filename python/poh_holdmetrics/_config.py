@@ -170,6 +170,10 @@ _SPEC: dict[str, tuple[Any, Any, bool, str]] = {
     "fsync": ("interval", _choice("always", "interval", "none"), True, "daemon fsync policy"),
     "fsync_interval": (0.005, parse_duration, True, "daemon fsync period of the interval policy"),
     "snapshot_bytes": (256 << 20, _parse_int, True, "daemon log bytes between snapshots"),
+    "store": ("", _parse_str, True, "daemon store: '' = the embedded log in data_dir, or a mongodb:// URI"),
+    "store_lease_ttl": (15.0, parse_duration, True, "mongodb store: how long a dead daemon's lease blocks another"),
+    "audit_immudb": ("", _parse_str, True, "daemon mirrors every accepted write to immudb (immudb://...; '' = off)"),
+    "audit_key_prefix": ("holdmetrics", _parse_str, True, "prefix of the daemon's keys in immudb"),
     "ttl": (0.0, parse_duration, True, "drop holders idle longer than this with no open hold (0 = never)"),
     "gc_interval": (60.0, parse_duration, True, "how often TTL garbage collection runs"),
     "log_level": ("info", _choice("debug", "info", "warn", "error"), True, "log level"),
@@ -217,6 +221,10 @@ class Settings:
     fsync: str
     fsync_interval: float
     snapshot_bytes: int
+    store: str
+    store_lease_ttl: float
+    audit_immudb: str
+    audit_key_prefix: str
     ttl: float
     gc_interval: float
     log_level: str
