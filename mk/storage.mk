@@ -1,6 +1,7 @@
 # storage: the daemon's other stores, tested against real servers on loopback, never mocks.
-# store/mongostore (MongoDB) and audit/ (immudb) are tested by `go test` (test-go-race and
-# test-go-bench); FerretDB is embedded in those test binaries, immudb runs as a process.
+# store/mongostore (MongoDB) and audit/ (immudb) are tested by `go test` here (without -race,
+# see DB_PKGS in the Makefile) and in test-go-bench; FerretDB is embedded in those test
+# binaries, immudb runs as a process.
 # The process tests (tests/daemon/test_storage.py, in test-daemon) and the seed's Python
 # MongoStorage (test-storage) start the FerretDB and immudb binaries. Both servers are built
 # from their Go module sources by scripts/build-dbserver.sh, once, into build/dbservers/.
@@ -26,6 +27,7 @@ dbservers:
 	done
 
 test-storage: wheel dbservers
+	$(GOTEST) $(DB_PKGS)
 	test -x $(STORAGE_VENV)/bin/python || $(PYTHON) -m venv $(STORAGE_VENV)
 	$(STORAGE_VENV)/bin/pip install -q --disable-pip-version-check cffi pytest pytest-asyncio 'pymongo>=4.13'
 	$(STORAGE_VENV)/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall dist/*.whl
