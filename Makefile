@@ -41,7 +41,7 @@ test-go: vet test-go-race test-go-purego test-go-bench
 DB_PKGS := ./store/mongostore ./store/storebench ./audit
 
 test-go-race:
-	$(GOTEST) -race $$($(GO) list ./... | grep -v -e /store/mongostore -e /store/storebench -e /audit$$)
+	$(GOTEST) -race $$($(GO) list ./... | grep -v -e /store/mongostore -e /store/storebench -e /audit$$ -e /internal/dbtest$$)
 
 test-go-purego:
 	$(GOTEST) -tags purego ./core # the portable scoring path, without the amd64 kernel
