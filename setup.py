@@ -1,7 +1,12 @@
 """Builds the wheel: the Go core as libpoh_holdmetrics.so (go build -buildmode=c-shared),
 the cffi API-mode extension poh_holdmetrics._lowlevel (abi3: one wheel for CPython 3.11+)
 linked against it, both inside the package. The wheel's platform tag is
-manylinux_<glibc>_<arch>, from the highest GLIBC symbol version the two need."""
+manylinux_<glibc>_<arch>, from the highest GLIBC symbol version the two need.
+
+POH_HOLDMETRICS_PLAT=win_amd64 cross-builds the Windows wheel on Linux instead (make
+wheel-win): poh_holdmetrics.dll, the extension as _lowlevel.pyd compiled with mingw-w64
+(POH_HOLDMETRICS_MINGW_CC, default x86_64-w64-mingw32-gcc) against the headers and
+python3.lib of a Windows CPython in POH_HOLDMETRICS_WIN_PYTHON, and _bin/holdmetricsd.exe."""
 
 from __future__ import annotations
 
@@ -20,7 +25,10 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 HEADER = ROOT / "capi" / "poh_holdmetrics.h"
-LIB_NAME = "libpoh_holdmetrics.so"
+WINDOWS = os.environ.get("POH_HOLDMETRICS_PLAT") == "win_amd64"
+LIB_NAME = "poh_holdmetrics.dll" if WINDOWS else "libpoh_holdmetrics.so"
+DAEMON_NAME = "holdmetricsd.exe" if WINDOWS else "holdmetricsd"
+MINGW_CC = os.environ.get("POH_HOLDMETRICS_MINGW_CC", "x86_64-w64-mingw32-gcc")
 GOLIB_DIR = ROOT / "build" / "golib"
 CFFI_C = ROOT / "build" / "cffi" / "_lowlevel.c"
 VERSION = (ROOT / "version" / "VERSION").read_text(encoding="utf-8").strip()
@@ -58,10 +66,12 @@ class BuildExt(build_ext):
             go = shutil.which("go")
             if go is None:
                 sys.exit("building poh_holdmetrics from source needs Go >= 1.24 (https://go.dev/dl/) on PATH")
-            subprocess.run([go, "build", "-buildmode=c-shared", "-trimpath",
-                            "-ldflags", "-s -w -extldflags -Wl,-soname," + LIB_NAME,
-                            "-o", str(lib), "./capi"], cwd=ROOT, check=True)
-            (GOLIB_DIR / "libpoh_holdmetrics.h").unlink(missing_ok=True)
+            ldflags = "-s -w" if WINDOWS else "-s -w -extldflags -Wl,-soname," + LIB_NAME
+            env = {**os.environ, "CGO_ENABLED": "1", "GOOS": "windows", "GOARCH": "amd64",
+                   "CC": MINGW_CC} if WINDOWS else None
+            subprocess.run([go, "build", "-buildmode=c-shared", "-trimpath", "-ldflags", ldflags,
+                            "-o", str(lib), "./capi"], cwd=ROOT, check=True, env=env)
+            (GOLIB_DIR / (Path(LIB_NAME).stem + ".h")).unlink(missing_ok=True)
         sys.path.insert(0, str(ROOT / "python" / "poh_holdmetrics"))
         try:
             from _build_ffi import make_builder
@@ -77,7 +87,33 @@ class BuildExt(build_ext):
         shutil.copyfile(lib, dest / LIB_NAME)
         if self.inplace:
             shutil.copyfile(lib, ROOT / "python" / "poh_holdmetrics" / LIB_NAME)
-        self._build_daemon(dest / "_bin" / "holdmetricsd")
+        self._build_daemon(dest / "_bin" / DAEMON_NAME)
+
+    def get_ext_filename(self, fullname: str) -> str:
+        if WINDOWS:  # an abi3 extension on Windows is a plain .pyd
+            return os.path.join(*fullname.split(".")) + ".pyd"
+        return super().get_ext_filename(fullname)
+
+    def build_extension(self, ext: Extension) -> None:
+        """On Linux, setuptools' compiler. For Windows, mingw-w64 directly: setuptools
+        cannot cross-compile. The ABI matches MSVC's CPython for this plain-C module (no
+        FILE*, long double or CRT objects cross it)."""
+        if not WINDOWS:
+            super().build_extension(ext)
+            return
+        pyroot = os.environ.get("POH_HOLDMETRICS_WIN_PYTHON")
+        if not pyroot or not (Path(pyroot) / "include" / "Python.h").is_file():
+            sys.exit("POH_HOLDMETRICS_PLAT=win_amd64 needs POH_HOLDMETRICS_WIN_PYTHON: a Windows CPython "
+                     "(include/Python.h, libs/python3.lib), e.g. from scripts/windows/cpython.sh")
+        out = Path(self.get_ext_fullpath(ext.name))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        # -include malloc.h: cffi's generated C declares alloca only for MSVC.
+        subprocess.run([MINGW_CC, "-O2", "-s", "-shared", "-include", "malloc.h",
+                        *(f"-D{k}={v}" for k, v in ext.define_macros),
+                        f"-I{Path(pyroot) / 'include'}", *(f"-I{ROOT / d}" for d in ext.include_dirs),
+                        *(str(ROOT / src) for src in ext.sources),
+                        f"-L{GOLIB_DIR}", "-lpoh_holdmetrics", f"-L{Path(pyroot) / 'libs'}", "-lpython3",
+                        "-o", str(out)], check=True)
 
     def _build_daemon(self, out: Path) -> None:
         """holdmetricsd inside the package, for `poh-holdmetrics serve`: a prebuilt binary
@@ -91,8 +127,9 @@ class BuildExt(build_ext):
             go = shutil.which("go")
             if go is None:
                 sys.exit("building poh_holdmetrics from source needs Go >= 1.24 (https://go.dev/dl/) on PATH")
+            target = {"GOOS": "windows", "GOARCH": "amd64"} if WINDOWS else {}
             subprocess.run([go, "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out), "./cmd/holdmetricsd"],
-                           cwd=ROOT, check=True, env={**os.environ, "CGO_ENABLED": "0"})
+                           cwd=ROOT, check=True, env={**os.environ, "CGO_ENABLED": "0", **target})
         out.chmod(0o755)
 
 
@@ -104,7 +141,9 @@ class BdistWheel(bdist_wheel):
 
     def get_tag(self) -> tuple[str, str, str]:
         impl, abi, plat = super().get_tag()
-        if sys.platform.startswith("linux"):
+        if WINDOWS:
+            plat = "win_amd64"
+        elif sys.platform.startswith("linux"):
             pkg = Path(self.bdist_dir) / "poh_holdmetrics"
             files = [p for p in pkg.glob("*.so")] if pkg.is_dir() else []
             if files:

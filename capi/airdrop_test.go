@@ -25,7 +25,7 @@ func TestAirdropThroughC(t *testing.T) {
 		To:     []string{a, b, c, zero},
 		Values: []string{"1000", "3000", "400", "3000"},
 	}
-	dir := t.TempDir()
+	dir := filepath.ToSlash(t.TempDir()) // goes into JSON strings: no Windows backslashes
 	req := func(extra string) string {
 		return `{"op": "run", "rules": {"merkle": {"formats": ["standard", "uniswap"]}}, "window": [0, 100], "now": 100,
 			"pool": "1000000", "out": "` + dir + `"` + extra + `}`
@@ -65,7 +65,7 @@ func TestAirdropThroughC(t *testing.T) {
 		{`{"op": "check", "rules": {"cap": "ten"}}`, `"ten"`},
 		{`{"op": "check", "rules": {"caps": 1}}`, `unknown field "caps"`},
 		{`{"op": "verify", "path": "` + dir + `", "extra": 1}`, `unknown field "extra"`},
-		{req(`, "previous": "` + filepath.Join(dir, "nowhere") + `"`), "previous epoch"},
+		{req(`, "previous": "` + dir + "/nowhere" + `"`), "previous epoch"},
 	} {
 		if _, err := capitest.Airdrop(&rows, 0, bad.req); err.Code != capitest.Campaign || !strings.Contains(err.Message, bad.want) {
 			t.Errorf("%s: %+v, want POH_ERR_CAMPAIGN naming %q", bad.req, err, bad.want)

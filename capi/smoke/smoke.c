@@ -10,6 +10,15 @@
 
 #include "poh_holdmetrics.h"
 
+#ifdef _WIN32
+#include <direct.h> /* _mkdir */
+#include <io.h>     /* _mktemp_s */
+/* mingw has no mkdtemp: a name made unique from the template's XXXXXX, then created. */
+static char *mkdtemp(char *tmpl) {
+    return _mktemp_s(tmpl, strlen(tmpl) + 1) == 0 && _mkdir(tmpl) == 0 ? tmpl : NULL;
+}
+#endif
+
 static int failures = 0;
 
 /* remove_flat_dir deletes dir and the files in it (a data dir has no subdirectories). */
@@ -297,7 +306,12 @@ int main(void) {
 
     /* Durable: record into a data dir, free (flush + unlock), reopen, find it again;
      * a second open while the first is live is POH_ERR_LOCKED. */
+#ifdef _WIN32
+    char dir[512];
+    snprintf(dir, sizeof dir, "%s\\poh-smoke-XXXXXX", getenv("TEMP") ? getenv("TEMP") : ".");
+#else
     char dir[] = "/tmp/poh-smoke-XXXXXX";
+#endif
     CHECK(mkdtemp(dir) != NULL, "mkdtemp");
     poh_aggregator_options dopts = POH_INIT(poh_aggregator_options);
     dopts.path = dir;

@@ -1,3 +1,8 @@
+//go:build unix
+
+// Unix only: TestMainTLSAndSignal stops the daemon with a SIGTERM sent to
+// itself, which Windows has no way to do (os.Process.Signal only kills there).
+
 package main
 
 import (

@@ -20,7 +20,7 @@ needs_native = pytest.mark.skipif(PURE, reason="POH_HOLDMETRICS_PURE=1: the fall
 
 
 def load_vectors() -> list[dict]:
-    return json.loads((REPO / "testdata" / "vectors.json").read_text())["vectors"]
+    return json.loads((REPO / "testdata" / "vectors.json").read_text(encoding="utf-8"))["vectors"]
 
 
 def vector_weight(w):

@@ -64,7 +64,7 @@ def test_rewards_cap_min_score_and_output_file(capsys, tmp_path):
                          "--now", NOW, "--cap", cap, "--format", "csv", "-o", out_file, "--decimals", 2)
     assert code == 0, err
     assert out == "" and "summing to 1000000" in err
-    rows = parse_csv(out_file.read_text())
+    rows = parse_csv(out_file.read_text(encoding="utf-8"))
     assert sum(int(r["amount"]) for r in rows) == 10**6
     assert max(int(r["amount"]) for r in rows) <= cap
     assert all(r["amount_decimal"] == f"{int(r['amount']) // 100}.{int(r['amount']) % 100:02d}" for r in rows)

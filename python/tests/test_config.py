@@ -15,7 +15,7 @@ from poh_holdmetrics._config import (_SPEC, DAEMON_KEYS, ENV_PREFIX, KEYS, Confi
 
 def write(tmp_path, name, text):
     p = tmp_path / name
-    p.write_text(text)
+    p.write_text(text, encoding="utf-8")
     return p
 
 

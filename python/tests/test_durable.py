@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
+import sys
 
 import pytest
 
@@ -100,7 +101,7 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="path"):
         phm.Aggregator(path="")
     f = tmp_path / "file"
-    f.write_text("")
+    f.write_text("", encoding="utf-8")
     with pytest.raises(phm.StoreError) as ei:
         phm.Aggregator(path=f)
     assert ei.value.path == str(f) and str(f) in str(ei.value)
@@ -125,6 +126,7 @@ def _ingest_until_killed(path: str, conn) -> None:
         i += 1
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix only: kill -9 (signal.SIGKILL)")
 def test_kill_9_mid_ingest_loses_no_acknowledged_batch(tmp_path):
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe(duplex=False)

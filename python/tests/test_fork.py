@@ -4,6 +4,7 @@ raise ForkedProcessError naming spawn/forkserver, and nothing hangs."""
 from __future__ import annotations
 
 import multiprocessing as mp
+import sys
 import warnings
 
 import pytest
@@ -37,6 +38,7 @@ def _child_after_fork(agg: phm.Aggregator, q) -> None:
     # Exiting runs the aggregator's finalizer: it must not call into Go here.
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix only: Windows has no fork")
 def test_fork_child_falls_back_and_never_hangs():
     agg = phm.Aggregator()
     agg.record_sync(phm.HoldEvent("T", "a", 0, 1))
@@ -69,7 +71,8 @@ def _child_native(q) -> None:
         q.put((phm.backend, a.snapshot(now=10)[0].score))
 
 
-@pytest.mark.parametrize("method", ["spawn", "forkserver"])
+@pytest.mark.parametrize("method", ["spawn", pytest.param("forkserver", marks=pytest.mark.skipif(
+    sys.platform == "win32", reason="Unix only: Windows has no forkserver start method"))])
 def test_spawn_and_forkserver_work_fully(method):
     phm.calculate_score([], now=1)  # the parent has the library loaded
     ctx = mp.get_context(method)

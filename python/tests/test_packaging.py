@@ -39,6 +39,7 @@ def test_native_version_matches():
     assert phm.native_version() == phm.__version__
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux only: reads /proc/self/maps")
 def test_import_is_lazy():
     code = ("import sys, poh_holdmetrics as p; "
             "maps = open('/proc/self/maps').read(); "
@@ -48,6 +49,7 @@ def test_import_is_lazy():
 
 
 @needs_native
+@pytest.mark.skipif(sys.platform != "linux", reason="Linux only: reads /proc/self/maps")
 def test_library_stays_loaded():
     code = ("import poh_holdmetrics as p, gc; p.calculate_score([], now=1); "
             "import poh_holdmetrics._native as n; n._lib = None; gc.collect(); "

@@ -177,8 +177,8 @@ def test_service_quickstart_runs_as_written(tmp_path):
 
     from conftest import REPO
     example = REPO / "examples" / "service_quickstart.py"
-    code = example.read_text()
-    readme = (REPO / "README.md").read_text() if (REPO / "README.md").exists() else ""
+    code = example.read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8") if (REPO / "README.md").exists() else ""
     if "HoldTracker(agg)" in readme:  # once pasted into the README, it must stay identical
         assert code in re.findall(r"```python\n(.*?)```", readme, re.S)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,

@@ -16,7 +16,7 @@ import poh_holdmetrics as phm
 from conftest import PURE, REPO, needs_native, vector_columns
 from poh_holdmetrics import HoldEvent, _pure, _score
 
-WINDOW_VECTORS = json.loads((REPO / "testdata" / "window_vectors.json").read_text())["vectors"]
+WINDOW_VECTORS = json.loads((REPO / "testdata" / "window_vectors.json").read_text(encoding="utf-8"))["vectors"]
 
 
 def bits(x: float) -> bytes:
