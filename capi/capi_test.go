@@ -508,7 +508,7 @@ func TestUnknownFlags(t *testing.T) {
 	leakCheck(t)
 	c := capitest.Cols{Start: []int64{0}, End: []int64{10}, HasEnd: []uint8{1}, Weight: []float64{1},
 		Tokens: []string{"T"}, Holders: []string{"a"}}
-	for _, bit := range []uint32{8, 1 << 31} {
+	for _, bit := range []uint32{16, 1 << 31} { // 8 is POH_SCORE_CONTINUE
 		_, err := capitest.Score(c, capitest.ScoreOpts{Now: 100, Flags: bit})
 		wantCode(t, "score flag", err, capitest.InvalidArgument)
 		h, err := capitest.New(capitest.Options{Flags: bit})
@@ -535,7 +535,7 @@ func TestUnknownFlags(t *testing.T) {
 		t.Fatalf("%d holders after refused records", n)
 	}
 	record(t, h, c, 100)
-	for _, bit := range []uint32{2, 1 << 31} {
+	for _, bit := range []uint32{4, 1 << 31} { // 2 is POH_QUERY_UNORDERED
 		f, err := capitest.Query(h, capitest.Q{Now: 100, Flags: bit})
 		wantCode(t, "query flag", err, capitest.InvalidArgument)
 		if f.Result != 0 {

@@ -56,11 +56,22 @@ func poh_score(c *C.poh_columns, opts *C.poh_score_options, out *C.poh_score_res
 		if opts == nil {
 			o.now = math.MinInt64
 		}
-		if err := checkFlags("poh_score_options", o.flags, C.POH_SCORE_WINDOW|C.POH_SCORE_TWAB|C.POH_SCORE_EXACT); err != nil {
+		if err := checkFlags("poh_score_options", o.flags,
+			C.POH_SCORE_WINDOW|C.POH_SCORE_TWAB|C.POH_SCORE_EXACT|C.POH_SCORE_CONTINUE); err != nil {
 			return err
 		}
 		so := core.ScoreOptions{Now: nowOr(o.now, wallClock), TWAB: o.flags&C.POH_SCORE_TWAB != 0,
 			Exact: o.flags&C.POH_SCORE_EXACT != 0}
+		acc := [2]float64{}
+		if o.flags&C.POH_SCORE_CONTINUE != 0 {
+			if so.Exact {
+				return argError("POH_SCORE_CONTINUE is float mode's running sum: not with POH_SCORE_EXACT (exact parts add exactly)")
+			}
+			acc = [2]float64{float64(o.sum), float64(o.comp)}
+		}
+		if !so.Exact {
+			so.Acc = &acc
+		}
 		switch {
 		case o.flags&C.POH_SCORE_WINDOW != 0:
 			so.Window = window(o.window)
@@ -75,7 +86,7 @@ func poh_score(c *C.poh_columns, opts *C.poh_score_options, out *C.poh_score_res
 		if err != nil {
 			return err
 		}
-		res := C.poh_score_result{score: C.double(v.Float)}
+		res := C.poh_score_result{score: C.double(v.Float), sum: C.double(acc[0]), comp: C.double(acc[1])}
 		if v.Int != nil {
 			putExact(&res.exact, v.Int)
 		}
@@ -158,21 +169,46 @@ func poh_record(h C.poh_handle, c *C.poh_columns, opts *C.poh_record_options, ou
 	})
 }
 
+//export poh_count_rejected
+func poh_count_rejected(h C.poh_handle, c *C.poh_columns, rejected C.int64_t, e *C.poh_error) (rc C.int) {
+	defer recoverInto(e, &rc)
+	return withAggregator(h, e, func(a *aggregator) error {
+		if rejected < 0 {
+			return argError("rejected %d: a count must be >= 0", int64(rejected))
+		}
+		if c == nil {
+			a.agg.CountRejected(int(rejected), 0)
+			return nil
+		}
+		cols, err := columns(c)
+		if err != nil {
+			return err
+		}
+		evs, err := eventsOf(cols)
+		defer releaseEvents(evs)
+		if err != nil {
+			return err
+		}
+		a.agg.CountStrictRefusal(evs, int(rejected))
+		return nil
+	})
+}
+
 //export poh_record_event
 func poh_record_event(h C.poh_handle, token *C.char, tokenLen C.int64_t, holder *C.char, holderLen C.int64_t,
 	start, end C.int64_t, hasEnd C.int32_t, weight C.double, now C.int64_t, e *C.poh_error) (rc C.int) {
 	defer recoverInto(e, &rc)
 	return withAggregator(h, e, func(a *aggregator) error {
-		ev := [1]core.HoldEvent{{Start: int64(start), End: int64(end), HasEnd: hasEnd != 0, Weight: float64(weight)}}
+		ev := core.HoldEvent{Start: int64(start), End: int64(end), HasEnd: hasEnd != 0, Weight: float64(weight)}
 		var err error
-		if ev[0].TokenID, err = cString(token, tokenLen, "token"); err != nil {
+		if ev.TokenID, err = cString(token, tokenLen, "token"); err != nil {
 			return err
 		}
-		if ev[0].HolderID, err = cString(holder, holderLen, "holder"); err != nil {
+		if ev.HolderID, err = cString(holder, holderLen, "holder"); err != nil {
 			return err
 		}
-		_, err = a.record(nowOr(now, a.agg.Now), ev[:], core.RecordOptions{})
-		return err
+		// One event, not a batch of one: no batch is built (core's one-event path).
+		return a.storeError("write", core.RecordEvent(a.w, nowOr(now, a.agg.Now), ev))
 	})
 }
 
@@ -262,10 +298,10 @@ func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result,
 		if qp == nil {
 			q.now = math.MinInt64
 		}
-		if err := checkFlags("poh_query_options", q.flags, C.POH_QUERY_WINDOW); err != nil {
+		if err := checkFlags("poh_query_options", q.flags, C.POH_QUERY_WINDOW|C.POH_QUERY_UNORDERED); err != nil {
 			return err
 		}
-		cq := core.Query{Now: nowOr(q.now, a.agg.Now), N: rowCount(q.n)}
+		cq := core.Query{Now: nowOr(q.now, a.agg.Now), N: rowCount(q.n), Unordered: q.flags&C.POH_QUERY_UNORDERED != 0}
 		if q.flags&C.POH_QUERY_WINDOW != 0 {
 			cq.Window = window(q.window)
 		}
@@ -355,6 +391,12 @@ func poh_result_stats(r C.poh_handle, out *C.poh_stat_columns, e *C.poh_error) (
 		n, nb := s.size()
 		if int64(o.rows_cap) < n || (o.ids != nil && int64(o.ids_cap) < nb) {
 			return tooSmall("result needs %s rows and %s id bytes", itoa(n), itoa(nb))
+		}
+		if s.group != nil {
+			return copyGroup(s.group, &o) // group.go
+		}
+		if offs := cSlice(o.token_offsets, n+1); offs != nil {
+			clear(offs) // a query's rows carry no token: every one is ""
 		}
 		score, ts, ev := cSlice(o.score, n), cSlice(o.total_seconds, n), cSlice(o.events, n)
 		oh, tk, up := cSlice(o.open_holds, n), cSlice(o.tokens, n), cSlice(o.updated_at, n)

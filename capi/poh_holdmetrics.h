@@ -71,6 +71,11 @@ extern "C" {
 #define POH_SCORE_WINDOW 1u /* clip every hold to window */
 #define POH_SCORE_TWAB 2u   /* the time-weighted average balance over window (needs POH_SCORE_WINDOW) */
 #define POH_SCORE_EXACT 4u  /* exact mode: integer weights, the exact score in poh_score_result.exact */
+/* POH_SCORE_CONTINUE continues the running sum of a batch scored in parts (float mode): the rows
+ * are added to the Neumaier pair (opts->sum, opts->comp) of the parts before them, so that
+ * scoring the parts in order, each starting from the pair the last one returned in
+ * (out->sum, out->comp), gives the bits of scoring the batch whole. Not with POH_SCORE_EXACT. */
+#define POH_SCORE_CONTINUE 8u
 
 /* Flags of poh_transfer_options.flags: the row kind (default: ERC-20 transfers), and more. */
 #define POH_TRANSFERS_BALANCE 1u     /* rows are (token, holder, time, new balance) */
@@ -88,6 +93,16 @@ extern "C" {
 
 /* Flags of poh_query_options.flags. */
 #define POH_QUERY_WINDOW 1u /* score every holder's recorded holds clipped to window, from history */
+/* POH_QUERY_UNORDERED (n = 0) gives every row in no particular order, without the ranking's sort:
+ * the same rows, bit for bit, for a caller that sorts, sums or indexes them itself. With n > 0
+ * the rows are the first n of the ranking, in order, as without it. */
+#define POH_QUERY_UNORDERED 2u
+
+/* Flags of poh_group_options.flags (poh_score_by_holder). */
+#define POH_GROUP_WINDOW 1u   /* clip every hold to window */
+#define POH_GROUP_TWAB 2u     /* each row's time-weighted average balance over window (needs POH_GROUP_WINDOW) */
+#define POH_GROUP_EXACT 4u    /* exact mode: integer weights, exact scores in poh_stat_columns.exact */
+#define POH_GROUP_BY_TOKEN 8u /* one row per (holder, token) pair, its token in poh_stat_columns.token_ids */
 
 /* An option or result struct with its size set and every other field zero (the
  * defaults): poh_query_options q = POH_INIT(poh_query_options); */
@@ -177,9 +192,11 @@ typedef struct poh_aggregator_options {
 /* Options of poh_score. */
 typedef struct poh_score_options {
     uint32_t size;  /* sizeof(poh_score_options) */
-    uint32_t flags; /* POH_SCORE_WINDOW | POH_SCORE_TWAB */
+    uint32_t flags; /* POH_SCORE_WINDOW | POH_SCORE_TWAB | POH_SCORE_EXACT | POH_SCORE_CONTINUE */
     int64_t now;    /* POH_NOW = wall clock */
     poh_window window;
+    double sum;     /* POH_SCORE_CONTINUE: the running Neumaier pair of the parts before */
+    double comp;
 } poh_score_options;
 
 /* What poh_score computed. */
@@ -188,6 +205,8 @@ typedef struct poh_score_result {
     uint32_t reserved;
     double score;      /* the score, or the TWAB with POH_SCORE_TWAB (exact mode: exact's nearest double) */
     uint8_t exact[48]; /* POH_SCORE_EXACT: the exact score (a TWAB's floor), 384 bits big-endian */
+    double sum;        /* float mode: the Neumaier pair (sum, comp) after these rows (before any */
+    double comp;       /* TWAB division), for the next part's POH_SCORE_CONTINUE */
 } poh_score_result;
 
 /* Options of poh_record. */
@@ -221,7 +240,7 @@ typedef struct poh_row_error {
 /* What poh_query selects. */
 typedef struct poh_query_options {
     uint32_t size;      /* sizeof(poh_query_options) */
-    uint32_t flags;     /* POH_QUERY_WINDOW */
+    uint32_t flags;     /* POH_QUERY_WINDOW | POH_QUERY_UNORDERED */
     int64_t now;        /* POH_NOW = wall clock */
     int64_t n;          /* 0: every row (the full ranking); > 0: the first n (a bounded heap) */
     poh_window window;  /* read with POH_QUERY_WINDOW */
@@ -273,7 +292,30 @@ typedef struct poh_stat_columns {
     int64_t *id_offsets;
     char *ids;
     uint8_t *exact;    /* 48 bytes per row, big-endian: the exact score (exact mode; zeros otherwise) */
+    int64_t token_ids_cap;  /* bytes token_ids holds */
+    int64_t *token_offsets; /* rows_cap + 1: row i's token is token_ids[token_offsets[i] .. token_offsets[i+1]] */
+    char *token_ids;        /* (a by-token poh_score_by_holder result; for any other result every token is "") */
 } poh_stat_columns;
+
+/* Options of poh_score_by_holder. */
+typedef struct poh_group_options {
+    uint32_t size;     /* sizeof(poh_group_options) */
+    uint32_t flags;    /* POH_GROUP_WINDOW | POH_GROUP_TWAB | POH_GROUP_EXACT | POH_GROUP_BY_TOKEN */
+    int64_t now;       /* POH_NOW = wall clock */
+    poh_window window; /* read with POH_GROUP_WINDOW */
+    int64_t n;         /* 0: every row (the full ranking); > 0: the first n (a bounded heap) */
+    int64_t threads;   /* threads the call may use: 0 = every core, 1 = the calling thread only */
+} poh_group_options;
+
+/* What poh_score_by_holder computed. */
+typedef struct poh_group_result {
+    uint32_t size;       /* sizeof(poh_group_result), set by the caller */
+    uint32_t reserved;
+    int64_t rows;        /* rows (holders, or (holder, token) pairs) */
+    int64_t id_bytes;    /* their holder ids' total bytes */
+    int64_t token_bytes; /* their token ids' total bytes (POH_GROUP_BY_TOKEN; else 0) */
+    poh_handle result;   /* a result of every row (poh_result_stats; release with poh_free) */
+} poh_group_result;
 
 /* Balance changes for poh_transfers, in columns (ids as in poh_columns). time
  * and token are required, from and to for transfers, holder for balance and
@@ -402,9 +444,33 @@ int64_t poh_live_handles(void);
  * elapsed time, rows. Returns POH_OK; POH_ERR_INVALID_EVENT for the
  * lowest-index bad row (or a bad now or window, index -1, or columns of the
  * wrong length); POH_ERR_INVALID_ARGUMENT for NULL cols or out, NULL or
- * negative arrays, TWAB without a window or an unknown flag.
+ * negative arrays, TWAB without a window, CONTINUE with EXACT or an unknown flag.
+ * With POH_SCORE_CONTINUE the score (or TWAB) is that of every part so far.
  */
 int poh_score(poh_columns *cols, poh_score_options *opts, poh_score_result *out, poh_error *err);
+
+/*
+ * poh_score_by_holder groups a batch by holder (with POH_GROUP_BY_TOKEN, by
+ * (holder, token) pair) and scores each group at opts->now, in one call and
+ * without an aggregator: each row is exactly, bit for bit, the row an
+ * aggregator would give after poh_record of the batch at now (with window as
+ * its campaign window) and poh_query at now; with POH_GROUP_TWAB its score is
+ * divided by the window's elapsed time (exact mode: floored). Ids are
+ * compared in canonical form (an address in lower case). holder_offsets are
+ * required (token_offsets too with POH_GROUP_BY_TOKEN; without a token column
+ * every row is of one token). The rows are in ranking order (score
+ * descending, then holder id, then token id ascending), the first opts->n of
+ * them when n > 0. out->result is a result handle of them: read it with
+ * poh_result_size / poh_result_stats (updated_at is now; tokens is the
+ * holder's distinct tokens, 1 by token), release it with poh_free. The call
+ * may run opts->threads threads (0: one per core), all finished when it
+ * returns. Returns POH_OK; POH_ERR_INVALID_EVENT for the lowest-index bad
+ * row, fields in contract order (nothing is computed: all-or-nothing), or a
+ * bad now, window, empty window for a TWAB, n < 0 (field "n") or a missing id
+ * column (the packed rows layout has none); POH_ERR_INVALID_ARGUMENT for NULL
+ * cols or out, POH_GROUP_TWAB without POH_GROUP_WINDOW or an unknown flag.
+ */
+int poh_score_by_holder(poh_columns *cols, poh_group_options *opts, poh_group_result *out, poh_error *err);
 
 /*
  * poh_aggregator_new creates an aggregator from *opts (NULL = all defaults)
@@ -454,6 +520,20 @@ int poh_record(poh_handle h, poh_columns *cols, poh_record_options *opts, poh_re
                poh_error *err);
 
 /*
+ * poh_count_rejected counts, in the aggregator's metrics, events the caller
+ * refused before they reached it (they could not be converted: a wrong type,
+ * a null start, an unknown key): rejected of them under
+ * poh_hold_events_total{result="rejected"}. cols (may be NULL) are the rows
+ * the caller did convert of a strict batch it refused for those: each row that
+ * fails validation counts as rejected, each valid one as dropped, exactly as
+ * poh_record counts a strict batch it refuses itself. Nothing is recorded.
+ * Returns POH_OK; POH_ERR_BAD_HANDLE; POH_ERR_INVALID_ARGUMENT for a negative
+ * count or NULL / negative arrays; POH_ERR_INVALID_EVENT for columns without
+ * ids or of different lengths (as poh_record).
+ */
+int poh_count_rejected(poh_handle h, poh_columns *cols, int64_t rejected, poh_error *err);
+
+/*
  * poh_record_event records one event at now (POH_NOW = wall clock), the fast
  * path for one event per call. has_end = 0 opens a hold (end is ignored). The
  * ids are token[0..token_len) and holder[0..holder_len), UTF-8, copied.
@@ -496,7 +576,8 @@ int poh_holders(poh_handle h, int64_t *holders, poh_error *err);
 
 /*
  * poh_query selects rows at q->now (NULL q: every row at the wall clock), in
- * ranking order: score descending, then holder_id ascending.
+ * ranking order: score descending, then holder_id ascending (every row in no
+ * particular order with POH_QUERY_UNORDERED and n = 0).
  *  - n > 0: the first n rows (a bounded heap, no full sort); 0: every row.
  *  - token: (holder, token) rows of that token only (tokens = 1).
  *  - holder: that holder's row only (with token, its pair's row), found by one
@@ -580,10 +661,12 @@ int poh_result_awards(poh_handle r, poh_award_columns *out, poh_error *err);
 int poh_result_size(poh_handle r, int64_t *rows, int64_t *bytes, poh_error *err);
 
 /*
- * poh_result_stats copies a query result into the columns of *out (each array
- * NULL or of out->rows_cap rows; ids of out->ids_cap bytes). Returns
- * POH_ERR_BUFFER_TOO_SMALL (nothing written) when rows_cap or ids_cap is
- * below poh_result_size's counts, POH_ERR_BAD_HANDLE for another kind of result.
+ * poh_result_stats copies a query result (or a poh_score_by_holder result)
+ * into the columns of *out (each array NULL or of out->rows_cap rows; ids of
+ * out->ids_cap bytes, token_ids of token_ids_cap). Returns
+ * POH_ERR_BUFFER_TOO_SMALL (nothing written) when rows_cap, ids_cap or
+ * (token_ids given) token_ids_cap is below the result's counts,
+ * POH_ERR_BAD_HANDLE for another kind of result.
  */
 int poh_result_stats(poh_handle r, poh_stat_columns *out, poh_error *err);
 

@@ -223,3 +223,99 @@ func TestQueryErrors(t *testing.T) {
 	_, err = capitest.Query(g, capitest.Q{Now: 10, Token: "T", Holder: "a"})
 	wantCode(t, "freed handle", err, capitest.BadHandle)
 }
+
+// TestQueryUnordered: POH_QUERY_UNORDERED gives the ranking's rows (ids and
+// every column) in no particular order; with n > 0 it is the ranking's first
+// n, in order, as without the flag.
+func TestQueryUnordered(t *testing.T) {
+	leakCheck(t)
+	h := newAgg(t, capitest.Options{})
+	c := capitest.Cols{}
+	for i := range 300 {
+		c.Start = append(c.Start, int64(i%17))
+		c.End = append(c.End, int64(i%17+i%5))
+		c.HasEnd = append(c.HasEnd, uint8(i%3))
+		c.Weight = append(c.Weight, float64(i%4))
+		c.Tokens = append(c.Tokens, "T")
+		c.Holders = append(c.Holders, "h"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+string(rune('a'+i/26)))
+	}
+	record(t, h, c, 100)
+	ranked, err := capitest.Rows(h, capitest.Q{Now: 200})
+	wantCode(t, "ranked", err, capitest.OK)
+	rows, err := capitest.Rows(h, capitest.Q{Now: 200, Flags: capitest.QueryUnordered})
+	wantCode(t, "unordered", err, capitest.OK)
+	byRank := func(x, y capitest.Stat) int {
+		if c := cmp.Compare(y.Score, x.Score); c != 0 {
+			return c
+		}
+		return strings.Compare(x.HolderID, y.HolderID)
+	}
+	slices.SortFunc(rows, byRank)
+	if len(ranked) < 200 || !slices.Equal(rows, ranked) {
+		t.Fatalf("unordered rows, sorted, differ from the ranking (%d and %d rows)", len(rows), len(ranked))
+	}
+	top, err := capitest.Rows(h, capitest.Q{Now: 200, N: 5, Flags: capitest.QueryUnordered})
+	wantCode(t, "unordered top", err, capitest.OK)
+	if !slices.Equal(top, ranked[:5]) {
+		t.Fatalf("unordered top 5 %+v, want %+v", top, ranked[:5])
+	}
+}
+
+// TestRecordEventMatchesOneRowBatch: poh_record_event (core's one-event
+// path) and poh_record of the same one-row batch give the same status,
+// error (index, field, reason, message), rows and metrics.
+func TestRecordEventMatchesOneRowBatch(t *testing.T) {
+	leakCheck(t)
+	one, batch := newAgg(t, capitest.Options{}), newAgg(t, capitest.Options{})
+	type ev struct {
+		token, holder string
+		start, end    int64
+		hasEnd        bool
+		weight        float64
+		now           int64
+	}
+	events := []ev{
+		{"T", "alice", 0, 10, true, 2, 100},
+		{"T", "0xAbCdEf0123456789abcdef0123456789ABCDEF01", 5, 0, false, 1, 100},
+		{"U", "alice", 50, 500, true, 1.5, 100}, // ends after now: live
+		{"T", "bob", 10, 5, true, 1, 100},       // end before start
+		{"", "bob", 0, 5, true, 1, 100},
+		{"T", "bad\xff", 0, 5, true, 1, 100},
+		{"T", strings.Repeat("x", 257), 0, 5, true, 1, 100},
+		{"T", "bob", -1, 5, true, 1, 100},
+		{"T", "bob", 0, 5, true, -2, 100},
+		{"T", "bob", 0, 5, true, 1, -3}, // bad now
+		{"T", "0xabcdef0123456789abcdef0123456789abcdef01", 20, 40, true, 3, 600},
+	}
+	for _, e := range events {
+		e1 := capitest.RecordEvent(one, e.token, e.holder, e.start, e.end, e.hasEnd, e.weight, e.now)
+		hasEnd := uint8(0)
+		if e.hasEnd {
+			hasEnd = 1
+		}
+		_, e2 := capitest.Record(batch, capitest.Cols{Start: []int64{e.start}, End: []int64{e.end},
+			HasEnd: []uint8{hasEnd}, Weight: []float64{e.weight}, Tokens: []string{e.token},
+			Holders: []string{e.holder}}, e.now, false)
+		if e1 != e2 {
+			t.Errorf("%+v: poh_record_event %+v, poh_record %+v", e, e1, e2)
+		}
+	}
+	for _, q := range []capitest.Q{{Now: 1_000}, {Now: 1_000, Token: "U"}} {
+		r1, err1 := capitest.Rows(one, q)
+		r2, err2 := capitest.Rows(batch, q)
+		if err1 != err2 || !slices.Equal(r1, r2) {
+			t.Fatalf("%+v: rows %+v (%+v), batch %+v (%+v)", q, r1, err1, r2, err2)
+		}
+	}
+	text := func(h uint64) string {
+		r, err := capitest.MetricsText(h)
+		wantCode(t, "metrics", err, capitest.OK)
+		defer capitest.Free(r)
+		s, err := capitest.Text(r, 0)
+		wantCode(t, "metrics text", err, capitest.OK)
+		return s
+	}
+	if m1, m2 := text(one), text(batch); m1 != m2 {
+		t.Fatalf("metrics differ:\n%s\n---\n%s", m1, m2)
+	}
+}

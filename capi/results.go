@@ -19,10 +19,12 @@ type result interface {
 	size() (rows, bytes int64)
 }
 
-// statsResult is a query's rows.
+// statsResult is a query's rows, or poh_score_by_holder's (group; rows is
+// nil then).
 type statsResult struct {
 	rows  []core.HolderStat
 	bytes int64 // total holder-id bytes
+	group *core.Grouped
 }
 
 func newStatsResult(rows []core.HolderStat) *statsResult {
@@ -33,7 +35,12 @@ func newStatsResult(rows []core.HolderStat) *statsResult {
 	return r
 }
 
-func (r *statsResult) size() (int64, int64) { return int64(len(r.rows)), r.bytes }
+func (r *statsResult) size() (int64, int64) {
+	if r.group != nil {
+		return int64(r.group.Len()), r.bytes
+	}
+	return int64(len(r.rows)), r.bytes
+}
 
 // errorsResult is the rejected rows of a partial batch, messages rendered.
 type errorsResult struct {

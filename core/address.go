@@ -1,8 +1,10 @@
 package core
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/crypto/sha3"
 )
@@ -28,10 +30,17 @@ func IsAddress(id string) bool {
 }
 
 // needsCanon reports whether CanonicalID would change id: an address with
-// an upper-case hex letter. One length compare for any other id.
+// an upper-case hex letter. One length compare for any other id, and five
+// word tests for an address without an 'A'..'F' (the usual, lowercase one).
 func needsCanon(id string) bool {
 	if len(id) != 42 || id[0] != '0' || id[1] != 'x' {
 		return false
+	}
+	b := unsafe.Slice(unsafe.StringData(id), 42) // read-only view, no copy
+	if !hasUpperHex(binary.LittleEndian.Uint64(b[2:])) &&
+		!hasUpperHex(binary.LittleEndian.Uint64(b[10:])) && !hasUpperHex(binary.LittleEndian.Uint64(b[18:])) &&
+		!hasUpperHex(binary.LittleEndian.Uint64(b[26:])) && !hasUpperHex(binary.LittleEndian.Uint64(b[34:])) {
+		return false // no upper-case hex letter: nothing to change, address or not
 	}
 	upper := false
 	for i := 2; i < 42; i++ {
@@ -45,6 +54,15 @@ func needsCanon(id string) bool {
 		}
 	}
 	return upper
+}
+
+// hasUpperHex reports whether a byte of w is in 'A'..'F' (0x41..0x46): the
+// "has between" test of Bit Twiddling Hacks for m = 0x40, n = 0x47 (bytes
+// with the top bit set never match).
+func hasUpperHex(w uint64) bool {
+	const ones, low7, high = 0x0101010101010101, 0x7f7f7f7f7f7f7f7f, 0x8080808080808080
+	t := w & low7
+	return (ones*(127+0x47)-t)&^w&(t+ones*(127-0x40))&high != 0
 }
 
 // CanonicalID is id in canonical form: an address in lower case, any other

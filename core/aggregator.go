@@ -115,11 +115,14 @@ type config struct {
 
 type shard struct {
 	mu      sync.Mutex
-	holders holderTable       // keyed by the xxhash of the holder id (see holderTable)
-	tokens  map[string]string // interned token ids: one copy per shard
-	open    int64             // open holds (no end) in this shard
-	stats   shardStats        // metric counters, guarded by mu
-	_       [64]byte          // keep neighbouring shard locks off one cache line
+	holders holderTable // keyed by the xxhash of the holder id (see holderTable)
+	tokens  internTable // interned token ids: one copy per shard (see internTable)
+	slab    []holder    // the rest of the current holder allocation (see newHolder)
+	slabs   [][]holder  // every holder allocation, in order (see live)
+	free    []*holder   // dropped holders' memory, for newHolder
+	open    int64       // open holds (no end) in this shard
+	stats   shardStats  // metric counters, guarded by mu
+	_       [64]byte    // keep neighbouring shard locks off one cache line
 }
 
 // New returns an empty Aggregator. It starts no goroutine.
@@ -153,9 +156,6 @@ func New(opts Options) (*Aggregator, error) {
 	}
 	if a.clock == nil {
 		a.clock = func() int64 { return time.Now().Unix() }
-	}
-	for i := range a.shards {
-		a.shards[i].tokens = make(map[string]string)
 	}
 	a.metrics = newCollector(a, opts.ConstLabels)
 	a.reg = opts.Registerer
@@ -205,7 +205,7 @@ func (a *Aggregator) Reset() {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		sh.holders = holderTable{}
-		sh.tokens = make(map[string]string)
+		sh.forget()
 		sh.open = 0
 		sh.stats = shardStats{}
 		sh.mu.Unlock()

@@ -32,13 +32,13 @@ func (a *Aggregator) GC(now int64) (int, error) {
 		sh.mu.Lock()
 		sh.all(func(h *holder) {
 			if !h.holding(&a.cfg, now) && now-h.updated > a.ttl {
-				sh.holders.del(xxhash.Sum64String(h.id), h)
+				sh.drop(xxhash.Sum64String(h.id), h)
 				dropped++
 				sh.stats.evicted++
 			}
 		})
 		if sh.holders.n == 0 {
-			sh.tokens = make(map[string]string) // let unused token ids go
+			sh.forget() // let unused token ids and holder memory go
 		}
 		sh.mu.Unlock()
 	}

@@ -81,17 +81,62 @@ func (sh *shard) get(hash uint64, id string) *holder { return sh.holders.get(has
 // put adds a holder that get does not find.
 func (sh *shard) put(hash uint64, h *holder) { sh.holders.put(hash, h) }
 
+// holderSlab is how many holders one allocation holds: 4 KiB, so holders
+// stay 128-byte aligned, and a cold ingest makes one allocation per 32 new
+// holders instead of one each.
+const holderSlab = 32
+
+// newHolder returns a fresh holder for id (not yet put): a dropped one's
+// memory, or the next of the shard's slab.
+func (sh *shard) newHolder(id string) *holder {
+	var h *holder
+	if n := len(sh.free); n > 0 {
+		h, sh.free = sh.free[n-1], sh.free[:n-1]
+	} else {
+		if len(sh.slab) == 0 {
+			sh.slab = make([]holder, holderSlab)
+			sh.slabs = append(sh.slabs, sh.slab)
+		}
+		h, sh.slab = &sh.slab[0], sh.slab[1:]
+	}
+	h.id = strings.Clone(id)
+	return h
+}
+
+// drop removes h, stored under hash, and keeps its memory for newHolder:
+// a shard's holders take the memory of its peak count until it is empty
+// (then GC lets the slabs go). No pointer to a holder outlives the shard
+// lock, so reusing one is safe.
+func (sh *shard) drop(hash uint64, h *holder) {
+	sh.holders.del(hash, h)
+	*h = holder{}
+	sh.free = append(sh.free, h)
+}
+
+// forget lets go of everything an empty shard still keeps: its token copies
+// and its holders' memory.
+func (sh *shard) forget() {
+	sh.tokens = internTable{}
+	sh.slab, sh.slabs, sh.free = nil, nil, nil
+}
+
 // all calls f for every holder (f may del the holder it is given).
 func (sh *shard) all(f func(*holder)) { sh.holders.all(f) }
 
-func (sh *shard) intern(token string) string {
-	if t, ok := sh.tokens[token]; ok {
-		return t
+// live calls f for every holder in memory order (slab by slab), which a
+// read of every holder walks far faster than the table's hash order once
+// the holders outgrow the caches. f must not add or drop holders.
+func (sh *shard) live(f func(*holder)) {
+	for _, slab := range sh.slabs {
+		for i := range slab {
+			if h := &slab[i]; h.id != "" { // "": not handed out yet, or dropped
+				f(h)
+			}
+		}
 	}
-	t := strings.Clone(token)
-	sh.tokens[t] = t
-	return t
 }
+
+func (sh *shard) intern(token string) string { return sh.tokens.get(token) }
 
 func (h *holder) token(id string) *tokenState {
 	if h.first.token == id {

@@ -28,6 +28,11 @@ type Query struct {
 	// N > 0 returns the first N rows of the ranking (a bounded heap, no
 	// full sort); 0 returns every row. Negative is an error.
 	N int
+	// Unordered returns every row (N 0) in no particular order, without
+	// the ranking's sort: for a caller that sorts, sums or indexes them
+	// itself. The rows are the ranked ones, bit for bit. With N > 0 the
+	// rows are the first N of the ranking, in order, as without it.
+	Unordered bool
 }
 
 // statLess is the ranking order: score descending, then holder_id ascending.
@@ -52,6 +57,45 @@ func (v view) less() func(x, y *HolderStat) int {
 		return exactLess
 	}
 	return statLess
+}
+
+// sortRows returns rows in the ranking order of v (rows itself may be
+// reordered too). In float mode it sorts 16-byte (score, index) keys and
+// then moves each 72-byte row once, instead of moving rows at every step of
+// the sort; ids are compared only between equal scores. The comparators
+// call statLess / exactLess directly: through a func value, &x and &y would
+// escape and every comparison would allocate both rows on the heap (that
+// was most of a ranked snapshot's time).
+func (v view) sortRows(rows []HolderStat) []HolderStat {
+	if v.exact {
+		slices.SortFunc(rows, func(x, y HolderStat) int { return exactLess(&x, &y) })
+		return rows
+	}
+	if len(rows) < 64 {
+		slices.SortFunc(rows, func(x, y HolderStat) int { return statLess(&x, &y) })
+		return rows
+	}
+	keys := make([]rankKey, len(rows))
+	for i := range rows {
+		keys[i] = rankKey{rows[i].Score, i}
+	}
+	slices.SortFunc(keys, func(x, y rankKey) int {
+		if c := cmp.Compare(y.score, x.score); c != 0 {
+			return c
+		}
+		return strings.Compare(rows[x.i].HolderID, rows[y.i].HolderID)
+	})
+	out := make([]HolderStat, len(rows))
+	for j, k := range keys {
+		out[j] = rows[k.i]
+	}
+	return out
+}
+
+// rankKey is a row's sort key in float mode: statLess on (score, rows[i]).
+type rankKey struct {
+	score float64
+	i     int
 }
 
 func (q *Query) validate(a *Aggregator) (view, error) {
@@ -88,7 +132,8 @@ func (q *Query) validate(a *Aggregator) (view, error) {
 }
 
 // Query returns the rows q selects, in ranking order (score descending,
-// then holder_id ascending). Ids are compared in canonical form (address.go).
+// then holder_id ascending) unless q.Unordered. Ids are compared in
+// canonical form (address.go).
 func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 	q.Token, q.Holder = CanonicalID(q.Token), CanonicalID(q.Holder)
 	v, err := q.validate(a)
@@ -122,7 +167,7 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 				top.offer(st)
 			}
 		})
-		return top.sorted(), nil
+		return v.sortRows(top.rows), nil
 	}
 	rows := make([]HolderStat, 0, a.Len())
 	a.each(func(h *holder) {
@@ -130,8 +175,9 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 			rows = append(rows, st)
 		}
 	})
-	less := v.less()
-	slices.SortFunc(rows, func(x, y HolderStat) int { return less(&x, &y) })
+	if !q.Unordered {
+		rows = v.sortRows(rows)
+	}
 	return rows, nil
 }
 
@@ -140,7 +186,7 @@ func (a *Aggregator) each(f func(*holder)) {
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
-		sh.all(f)
+		sh.live(f)
 		sh.mu.Unlock()
 	}
 }
@@ -172,9 +218,4 @@ func (t *topHeap) offer(s HolderStat) {
 		t.rows[0] = s
 		heap.Fix(t, 0)
 	}
-}
-
-func (t *topHeap) sorted() []HolderStat {
-	slices.SortFunc(t.rows, func(x, y HolderStat) int { return t.less(&x, &y) })
-	return t.rows
 }

@@ -3,7 +3,6 @@ package core
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/holiman/uint256"
@@ -95,6 +94,14 @@ type batchScratch struct {
 // events are recorded and the error, if any, is a *BatchError listing every
 // rejected one. It returns how many events were recorded.
 func (a *Aggregator) Record(now int64, events []HoldEvent, o RecordOptions) (int, error) {
+	if len(events) == 1 {
+		return a.recordOne(now, &events[0], o)
+	}
+	return a.recordBatch(now, events, o)
+}
+
+// recordBatch is Record through the batch path, whatever the batch's size.
+func (a *Aggregator) recordBatch(now int64, events []HoldEvent, o RecordOptions) (int, error) {
 	if a.closed.Load() {
 		return 0, ErrClosed
 	}
@@ -132,6 +139,37 @@ func (a *Aggregator) Record(now int64, events []HoldEvent, o RecordOptions) (int
 		return accepted, &BatchError{Errors: bad}
 	}
 	return accepted, nil
+}
+
+// recordOne is Record of the one-event batch {*e}, without the batch
+// machinery (scratch, chunks, grouping by shard): check, hash, one lock. Its
+// result, error and metric counts are the batch path's for that batch. e is
+// only read during the call.
+func (a *Aggregator) recordOne(now int64, e *HoldEvent, o RecordOptions) (int, error) {
+	if a.closed.Load() {
+		return 0, ErrClosed
+	}
+	if err := ValidateTime(-1, "now", now); err != nil {
+		return 0, err
+	}
+	if err := a.cfg.validate(e, 0); err != nil {
+		a.metrics.rejected.Add(1) // strict: the one bad event, nothing dropped
+		if o.Partial {
+			return 0, &BatchError{Errors: []*ValidationError{err}}
+		}
+		return 0, err
+	}
+	if needsCanon(e.TokenID) || needsCanon(e.HolderID) {
+		c := *e
+		c.TokenID, c.HolderID = CanonicalID(e.TokenID), CanonicalID(e.HolderID)
+		e = &c
+	}
+	hash := xxhash.Sum64String(e.HolderID)
+	sh := &a.shards[hash&a.mask]
+	sh.mu.Lock()
+	sh.add(&a.cfg, now, e, hash, nil)
+	sh.mu.Unlock()
+	return 1, nil
 }
 
 // applyChunk is how many events apply takes at a time: a chunk's events
@@ -228,7 +266,7 @@ func (sh *shard) addRun(cfg *config, now int64, events []HoldEvent, hashes []uin
 func (sh *shard) add(cfg *config, now int64, e *HoldEvent, hash uint64, h *holder) {
 	if h == nil {
 		if h = sh.get(hash, e.HolderID); h == nil {
-			h = &holder{id: strings.Clone(e.HolderID)}
+			h = sh.newHolder(e.HolderID)
 			sh.put(hash, h)
 		}
 	}

@@ -48,6 +48,13 @@ type ScoreOptions struct {
 	TWAB bool
 	// Exact scores integer weights exactly (see exact.go): the result's Int.
 	Exact bool
+	// Acc, when set, is the running Neumaier pair (sum, compensation) of the
+	// rows of a batch scored before these (ScoreColumns in float mode; unused
+	// in exact mode, where parts add exactly): the rows continue it and it
+	// holds the new pair on return, so a batch scored in consecutive parts,
+	// carrying Acc, gives the bits of scoring it whole (a TWAB then divides
+	// the whole so far). On an error it is left as it was.
+	Acc *[2]float64
 }
 
 // Value is a score: in float mode Float; in exact mode Int is the exact
@@ -263,39 +270,50 @@ func ScoreColumns(c *Columns, o ScoreOptions) (Value, error) {
 	if c.Wei != nil {
 		return Value{}, errExactWeight(-1)
 	}
-	s, err := scoreColumns(c, o.Now, win)
-	return o.finish(floatValue(s), d), err
+	var acc [2]float64
+	if o.Acc != nil {
+		acc = *o.Acc
+	}
+	if err := scoreColumns(c, o.Now, win, &acc); err != nil {
+		return Value{}, err
+	}
+	if o.Acc != nil {
+		*o.Acc = acc
+	}
+	return o.finish(floatValue(acc[0]+acc[1]), d), nil
 }
 
-func scoreColumns(c *Columns, now int64, win Window) (float64, error) {
+// scoreColumns adds c's rows to the Neumaier pair acc (left as it was on an
+// error).
+func scoreColumns(c *Columns, now int64, win Window, acc *[2]float64) error {
 	if err := c.check(false); err != nil {
-		return 0, err
+		return err
 	}
 	if c.Token.Offsets != nil || c.Holder.Offsets != nil {
 		// With ids present, validate whole rows first so that the error is
 		// the lowest-index bad event, fields in contract order, as in Score.
 		for i := range c.Start {
 			if err := c.validateRow(i, false); err != nil {
-				return 0, err
+				return err
 			}
 		}
 	}
 	start, end, hasEnd, weight := c.Start, c.End, c.HasEnd, c.Weight
 	if end != nil && hasEnd != nil && weight != nil && len(end) == len(start) &&
 		len(hasEnd) == len(start) && len(weight) == len(start) {
-		return scoreFull(start, end, hasEnd, weight, now, win)
+		return scoreFull(start, end, hasEnd, weight, now, win, acc)
 	}
 	t0, t1 := win.Start, win.End
-	var acc neumaier
+	k := neumaier{acc[0], acc[1]}
 	for i, s := range start {
 		if uint64(s) > uint64(MaxTime) {
-			return 0, ValidateTime(i, "start", s)
+			return ValidateTime(i, "start", s)
 		}
 		stop := now
 		if end != nil && (hasEnd == nil || hasEnd[i] != 0) {
 			e := end[i]
 			if e < s || e > MaxTime {
-				return 0, validateSpan(i, s, e, true)
+				return validateSpan(i, s, e, true)
 			}
 			stop = min(e, now)
 		}
@@ -305,12 +323,13 @@ func scoreColumns(c *Columns, now int64, win Window) (float64, error) {
 		if weight != nil {
 			w = weight[i]
 			if !(w >= 0 && w <= MaxWeight) { // also catches NaN
-				return 0, ValidateWeight(i, w)
+				return ValidateWeight(i, w)
 			}
 		}
-		acc.addNonNeg(float64(max(stop-s, 0)) * w)
+		k.addNonNeg(float64(max(stop-s, 0)) * w)
 	}
-	return acc.value(), nil
+	acc[0], acc[1] = k.sum, k.comp
+	return nil
 }
 
 // at returns string i without copying: the result aliases Data and must not
@@ -384,16 +403,20 @@ func (c *Columns) validateRow(i int, exact bool) *ValidationError {
 // the rows in fours and scoreRows finishes the tail; the kernel gives the same
 // bits as scoreRows, and when it sees a row that may be invalid the batch is
 // re-run by scoreRows alone, which names the first bad row.
-func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64, win Window) (float64, error) {
+func scoreFull(start, end []int64, hasEnd []uint8, weight []float64, now int64, win Window, acc *[2]float64) error {
 	end, hasEnd, weight = end[:len(start)], hasEnd[:len(start)], weight[:len(start)]
 	now = min(now, win.End) // min(end ?? now, now, t1) == min(end ?? now', now') with now' = min(now, t1)
-	var acc [2]float64
-	done, maybeBad := scoreKernel(start, end, hasEnd, weight, now, win.Start, &acc)
+	k := *acc
+	done, maybeBad := scoreKernel(start, end, hasEnd, weight, now, win.Start, &k)
 	if maybeBad {
-		done, acc = 0, [2]float64{}
+		done, k = 0, *acc
 	}
-	sum, comp, err := scoreRows(start[done:], end[done:], hasEnd[done:], weight[done:], now, win.Start, acc[0], acc[1], done)
-	return sum + comp, err
+	sum, comp, err := scoreRows(start[done:], end[done:], hasEnd[done:], weight[done:], now, win.Start, k[0], k[1], done)
+	if err != nil {
+		return err
+	}
+	acc[0], acc[1] = sum, comp
+	return nil
 }
 
 // scoreRows continues the Neumaier pair (sum, comp) over rows that are

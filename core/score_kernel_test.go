@@ -117,3 +117,60 @@ func FuzzScoreKernel(f *testing.F) {
 		scoreBothWays(t, c, now, w)
 	})
 }
+
+// TestScoreInPartsCarryingAcc: a batch scored in consecutive parts, carrying
+// ScoreOptions.Acc, gives the bits of scoring it whole, on both paths (the
+// kernel's and the Go loop's, full columns and columns with some absent), with
+// and without a window and as a TWAB; a failing part leaves Acc as it was.
+func TestScoreInPartsCarryingAcc(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	part := func(c *Columns, lo, hi int) *Columns {
+		p := &Columns{Start: c.Start[lo:hi]}
+		if c.End != nil {
+			p.End, p.HasEnd = c.End[lo:hi], c.HasEnd[lo:hi]
+		}
+		if c.Weight != nil {
+			p.Weight = c.Weight[lo:hi]
+		}
+		return p
+	}
+	for trial := range 400 {
+		n := 1 + r.IntN(300)
+		c := randomColumns(r, n, false)
+		if trial%3 == 1 {
+			c.Weight = nil // the general loop, not scoreFull
+		}
+		now := int64(1_650_000_000 + r.Int64N(10_000_000))
+		for _, o := range []ScoreOptions{{Now: now}, {Now: now, Window: &Window{1_620_000_000, 1_640_000_000}},
+			{Now: now, Window: &Window{1_620_000_000, 1_640_000_000}, TWAB: true}} {
+			for _, avx := range []bool{useAVX2, false} {
+				saved := useAVX2
+				useAVX2 = avx
+				whole, err := ScoreColumns(c, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var acc [2]float64
+				var got Value
+				for lo := 0; lo < n; {
+					hi := min(n, lo+1+r.IntN(40))
+					po := o
+					po.Acc = &acc
+					if got, err = ScoreColumns(part(c, lo, hi), po); err != nil {
+						t.Fatal(err)
+					}
+					lo = hi
+				}
+				useAVX2 = saved
+				if math.Float64bits(got.Float) != math.Float64bits(whole.Float) {
+					t.Fatalf("trial %d (%+v, avx %v): parts %v, whole %v", trial, o, avx, got.Float, whole.Float)
+				}
+			}
+		}
+	}
+	acc := [2]float64{12.5, 1e-15}
+	bad := &Columns{Start: []int64{0, -1}, End: []int64{1, 1}, HasEnd: []uint8{1, 1}, Weight: []float64{1, 1}}
+	if _, err := ScoreColumns(bad, ScoreOptions{Now: 10, Acc: &acc}); err == nil || acc != [2]float64{12.5, 1e-15} {
+		t.Fatalf("a failing part: err %v, acc %v", err, acc)
+	}
+}

@@ -2,7 +2,6 @@ package core
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/holiman/uint256"
 )
@@ -180,7 +179,8 @@ func (a *Aggregator) Import(holders []HolderState, m MetricsState) error {
 		hs := &holders[i]
 		sh, hash := a.shardOf(hs.HolderID)
 		sh.mu.Lock()
-		h := &holder{id: strings.Clone(hs.HolderID), updated: hs.UpdatedAt}
+		h := sh.newHolder(hs.HolderID)
+		h.updated = hs.UpdatedAt
 		for _, t := range hs.Tokens {
 			ts := h.addToken(sh.intern(t.TokenID))
 			ts.closed = neumaier{t.ClosedSum, t.ClosedComp}

@@ -59,3 +59,15 @@ func RecordAndWait(w Writer, now int64, events []HoldEvent, o RecordOptions) (in
 	}
 	return n, err
 }
+
+// RecordEvent records one event through w and returns once it is
+// acknowledged: RecordAndWait of the batch {e}, strict. The in-memory writer
+// takes it without making a batch of it (the one-event path of the C API).
+func RecordEvent(w Writer, now int64, e HoldEvent) error {
+	if m, ok := w.(memory); ok {
+		_, err := m.a.recordOne(now, &e, RecordOptions{})
+		return err
+	}
+	_, err := RecordAndWait(w, now, []HoldEvent{e}, RecordOptions{})
+	return err
+}

@@ -374,13 +374,15 @@ func (g *GRPC) CloseHold(ctx context.Context, r *pohpb.CloseRequest) (*pohpb.Clo
 	return &pohpb.CloseAck{Closed: uint64(n)}, nil
 }
 
-// Stats streams the ranking, one row per message.
+// Stats streams every holder's row, one per message, in no particular order
+// (the seed's RPC, whose order was never a contract: no ranking sort).
+// GetSnapshot streams the same rows in ranking order.
 func (g *GRPC) Stats(_ *emptypb.Empty, stream pohpb.HoldMetrics_StatsServer) error {
-	return g.streamRows(stream.Send)
+	return g.streamRows(stream.Send, true)
 }
 
-func (g *GRPC) streamRows(send func(*pohpb.HoldStat) error) error {
-	rows, err := g.svc.agg.Query(core.Query{Now: g.svc.Now()})
+func (g *GRPC) streamRows(send func(*pohpb.HoldStat) error, unordered bool) error {
+	rows, err := g.svc.agg.Query(core.Query{Now: g.svc.Now(), Unordered: unordered})
 	if err != nil {
 		return statusOf(err)
 	}
@@ -402,7 +404,7 @@ func snapshotMsg(rows []core.HolderStat, now int64) *pohpb.Snapshot {
 
 // GetSnapshot streams the ranking, one row per message (the seed's RPC).
 func (g *GRPC) GetSnapshot(_ *emptypb.Empty, stream pohpb.HoldMetricsQuery_GetSnapshotServer) error {
-	return g.streamRows(stream.Send)
+	return g.streamRows(stream.Send, false)
 }
 
 // Ranking returns the whole ranking in one message (bounded by the

@@ -151,6 +151,9 @@ const (
 	RecordCheck   = uint32(C.POH_RECORD_CHECK)
 )
 
+// QueryUnordered is POH_QUERY_UNORDERED, a poh_query_options flag.
+const QueryUnordered = uint32(C.POH_QUERY_UNORDERED)
+
 // ScoreOptionsSize is sizeof(poh_score_options) in this header (for ScoreSized).
 const ScoreOptionsSize = uint32(unsafe.Sizeof(C.poh_score_options{}))
 
@@ -336,6 +339,42 @@ func Score(c Cols, o ScoreOpts) (float64, Err) {
 	e := newErr()
 	rc := C.poh_score(c.toC(&m), p, out, e.p)
 	return float64(out.score), e.done(rc)
+}
+
+// ScorePart is poh_score with POH_SCORE_CONTINUE from the pair (sum, comp)
+// (plus o's flags): the score so far and the pair after c's rows.
+func ScorePart(c Cols, o ScoreOpts, sum, comp float64) (score, outSum, outComp float64, err Err) {
+	var m mem
+	defer m.free()
+	p := sized[C.poh_score_options](&m)
+	p.now, p.flags = C.int64_t(o.Now), C.uint32_t(o.Flags)|C.POH_SCORE_CONTINUE
+	p.sum, p.comp = C.double(sum), C.double(comp)
+	if o.Window != nil {
+		p.flags |= C.POH_SCORE_WINDOW
+		p.window.t0, p.window.t1 = C.int64_t(o.Window.T0), C.int64_t(o.Window.T1)
+	}
+	if o.TWAB {
+		p.flags |= C.POH_SCORE_TWAB
+	}
+	if o.Exact {
+		p.flags |= C.POH_SCORE_EXACT
+	}
+	out := sized[C.poh_score_result](&m)
+	e := newErr()
+	rc := C.poh_score(c.toC(&m), p, out, e.p)
+	return float64(out.score), float64(out.sum), float64(out.comp), e.done(rc)
+}
+
+// CountRejected is poh_count_rejected (c nil: NULL columns).
+func CountRejected(h uint64, c *Cols, rejected int64) Err {
+	var m mem
+	defer m.free()
+	var p *C.poh_columns
+	if c != nil {
+		p = c.toC(&m)
+	}
+	e := newErr()
+	return e.done(C.poh_count_rejected(C.poh_handle(h), p, C.int64_t(rejected), e.p))
 }
 
 // ScoreExact is poh_score in exact mode: the exact score in decimal.
@@ -862,4 +901,76 @@ func Allocate(ids []string, scores []float64, exact []string, pool, cap string, 
 		out = append(out, Award{Share: int64(unsafe.Slice(ac.share, nr)[i]), Amount: new(big.Int).SetBytes(amt[48*i : 48*i+48]).String()})
 	}
 	return out, Err{}
+}
+
+// GroupOpts is poh_group_options (Window nil: no POH_GROUP_WINDOW; Flags:
+// extra raw bits).
+type GroupOpts struct {
+	Now, N, Threads int64
+	Window          *Window
+	TWAB, Exact     bool
+	ByToken         bool
+	Flags           uint32
+}
+
+// Grouped is poh_score_by_holder's result, read and freed: the rows, each
+// row's token (by token; "" otherwise) and exact score (decimal), and the
+// sizes poh_group_result reported.
+type Grouped struct {
+	Rows                       []Stat
+	Tokens, Exact              []string
+	NRows, IDBytes, TokenBytes int64
+}
+
+// ScoreByHolder is poh_score_by_holder with its result read through
+// poh_result_stats (token columns too) and freed.
+func ScoreByHolder(c Cols, o GroupOpts) (Grouped, Err) {
+	var m mem
+	defer m.free()
+	p := sized[C.poh_group_options](&m)
+	p.now, p.n, p.threads, p.flags = C.int64_t(o.Now), C.int64_t(o.N), C.int64_t(o.Threads), C.uint32_t(o.Flags)
+	if o.Window != nil {
+		p.flags |= C.POH_GROUP_WINDOW
+		p.window.t0, p.window.t1 = C.int64_t(o.Window.T0), C.int64_t(o.Window.T1)
+	}
+	if o.TWAB {
+		p.flags |= C.POH_GROUP_TWAB
+	}
+	if o.Exact {
+		p.flags |= C.POH_GROUP_EXACT
+	}
+	if o.ByToken {
+		p.flags |= C.POH_GROUP_BY_TOKEN
+	}
+	out := sized[C.poh_group_result](&m)
+	e := newErr()
+	if rc := C.poh_score_by_holder(c.toC(&m), p, out, e.p); rc != C.POH_OK {
+		return Grouped{}, e.done(rc)
+	}
+	e.done(C.POH_OK)
+	r := uint64(out.result)
+	defer Free(r)
+	g := Grouped{NRows: int64(out.rows), IDBytes: int64(out.id_bytes), TokenBytes: int64(out.token_bytes)}
+	rows, exact, err := StatsExact(r, 0, 0)
+	if err.Code != OK {
+		return g, err
+	}
+	g.Rows, g.Exact = rows, exact
+	// the token columns, in a second read of the same result
+	n := int(out.rows)
+	o2 := sized[C.poh_stat_columns](&m)
+	o2.rows_cap, o2.token_ids_cap = C.int64_t(n), out.token_bytes
+	o2.token_offsets = alloc[C.int64_t](&m, n+1)
+	o2.token_ids = alloc[C.char](&m, int(out.token_bytes))
+	e = newErr()
+	if rc := C.poh_result_stats(C.poh_handle(r), o2, e.p); rc != C.POH_OK {
+		return g, e.done(rc)
+	}
+	e.done(C.POH_OK)
+	tb := C.GoBytes(unsafe.Pointer(o2.token_ids), C.int(out.token_bytes))
+	offs := unsafe.Slice(o2.token_offsets, n+1)
+	for i := 0; i < n; i++ {
+		g.Tokens = append(g.Tokens, string(tb[offs[i]:offs[i+1]]))
+	}
+	return g, Err{}
 }

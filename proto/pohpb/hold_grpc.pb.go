@@ -45,7 +45,8 @@ type HoldMetricsClient interface {
 	Broadcast(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[HoldMsg, HoldAck], error)
 	// One event; a bad one fails with InvalidArgument.
 	Record(ctx context.Context, in *HoldMsg, opts ...grpc.CallOption) (*HoldAck, error)
-	// The whole ranking, one row per message.
+	// Every holder's row, one per message, in no particular order
+	// (HoldMetricsQuery.GetSnapshot streams them ranked).
 	Stats(ctx context.Context, in *emptypb.Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[HoldStat], error)
 	// extension: a batch (InvalidArgument when strict and any event is bad).
 	RecordBatch(ctx context.Context, in *HoldBatch, opts ...grpc.CallOption) (*BatchAck, error)
@@ -132,7 +133,8 @@ type HoldMetricsServer interface {
 	Broadcast(grpc.BidiStreamingServer[HoldMsg, HoldAck]) error
 	// One event; a bad one fails with InvalidArgument.
 	Record(context.Context, *HoldMsg) (*HoldAck, error)
-	// The whole ranking, one row per message.
+	// Every holder's row, one per message, in no particular order
+	// (HoldMetricsQuery.GetSnapshot streams them ranked).
 	Stats(*emptypb.Empty, grpc.ServerStreamingServer[HoldStat]) error
 	// extension: a batch (InvalidArgument when strict and any event is bad).
 	RecordBatch(context.Context, *HoldBatch) (*BatchAck, error)
