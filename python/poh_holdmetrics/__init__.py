@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ._rewards import InfeasibleCapError, RewardRow, allocate_rewards, write_rewards_csv, write_rewards_json
     from ._scheduler import Scheduler
     from ._tracker import HoldAlreadyOpenError, HoldTracker
+    from ._kernel import HolderScores, score_by_holder
     from ._transfers import transfers_to_holds, weights_as_ints
     from .exporter.prometheus import start_metrics_server
 
@@ -34,6 +35,7 @@ _LAZY = {
     "ConfigError": "_config", "Settings": "_config", "load_settings": "_config",
     "transfers_to_holds": "_transfers", "weights_as_ints": "_transfers",
     "CampaignRules": "_airdrop", "run_airdrop": "_airdrop", "verify_merkle": "_airdrop", "verify_run": "_airdrop",
+    "score_by_holder": "_kernel", "HolderScores": "_kernel",
     # The seed's top-level name (deprecated, not in __all__): see poh_holdmetrics.tracker.
     "AsyncTracker": "tracker",
 }
@@ -52,6 +54,7 @@ __all__ = [
     "HoldMetricsError",
     "HoldStat",
     "HoldTracker",
+    "HolderScores",
     "InfeasibleCapError",
     "InternalError",
     "InvalidEventError",
@@ -73,6 +76,7 @@ __all__ = [
     "load_settings",
     "native_version",
     "run_airdrop",
+    "score_by_holder",
     "start_metrics_server",
     "transfers_to_holds",
     "twab",

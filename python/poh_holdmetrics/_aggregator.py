@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import weakref
 from array import array
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
@@ -16,6 +16,7 @@ from ._columns import Columns, check_lengths, convert, is_columnar, normalize, r
 from ._errors import ClosedError, ForkedProcessError, InvalidEventError, NoHistoryError, StoreError
 from ._events import HoldEvent, HoldStat, TimeLike, WindowLike, event_at, stats_of
 from ._score import c_columns, events_columns, resolve_now, resolve_window, score_columns_native
+from ._score import shift as _shift
 from ._wei import ints_of
 
 _NOW = _native.POH_NOW
@@ -39,14 +40,6 @@ def _free(lib: Any, handle: int, pid: int) -> None:
     if _native.forked() or os.getpid() != pid:
         return
     lib.poh_free(handle, _native.new_error(_native._ffi))
-
-
-def _shift(e: Exception, offset: int) -> Exception:
-    """e with its batch index moved by offset (an error found in a chunk of a batch)."""
-    if not isinstance(e, InvalidEventError) or e.index < 0 or not offset:
-        return e
-    return InvalidEventError(str(e).replace(f"event {e.index}:", f"event {e.index + offset}:", 1),
-                             field=e.field, index=e.index + offset, reason=e.reason, value=e.value)
 
 
 def _id(value: str | bytes) -> bytes:
@@ -209,6 +202,7 @@ class Aggregator:
         self._exact = bool(exact)
         self._h: int = out[0]
         self._rec = lib.poh_record_event
+        self._rec1 = lib.poh_py_record_packed
         self._null = ffi.NULL
         self._closed = False
         # record_sync's one test for the uncommon cases: closed, or exact mode (whose int
@@ -294,8 +288,15 @@ class Aggregator:
     # --- recording -------------------------------------------------------------------------
 
     # The one-event path is the hot one: the HoldEvent is already valid, so the call passes
-    # no poh_error (NULL); only if it fails is it repeated with one, for the details (a
-    # failed record changes nothing but the rejected-events counter).
+    # no poh_error (NULL); only if it fails are the details found (by a check that counts
+    # nothing: the failed call counted the event as rejected).
+    #
+    # poh_hold_events_total{result="rejected"} counts every event that failed validation,
+    # wherever: the library counts what it refuses; an event refused here, before the
+    # library (a mapping or tuple that does not convert), is counted through
+    # poh_count_rejected, and so are the valid events of a strict batch refused for it
+    # (as "dropped"). A batch refused as a whole before any row is read (an unknown or
+    # missing column, columns of different lengths, not a batch at all) counts no events.
 
     def record_sync(self, event: HoldEvent) -> None:
         """Record one event (all its fields were validated by HoldEvent)."""
@@ -303,11 +304,11 @@ class Aggregator:
             self._handle()
             if self._exact:
                 return self._record_exact(event)
-        ev = event if event.__class__ is HoldEvent else event_at(event, -1)
-        end = ev.end
+        ev = event if event.__class__ is HoldEvent else self._convert_one(event)
         tok, hol = ev._tok, ev._hol
-        if self._rec(self._h, tok, len(tok), hol, len(hol), ev.start, 0 if end is None else end, end is not None,
-                     ev.weight, _NOW, self._null):
+        # start, end and weight as the HoldEvent packed them, at the library's clock (see
+        # _build_ffi: seven cheap arguments instead of eleven).
+        if self._rec1(self._h, tok, len(tok), hol, len(hol), ev._packed, self._null):
             self._record_failed(ev)
 
     async def record(self, event: HoldEvent) -> None:
@@ -317,7 +318,7 @@ class Aggregator:
     def _record_exact(self, event: HoldEvent) -> None:
         """record_sync in exact mode: a weight that a double holds exactly takes the one-event
         call; a larger int goes as a one-row batch with its 32-byte weight."""
-        ev = event if event.__class__ is HoldEvent else event_at(event, -1)
+        ev = event if event.__class__ is HoldEvent else self._convert_one(event)
         w = ev.weight
         if w.__class__ is int and w > _pure.MAX_EXACT_FLOAT:
             self._record_chunk(events_columns([ev], exact=True), 0)
@@ -327,10 +328,54 @@ class Aggregator:
                      end is not None, w, _NOW, self._null):
             self._record_failed(ev)
 
+    def _convert_one(self, event: Any) -> HoldEvent:
+        """A mapping or tuple as a HoldEvent; one that does not convert is counted as rejected."""
+        try:
+            return event_at(event, -1)
+        except InvalidEventError:
+            self._count_rejected(None, 1)
+            raise
+
     def _record_failed(self, ev: HoldEvent) -> None:
+        # Why it failed: the validation-only check raises the event's error without counting
+        # it again; any other failure (a store fault) is the repeated call's.
+        self._validate(_exact_columns([ev]) if self._exact else events_columns([ev]), 0)
         end = ev.end
         self._call(self._rec, ev._tok, len(ev._tok), ev._hol, len(ev._hol), ev.start, 0 if end is None else end,
                    end is not None, ev.weight, _NOW)
+
+    def _count_rejected(self, cols: Columns | None, failed: int) -> None:
+        """poh_count_rejected: failed events refused before the library; with cols, the
+        converted rows of a strict batch refused for them (invalid ones rejected, valid ones
+        dropped)."""
+        if cols is None or not cols.n:
+            if failed:
+                self._call(self._lib.poh_count_rejected, self._null, failed)
+            return
+        c, keep = c_columns(self._ffi, cols)
+        try:
+            self._call(self._lib.poh_count_rejected, c, failed)
+        finally:
+            del keep
+
+    def _refusal_steps(self, events: Any, error: InvalidEventError, converted: Columns | None = None) -> Iterator[None]:
+        """Count a strict batch refused before the library recorded or counted it: every row
+        that fails validation as rejected, every valid one as dropped (as the library counts
+        a strict batch it refuses). converted: the whole batch, already converted; else
+        events are converted again, chunk by chunk, keeping what converts. Yields after each
+        chunk (record_many lets the loop run there). Nothing for a batch-level error."""
+        if error.index < 0:
+            return
+        if converted is not None:
+            for lo in range(0, converted.n, CHUNK_ROWS):
+                self._count_rejected(converted.slice(lo, min(lo + CHUNK_ROWS, converted.n)), 0)
+                yield
+            return
+        n, chunk = self._chunker(events, partial=True)
+        for lo in range(0, n, CHUNK_ROWS):
+            cols, _, errors = chunk(lo, min(lo + CHUNK_ROWS, n))
+            self._count_rejected(cols, len(errors))
+            yield
 
     def _prepare(self, events: Iterable[HoldEvent] | Any) -> Columns:
         if is_columnar(events):
@@ -389,11 +434,23 @@ class Aggregator:
             for lo in range(0, n, CHUNK_ROWS):
                 self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, result)
             return result
-        cols = self._prepare(events)
+        if not isinstance(events, list) and not is_columnar(events):
+            events = list(events)  # once: a refused batch is counted over all of it
+        try:
+            cols = self._prepare(events)
+        except InvalidEventError as e:
+            for _ in self._refusal_steps(events, e):
+                pass
+            raise
         if cols.n <= CHUNK_ROWS:
-            return self._record_chunk(cols, 0)
+            return self._record_chunk(cols, 0)  # a refusal there is counted by the library
         for lo in range(0, cols.n, CHUNK_ROWS):
-            self._validate(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)), lo)
+            try:
+                self._validate(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)), lo)
+            except InvalidEventError as e:
+                for _ in self._refusal_steps(events, e, cols):
+                    pass
+                raise
         return sum(self._record_chunk(cols.slice(lo, min(lo + CHUNK_ROWS, cols.n)), lo)
                    for lo in range(0, cols.n, CHUNK_ROWS))
 
@@ -417,6 +474,7 @@ class Aggregator:
         """Record one converted chunk in partial mode, adding to result: one library call,
         which reports every rejected row (index, field, reason, message) in a result."""
         cols, kept, errors = converted
+        self._count_rejected(None, len(errors))  # refused here, before the library
         if cols.n:
             out = self._record_columns(cols, self._lib.POH_RECORD_PARTIAL)
             result.accepted += int(out.accepted)
@@ -457,6 +515,8 @@ class Aggregator:
         import asyncio  # here, not at import: it costs tens of ms, and a running loop has loaded it
 
         self._handle()
+        if not isinstance(events, list) and not is_columnar(events):
+            events = list(events)  # once: a refused batch is counted over all of it
         n, chunk = self._chunker(events, partial)
         if partial:
             result = RecordResult(0, [])
@@ -464,19 +524,27 @@ class Aggregator:
                 self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, result)
                 await asyncio.sleep(0)
             return result
-        if n <= CHUNK_ROWS:
-            return self._record_chunk(chunk(0, n), 0)
         # Convert and validate every chunk before recording any (all-or-nothing), yielding
         # to the loop after each step: converting Python objects is the slow part.
         chunks = []
-        for lo in range(0, n, CHUNK_ROWS):
-            try:
-                c = chunk(lo, min(lo + CHUNK_ROWS, n))
-            except InvalidEventError as e:
-                raise _shift(e, lo) from None
-            self._validate(c, lo)
-            chunks.append((lo, c))
-            await asyncio.sleep(0)
+        try:
+            if n <= CHUNK_ROWS:
+                c = chunk(0, n)
+            else:
+                for lo in range(0, n, CHUNK_ROWS):
+                    try:
+                        c = chunk(lo, min(lo + CHUNK_ROWS, n))
+                    except InvalidEventError as e:
+                        raise _shift(e, lo) from None
+                    self._validate(c, lo)
+                    chunks.append((lo, c))
+                    await asyncio.sleep(0)
+        except InvalidEventError as e:
+            for _ in self._refusal_steps(events, e):
+                await asyncio.sleep(0)
+            raise
+        if n <= CHUNK_ROWS:
+            return self._record_chunk(c, 0)  # a refusal there is counted by the library
         total = 0
         for lo, c in chunks:
             total += self._record_chunk(c, lo)
@@ -512,17 +580,20 @@ class Aggregator:
         return _NOW if now is None else resolve_now(now)
 
     def _query(self, now: TimeLike | None, n: int = 0, token: bytes = b"", holder: bytes = b"",
-               window: WindowLike | None = None) -> Any:
-        """One poh_query; its poh_query_result (whose result handle the caller frees)."""
+               window: WindowLike | None = None, ordered: bool = True) -> Any:
+        """One poh_query; its poh_query_result (whose result handle the caller frees).
+        ordered=False: every row in no particular order (POH_QUERY_UNORDERED, no sort)."""
         ffi, lib = self._ffi, self._lib
         q = _native.options(ffi, "poh_query_options")
         q.now, q.n = self._now(now), n
+        if not ordered:
+            q.flags = lib.POH_QUERY_UNORDERED
         if window is not None:
             w = resolve_window(window)
             if not self._history:
                 raise NoHistoryError(f"window [{w[0]}, {w[1]}): window queries need an Aggregator created with "
                                      "history=True (it keeps every closed hold for them)")
-            q.flags = lib.POH_QUERY_WINDOW
+            q.flags |= lib.POH_QUERY_WINDOW
             q.window.t0, q.window.t1 = w
         keep = []
         if token:
@@ -578,14 +649,18 @@ class Aggregator:
         return stats_of(holders, scores, cols["total_seconds"].tolist(), cols["events"].tolist(),
                         cols["open_holds"].tolist(), cols["tokens"].tolist(), cols["updated_at"].tolist())
 
-    def snapshot(self, now: TimeLike | None = None, *, window: WindowLike | None = None) -> list[HoldStat]:
+    def snapshot(self, now: TimeLike | None = None, *, window: WindowLike | None = None,
+                 ordered: bool = True) -> list[HoldStat]:
         """One row per holder at ``now``: score descending, then holder_id ascending.
 
         With ``window=(t0, t1)`` (needs ``history=True``), each row's score is exactly
         ``calculate_score(the holder's recorded events, now, window)`` and total_seconds is
-        clipped alike; the campaign window does not apply to it."""
+        clipped alike; the campaign window does not apply to it.
+
+        ``ordered=False`` returns the same rows in no particular order, without the ranking's
+        sort (for a caller that indexes, sums or sorts them itself)."""
         self._handle()
-        return self._rows(self._query(now, window=window))
+        return self._rows(self._query(now, window=window, ordered=ordered))
 
     def top_n(self, n: int, now: TimeLike | None = None, token: str | None = None, *,
               window: WindowLike | None = None) -> list[HoldStat]:

@@ -53,6 +53,17 @@ A row is one hold: token_id, holder_id, start, end, weight (rename them with the
 options). Times are Unix seconds (floats are floored) or ISO 8601 (naive = UTC); an empty
 or missing end is a hold still open at --now; an empty or missing weight is 1.0.
 
+Columns are checked, so that a misspelt header never silently changes a score: a column
+named with a --*-col option must exist; a file that has columns this command does not
+read is refused while one of the five fields has no column (the error lists the columns
+read and not read), until the field is mapped (--end-col stop), declared absent
+(--end-col '': every hold open; --weight-col '': weight 1.0) or the other columns are
+named with --ignore-cols. In JSON Lines each object is checked so.
+
+FILE may be - (standard input; CSV unless --input-format says otherwise or it starts
+with "{", read with the csv module) and may be gzip-compressed (read transparently;
+holds.csv.gz is CSV). Input must be UTF-8: a bad byte is an error naming file:line.
+
 score = sum over rows of max(0, min(end or now, now) - start) * weight.
 
 Files are streamed in chunks of --chunk-rows rows into columnar buffers (pyarrow's
@@ -166,7 +177,10 @@ def _add_input_args(p: argparse.ArgumentParser) -> None:
                    help="input format (default: from the file suffix)")
     for f, flag in (("token_id", "--token-col"), ("holder_id", "--holder-col"), ("start", "--start-col"),
                     ("end", "--end-col"), ("weight", "--weight-col")):
-        m.add_argument(flag, default=f, metavar="NAME", help=f"column holding {f} (default: {f})")
+        none = "" if f == "start" else "; '' = the file has none"
+        m.add_argument(flag, default=None, metavar="NAME", help=f"column holding {f} (default: {f}{none})")
+    m.add_argument("--ignore-cols", metavar="A,B", default="",
+                   help="columns the file has that are not holds' fields, to ignore without a check")
     m.add_argument("--delimiter", metavar="C", help="CSV delimiter (default: ',' or tab for .tsv)")
     m.add_argument("--skip-invalid", action="store_true", help="skip bad rows, count and report them (exit 0)")
     m.add_argument("--chunk-rows", type=_positive_int, default=DEFAULT_CHUNK_ROWS, metavar="N",

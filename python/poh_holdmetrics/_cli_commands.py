@@ -94,7 +94,7 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         return _score_chain(args, now, out)
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
-    scorer = Scorer(now, args.by_holder, args.window, exact=args.exact)
+    scorer = Scorer(now, args.by_holder, args.window, exact=args.exact, kernel=True)
     try:
         skipped, examples = feed_files(args, scorer, progress)
         progress.finish()
@@ -106,11 +106,8 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             total = scorer.total
             print_total(meta, str(total) if args.exact and args.format == "json" else total, args.format, out)
             return 0
-        agg = scorer.agg
-        assert agg is not None
-        n = args.top if args.top else max(len(agg), 1)
         try:
-            stats = agg.top_n(n, now=now, token=args.token) if (args.top or args.token) else agg.snapshot(now)
+            stats = scorer.ranking(args.top, args.token)  # the batch kernel over every file's rows
         except InvalidEventError as e:
             raise CliError(str(e)) from None
         meta["token"] = args.token

@@ -2,9 +2,11 @@
 module), JSON Lines and Parquet, streamed as Chunks of columns so memory stays bounded
 whatever the file size; the progress bar that follows the bytes read.
 
-A Reader owns one file: it picks the reader for the format, maps the file's columns onto
-FIELDS, and reports a bad row as a CliError naming the file, line and field (or, with
-skip_invalid, counts it). Rows are parsed into typed arrays by _RowBuffer; times by
+A Reader owns one file (or ``-``, standard input; either may be gzip-compressed): it
+picks the reader for the format, maps the file's columns onto FIELDS (refusing a mapping
+that could misread the file: see _columns_of), and reports a bad row, a byte that is not
+UTF-8 included, as a CliError naming the file, line and field (or, with skip_invalid,
+counts it). Rows are parsed into typed arrays by _RowBuffer; times by
 _time.parse_time_field. Nothing here scores: _cli_scoring does.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,6 +27,10 @@ from ._cli_errors import CliError
 from ._time import parse_time_field
 
 FIELDS = ("token_id", "holder_id", "start", "end", "weight")
+OPTION = {"token_id": "--token-col", "holder_id": "--holder-col", "start": "--start-col", "end": "--end-col",
+          "weight": "--weight-col"}
+STDIN = "-"
+_GZIP_MAGIC = b"\x1f\x8b"
 DEFAULT_CHUNK_ROWS = 65536
 _INT64_SAFE = 2**62  # times beyond this cannot even be stored (the valid range ends near 2**38)
 MAX_REPORTED_SKIPS = 5
@@ -56,12 +63,18 @@ class Reader:
     (``examples``)."""
 
     def __init__(self, path: str, fmt: str, mapping: dict[str, str], chunk_rows: int, skip_invalid: bool,
-                 engine: str, delimiter: str | None, exact: bool = False) -> None:
-        self.path, self.fmt, self.mapping = path, fmt, mapping
+                 engine: str, delimiter: str | None, exact: bool = False, explicit: frozenset[str] = frozenset(),
+                 ignore: frozenset[str] = frozenset()) -> None:
+        # mapping: field -> column ("" = the file has none); explicit: the fields whose column
+        # an option named (it must exist); ignore: columns not to check (--ignore-cols).
+        self.source = path
+        self.path = "<stdin>" if path == STDIN else path  # as errors name it
+        self.fmt, self.mapping, self.explicit, self.ignore = fmt, mapping, explicit, ignore
         self.exact = exact  # weights kept exact: decimal text, ints
         self.chunk_rows, self.skip_invalid, self.engine = chunk_rows, skip_invalid, engine
-        self.delimiter = delimiter or ("\t" if path.lower().endswith(".tsv") else ",")
-        self.size = os.path.getsize(path) if os.path.isfile(path) else 0
+        name = path.lower().removesuffix(".gz")
+        self.delimiter = delimiter or ("\t" if name.endswith(".tsv") else ",")
+        self.size = os.path.getsize(path) if path != STDIN and os.path.isfile(path) else 0
         self.counter: _CountingReader | None = None
         self.skipped = 0
         self.examples: list[str] = []
@@ -79,18 +92,44 @@ class Reader:
         if len(self.examples) < MAX_REPORTED_SKIPS:
             self.examples.append(f"{where}: {field}: {message}")
 
-    def _open(self) -> Any:
+    def _open(self, count: bool = True) -> Any:
+        """The file's bytes (decompressed when they are gzip), as a buffered binary stream;
+        count: the progress bar follows it (the compressed bytes read)."""
+        if self.source == STDIN:
+            raw: Any = _Unclosed(sys.stdin.buffer)
+        else:
+            try:
+                raw = open(self.source, "rb", buffering=0)  # noqa: SIM115 - closed by the caller
+            except OSError as e:
+                raise CliError(f"{self.path}: cannot open: {e.strerror or e}") from None
+        counter = _CountingReader(raw)
+        if count:
+            self.counter = counter
+        src: Any = io.BufferedReader(counter, 1 << 20)
         try:
-            raw = open(self.path, "rb", buffering=0)  # noqa: SIM115 - closed by the caller
+            magic = src.peek(2)[:2]
         except OSError as e:
-            raise CliError(f"{self.path}: cannot open: {e.strerror or e}") from None
-        self.counter = _CountingReader(raw)
-        return self.counter
+            src.close()
+            raise CliError(f"{self.path}: cannot read: {e.strerror or e}") from None
+        if magic == _GZIP_MAGIC:
+            import gzip
+            src = _Gunzip(gzip.GzipFile(fileobj=src, mode="rb"), self.path)
+        return src
 
     def chunks(self) -> Iterator[Chunk]:
-        if self.fmt == "parquet":
+        fmt = self.fmt
+        if self.source == STDIN:
+            src = self._open()
+            if fmt == "parquet":
+                src.close()
+                raise CliError(f"{self.path}: Parquet cannot be read from standard input (it needs a seekable "
+                               "file): pass its path")
+            if fmt == "auto":  # from the content, as there is no suffix: "{" begins JSON Lines
+                fmt = "jsonl" if src.peek(1 << 12).lstrip()[:1] == b"{" else "csv"
+            yield from (self._jsonl(src) if fmt == "jsonl" else self._csv_python(0, src))
+        elif fmt == "parquet":
             yield from self._parquet()
-        elif self.fmt == "jsonl":
+        elif fmt == "jsonl":
             yield from self._jsonl()
         elif self.engine != "python" and have_pyarrow():
             yield from self._csv_arrow()
@@ -100,20 +139,52 @@ class Reader:
     # CSV -------------------------------------------------------------------------------------
 
     def _header(self) -> list[str]:
+        """The CSV header (line 1), read on its own (the arrow reader is given the file)."""
         import csv
-        with open(self.path, newline="", encoding="utf-8-sig") as f:
-            try:
-                return next(csv.reader(f, delimiter=self.delimiter))
-            except StopIteration:
-                return []
+        src = self._open(count=False)
+        try:
+            first = src.readline().removeprefix(_BOM)
+        except _DecompressError as e:
+            raise CliError(f"{self.path}:1: {e.detail}") from None
+        finally:
+            src.close()
+        try:
+            text = first.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CliError(f"{self.path}:1: header: {_utf8_message(e)}") from None
+        try:
+            return next(csv.reader([text], delimiter=self.delimiter), [])
+        except csv.Error as e:
+            raise CliError(f"{self.path}:1: header: is not valid CSV: {e}") from None
 
     def _columns_of(self, header: Sequence[str]) -> dict[str, str]:
-        """{field: file column} for the fields present; start is required."""
+        """{field: file column} for the fields the file has. A column an option named must
+        exist, and so must start's. A file with columns this command does not read must have
+        a column for every field (or the field declared absent with '', or those columns
+        named with --ignore-cols): a misspelt "wieght" must not silently mean weight 1.0."""
         have = set(header)
-        cols = {f: c for f, c in self.mapping.items() if c in have}
-        if "start" not in cols:
-            raise CliError(f"{self.path}: no {self.mapping['start']!r} column (the start time; map another column "
-                           f"with --start-col); columns are {', '.join(header) or 'none'}")
+        cols: dict[str, str] = {}
+        missing = []
+        for f in FIELDS:
+            c = self.mapping[f]
+            if not c:
+                continue
+            if c in have:
+                if header.count(c) > 1:
+                    raise CliError(f"{self.path}: column {c!r} appears {header.count(c)} times in the header: which "
+                                   f"one holds {f} is ambiguous")
+                cols[f] = c
+            elif f in self.explicit:
+                raise CliError(f"{self.path}: no column {c!r} ({OPTION[f]} {c}); the columns are "
+                               f"{', '.join(header) or 'none'}")
+            elif f == "start":
+                raise CliError(f"{self.path}: no {c!r} column (the start time; map another column with --start-col); "
+                               f"columns are {', '.join(header) or 'none'}")
+            else:
+                missing.append(f)
+        unread = [c for c in header if c not in cols.values() and c not in self.ignore]
+        if missing and unread:
+            raise CliError(f"{self.path}: {_unread_message(unread, missing, self.mapping, list(cols.values()))}")
         return cols
 
     def _csv_arrow(self) -> Iterator[Chunk]:
@@ -131,12 +202,12 @@ class Reader:
         try:
             try:
                 reader = pacsv.open_csv(
-                    io.BufferedReader(src, 1 << 20),
+                    src,
                     read_options=pacsv.ReadOptions(block_size=max(1 << 16, self.chunk_rows * 48), encoding="utf8"),
                     parse_options=pacsv.ParseOptions(delimiter=self.delimiter),
                     convert_options=pacsv.ConvertOptions(column_types=types, include_columns=list(cols.values()),
                                                          strings_can_be_null=False))
-            except (pa.ArrowInvalid, pa.ArrowTypeError):
+            except (pa.ArrowInvalid, pa.ArrowTypeError, _DecompressError):
                 reader = None
                 fallback = True
             while reader is not None:
@@ -144,7 +215,7 @@ class Reader:
                     batch = reader.read_next_batch()
                 except StopIteration:
                     break
-                except (pa.ArrowInvalid, pa.ArrowTypeError):
+                except (pa.ArrowInvalid, pa.ArrowTypeError, _DecompressError):
                     fallback = True
                     break
                 n = batch.num_rows
@@ -165,68 +236,117 @@ class Reader:
                 reader.close()
             src.close()
         if fallback:
-            # A value pyarrow cannot convert (an ISO time, a float time, garbage): the
-            # csv-module reader takes over at the first row not yet scored, and reports
-            # bad rows precisely.
+            # A value pyarrow cannot convert (an ISO time, a float time, garbage, bytes that
+            # are not UTF-8) or gzip data that ends early: the csv-module reader takes over
+            # at the first row not yet scored, and reports bad rows precisely.
             yield from self._csv_python(rows)
 
-    def _csv_python(self, skip_rows: int) -> Iterator[Chunk]:
+    def _csv_python(self, skip_rows: int, src: Any = None) -> Iterator[Chunk]:
         import csv
-        src = self._open()
-        text = io.TextIOWrapper(io.BufferedReader(src, 1 << 20), encoding="utf-8-sig", newline="")
+        src = self._open() if src is None else src
+        bad_utf8: dict[int, tuple[int, int]] = {}  # line -> its first byte that is not UTF-8, offset
+        reader = csv.reader(_decoded_lines(src, bad_utf8), delimiter=self.delimiter)
+        line = 0
         try:
-            reader = csv.reader(text, delimiter=self.delimiter)
-            header = next(reader, [])
+            try:
+                header = next(reader, [])
+            except csv.Error as e:
+                raise CliError(f"{self.path}:1: header: is not valid CSV: {e}") from None
+            if bad_utf8:
+                raise CliError(f"{self.path}:1: header: {_utf8_detail(bad_utf8[1])}")
             cols = self._columns_of(header)
             idx = {f: header.index(c) for f, c in cols.items()}
             for _ in range(skip_rows):
                 if next(reader, None) is None:
                     return
+            bad_utf8.clear()  # bytes in columns the arrow reader did not read
             rows = skip_rows
             width = len(header)
             buf = _RowBuffer(cols, idx, self.exact)
-            for rec in reader:
-                line = reader.line_num
-                if not rec:  # a blank line
-                    continue
-                rows += 1
-                if len(rec) != width:
-                    self.bad(line, "row", f"has {len(rec)} fields, the header has {width}")
-                    continue
-                if not buf.add_csv(rec, line):
-                    err = buf.add(rec, idx, line)  # the careful path: converts or says why not
-                    if err is not None:
-                        self.bad(line, err[0], err[1])
-                if len(buf) >= self.chunk_rows:
-                    yield buf.take()
-                    self.rows_read = rows
+            while True:  # once, unless a record is not CSV: then on after it
+                try:
+                    for rec in reader:
+                        line = reader.line_num
+                        if not rec:  # a blank line
+                            continue
+                        rows += 1
+                        # The csv module reads a record's lines only: bad_utf8 holds this one's.
+                        if bad_utf8 and self._bad_bytes(rec, idx, bad_utf8):
+                            continue
+                        if len(rec) != width:
+                            self.bad(line, "row", f"has {len(rec)} fields, the header has {width}")
+                            continue
+                        if not buf.add_csv(rec, line):
+                            err = buf.add(rec, idx, line)  # the careful path: converts or says why not
+                            if err is not None:
+                                self.bad(line, err[0], err[1])
+                        if len(buf) >= self.chunk_rows:
+                            yield buf.take()
+                            self.rows_read = rows
+                    break
+                except csv.Error as e:
+                    line = reader.line_num
+                    bad_utf8.clear()
+                    self.bad(line, "row", f"is not valid CSV: {e}")
             if len(buf):
                 yield buf.take()
             self.rows_read = rows
+        except _DecompressError as e:
+            raise CliError(f"{self.path}:{line + 1}: {e.detail}") from None
         finally:
-            text.close()
+            src.close()
+
+    def _bad_bytes(self, rec: list[str], idx: dict[str, int], bad_utf8: dict[int, tuple[int, int]]) -> bool:
+        """Whether a field this command reads of the record holds a byte that is not UTF-8
+        (reported, at the record's lowest such line; bad_utf8, its lines', is emptied).
+        Other columns' bytes do not matter, as with the arrow reader, which converts only
+        the columns it reads."""
+        try:
+            for f, i in idx.items():
+                v = rec[i] if i < len(rec) else ""
+                if not v.isascii() and _has_surrogate(v):
+                    line = min(bad_utf8)
+                    self.bad(line, f, _utf8_detail(bad_utf8[line]))
+                    return True
+            return False
+        finally:
+            bad_utf8.clear()
 
     # JSON Lines ------------------------------------------------------------------------------
 
-    def _jsonl(self) -> Iterator[Chunk]:
-        src = self._open()
-        text = io.TextIOWrapper(io.BufferedReader(src, 1 << 20), encoding="utf-8-sig")
-        cols = dict(self.mapping)
-        idx = {f: c for f, c in cols.items()}
-        buf = _RowBuffer(cols, exact=self.exact)
+    def _jsonl(self, src: Any = None) -> Iterator[Chunk]:
+        src = self._open() if src is None else src
+        used = {f: c for f, c in self.mapping.items() if c}
+        names = frozenset(used.values())
+        buf = _RowBuffer(used, exact=self.exact)
+        line = 0
         try:
-            for line, raw in enumerate(text, 1):
+            for line, raw in enumerate(src, 1):
+                if line == 1:
+                    raw = raw.removeprefix(_BOM)
                 if not raw.strip():
                     continue
                 try:
-                    obj = json.loads(raw)
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    self.bad(line, "row", _utf8_message(e))
+                    continue
+                try:
+                    obj = json.loads(text)
                 except json.JSONDecodeError as e:
                     self.bad(line, "row", f"invalid JSON: {e.msg} (column {e.colno})")
                     continue
                 if not isinstance(obj, dict):
                     self.bad(line, "row", f"must be a JSON object, not {type(obj).__name__}")
                     continue
-                err = buf.add(obj, idx, line)
+                if not names.issuperset(obj):
+                    unread = [k for k in obj if k not in names and k not in self.ignore]
+                    missing = [f for f, c in used.items() if c not in obj]
+                    if unread and missing:
+                        self.bad(line, "row", _unread_message(unread, missing, used, [c for c in used.values()
+                                                                                      if c in obj], "key"))
+                        continue
+                err = buf.add(obj, used, line)
                 if err is not None:
                     self.bad(line, err[0], err[1])
                 if len(buf) >= self.chunk_rows:
@@ -236,8 +356,10 @@ class Reader:
             if n:
                 yield buf.take()
                 self.rows_read += n
+        except _DecompressError as e:
+            raise CliError(f"{self.path}:{line + 1}: {e.detail}") from None
         finally:
-            text.close()
+            src.close()
 
     # Parquet ---------------------------------------------------------------------------------
 
@@ -464,6 +586,130 @@ def where_row(parts: list, index: int) -> str:
     return parts[-1][0] if parts else "?"
 
 
+# --- bytes: UTF-8, gzip, standard input ------------------------------------------------------
+
+_BOM = b"\xef\xbb\xbf"
+
+
+def _decoded_lines(src: Any, bad: dict[int, tuple[int, int]]) -> Iterator[str]:
+    """The lines of a binary stream as text for the csv module (a BOM dropped). A line that
+    is not UTF-8 is decoded with surrogateescape, so that its bad bytes stay visible, and
+    bad[line] records its first bad byte and its offset; the reader decides whether it matters."""
+    for n, raw in enumerate(src, 1):
+        if n == 1:
+            raw = raw.removeprefix(_BOM)
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            bad[n] = (raw[e.start], e.start)
+            yield raw.decode("utf-8", "surrogateescape")
+
+
+def _has_surrogate(text: str) -> bool:
+    """Whether text holds a byte that was not UTF-8 (surrogateescape's U+DC80..U+DCFF; a
+    UTF-8 decoder never yields a surrogate otherwise)."""
+    return any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _utf8_detail(bad: tuple[int, int]) -> str:
+    """bad: (the byte, its offset in the line)."""
+    return f"is not valid UTF-8 (byte 0x{bad[0]:02x} at byte {bad[1] + 1} of the line); the input must be UTF-8"
+
+
+def _utf8_message(e: UnicodeDecodeError) -> str:
+    return _utf8_detail((e.object[e.start], e.start))
+
+
+def _unread_message(unread: Sequence[str], missing: Sequence[str], mapping: dict[str, str], read: Sequence[str],
+                    what: str = "column") -> str:
+    """Why a file (or a JSON object) is refused: it has columns this command does not read
+    while a field has none, so a misspelt one cannot be told from an absent one."""
+    names = ", ".join(repr(c) for c in unread)
+    many = "s" if len(unread) > 1 else ""
+    absent = [f for f in missing if f != "start"]  # start cannot be absent
+    fix = f"map {'it' if len(missing) == 1 else 'them'} ({', '.join(f'{OPTION[f]} NAME' for f in missing)})"
+    if absent:
+        flags = " ".join(f"{OPTION[f]} ''" for f in absent)
+        fix += f", declare {'it' if len(absent) == 1 else 'them'} absent ({flags})"
+    return (f"{what}{many} {names} {'are' if many else 'is'} not read, and there is no "
+            f"{' or '.join(repr(mapping[f]) for f in missing)} {what}: {fix} or ignore the {what}{many} "
+            f"(--ignore-cols {','.join(unread)}); {what}s read: {', '.join(read) or 'none'}")
+
+
+class _DecompressError(CliError):
+    """gzip data that is corrupt or truncated; the reader adds the line it reached."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(f"{path}: {detail}")
+        self.detail = detail
+
+
+class _Gunzip(io.BufferedIOBase):
+    """A gzip stream whose decoding errors are _DecompressErrors; closing it closes the
+    compressed stream too (GzipFile leaves a fileobj open)."""
+
+    def __init__(self, f: Any, path: str) -> None:
+        self._f, self._path = f, path
+
+    def _guard(self, fn: Any, *args: Any) -> Any:
+        import zlib
+        try:
+            return fn(*args)
+        except (OSError, EOFError, zlib.error) as e:
+            raise _DecompressError(self._path, f"not valid gzip data ({e})") from None
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int | None = -1) -> bytes:
+        return self._guard(self._f.read, n)
+
+    def read1(self, n: int = -1) -> bytes:
+        return self._guard(self._f.read1, n)
+
+    def readinto(self, b: Any) -> int:
+        return self._guard(self._f.readinto, b)
+
+    def readline(self, limit: int | None = -1) -> bytes:
+        return self._guard(self._f.readline, limit)
+
+    def peek(self, n: int = 0) -> bytes:
+        return self._guard(self._f.peek, n)
+
+    def seekable(self) -> bool:
+        return self._f.seekable()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._guard(self._f.seek, offset, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def close(self) -> None:
+        if not self.closed:
+            inner = self._f.fileobj
+            self._f.close()
+            if inner is not None:
+                inner.close()
+        super().close()
+
+
+class _Unclosed:
+    """Standard input as _CountingReader's file: read, never closed (it is not ours)."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+
+    def readinto(self, b: Any) -> int:
+        return self._f.readinto(b)
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
 class _CountingReader(io.RawIOBase):
     """A raw binary file that counts the bytes read (for the progress bar)."""
 
@@ -517,7 +763,8 @@ def format_of(path: str, forced: str) -> str:
     """The input format of path: forced unless it is "auto", else from the suffix (csv by default)."""
     if forced != "auto":
         return forced
-    suffix = Path(path).suffix.lower()
+    p = Path(path)
+    suffix = (Path(p.stem).suffix if p.suffix.lower() == ".gz" else p.suffix).lower()  # holds.csv.gz is CSV
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
     if suffix in (".parquet", ".pq"):

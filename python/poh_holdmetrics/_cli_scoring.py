@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import argparse
     from typing import Any
 
-from ._cli_errors import CliError
+from ._cli_errors import CliError, UsageError
 from ._cli_readers import MAX_REPORTED_SKIPS, Chunk, Progress, Reader, format_of, numpy_or_none
 from ._errors import HoldMetricsError, InvalidEventError
 
@@ -50,11 +50,12 @@ def clip_to_now(cols: dict[str, Any], now: int) -> dict[str, Any]:
 
 
 class Scorer:
-    """Feeds chunks to calculate_score (and, ranking by holder, an Aggregator). exact:
-    integer weights, exact int scores."""
+    """Feeds chunks to calculate_score and, ranking by holder, either keeps their columns
+    for one call of the batch kernel at the end (kernel=True: ``ranking``) or records them
+    in an Aggregator (``agg``). exact: integer weights, exact int scores."""
 
     def __init__(self, now: int, by_holder: bool, window: tuple[int, int] | None = None,
-                 what: str = "--by-holder", exact: bool = False) -> None:
+                 what: str = "--by-holder", exact: bool = False, kernel: bool = False) -> None:
         from ._score import calculate_score
         self.calculate_score = calculate_score
         self.now = now
@@ -63,7 +64,16 @@ class Scorer:
         self.parts: list[float | int] = []  # one score per chunk: a few hundred for 10M rows
         self.rows = 0
         self.agg = None
-        if by_holder:
+        self.by_holder = by_holder
+        self.kept: list[Any] | None = None  # kernel=True: every chunk's Columns, in order
+        if by_holder and kernel:
+            from . import _native
+            try:
+                _native.load()
+            except HoldMetricsError as e:
+                raise CliError(f"{what} needs the native library: {e}") from None
+            self.kept = []
+        elif by_holder:
             from ._aggregator import Aggregator
             try:
                 # A campaign window clips each hold when it is recorded (O(1) per event);
@@ -78,9 +88,9 @@ class Scorer:
             c = pending.pop()
             if c.n == 0:
                 continue
-            if self.agg is not None and ("holder_id" not in c.cols or "token_id" not in c.cols):
+            if self.by_holder and ("holder_id" not in c.cols or "token_id" not in c.cols):
                 missing = "holder_id" if "holder_id" not in c.cols else "token_id"
-                raise CliError(f"{reader.path}: --by-holder needs a {reader.mapping[missing]!r} column "
+                raise CliError(f"{reader.path}: --by-holder needs a {reader.mapping[missing] or missing!r} column "
                                f"(map another with --{missing.split('_')[0]}-col)")
             try:
                 s = self.calculate_score(c.cols, now=self.now, window=self.window, exact=self.exact)
@@ -96,6 +106,10 @@ class Scorer:
                 continue
             self.parts.append(s)
             self.rows += c.n
+            if self.kept is not None:
+                from ._columns import normalize
+                # Ends cut at now as for the aggregator below, so the rows are the bits it gave.
+                self.kept.append(normalize(clip_to_now(c.cols, self.now), need_ids=True, exact=self.exact))
             if self.agg is not None:
                 # Batches of the aggregator's own chunk size: a larger batch is validated
                 # again and re-sliced inside record_many_sync (row by row for the id
@@ -104,6 +118,27 @@ class Scorer:
                 for lo in range(0, c.n, CHUNK_ROWS):
                     part = c.slice(lo, min(lo + CHUNK_ROWS, c.n)) if c.n > CHUNK_ROWS else c
                     self.agg.record_many_sync(clip_to_now(part.cols, self.now))
+
+    def ranking(self, top: int | None, token: str | None) -> list[Any]:
+        """kernel=True: the HoldStats of every holder (of the (holder, token) pairs of
+        token), in ranking order, the first top of them: the batch kernel over every
+        chunk kept, in order, as one batch."""
+        assert self.kept is not None
+        if not self.kept:
+            return []
+        from . import _native, _pure
+        from ._kernel import _native_scores, concat_columns
+        ffi, lib = _native.load()
+        cols = concat_columns(self.kept)
+        self.kept = []
+        if token is None:
+            return _native_scores(ffi, lib, cols, self.now, self.window, False, top or 0, self.exact, False, 0).rows()
+        raw = token.encode("utf-8", "surrogatepass")
+        _pure.check_id(-1, "token_id", raw)  # as top_n(token=) checks it
+        want = _pure.canonical_id(raw).decode("utf-8")
+        pairs = _native_scores(ffi, lib, cols, self.now, self.window, True, 0, self.exact, False, 0)
+        keep = [i for i, t in enumerate(pairs.token_ids or []) if t == want][:top]
+        return [pairs[i] for i in keep]
 
     @property
     def total(self) -> float | int:
@@ -120,16 +155,25 @@ class Scorer:
 def feed_files(args: argparse.Namespace, scorer: Scorer, progress: Progress) -> tuple[int, list[str]]:
     """Streams every input file through the scorer, chunk by chunk; returns the number of
     skipped rows and the first few of them (--skip-invalid)."""
-    mapping = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
-               "end": args.end_col, "weight": args.weight_col}
+    given = {"token_id": args.token_col, "holder_id": args.holder_col, "start": args.start_col,
+             "end": args.end_col, "weight": args.weight_col}
+    if given["start"] == "":
+        raise UsageError("--start-col '': every hold needs a start column")
+    mapping = {f: f if c is None else c for f, c in given.items()}
+    explicit = frozenset(f for f, c in given.items() if c)
+    ignore = frozenset(c.strip() for c in getattr(args, "ignore_cols", "").split(",") if c.strip())
     exact = getattr(args, "exact", False)
+    if args.files.count("-") > 1:
+        raise UsageError("- (standard input) can be read only once")
     skipped = 0
     examples: list[str] = []
     for path in args.files:
-        fmt = format_of(path, args.input_format)
-        if not os.path.exists(path):
+        # standard input has no suffix: its format comes from its first bytes unless forced
+        fmt = "auto" if path == "-" and args.input_format == "auto" else format_of(path, args.input_format)
+        if path != "-" and not os.path.exists(path):
             raise CliError(f"{path}: no such file")
-        reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter, exact)
+        reader = Reader(path, fmt, mapping, args.chunk_rows, args.skip_invalid, args.engine, args.delimiter, exact,
+                        explicit, ignore)
         for chunk in reader.chunks():
             scorer.feed(chunk, reader)
             progress.update(Path(path).name, reader.bytes_read, reader.size, scorer.rows + skipped + reader.skipped)

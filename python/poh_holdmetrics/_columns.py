@@ -3,9 +3,11 @@ pyarrow Table / RecordBatch, normalised to the C API's Arrow-style layout.
 
 Columns: ``start`` (required), ``end`` (null = open: None, pandas NA/NaT, a masked value, an
 Arrow null), ``weight`` (default 1.0), ``token_id`` and ``holder_id`` (required to record,
-validated when present). Fast paths hand existing int64/float64 buffers over without
-copying; anything they cannot represent exactly (non-finite float times, odd types, lone
-surrogates, ...) goes through the row-by-row path, which raises the precise error.
+validated when present). Any other column name is an error naming it (reason
+``unknown_key``): a misspelt ``wieght`` must not silently mean weight 1.0. Fast paths hand
+existing int64/float64 buffers over without copying; anything they cannot represent exactly
+(non-finite float times, odd types, lone surrogates, ...) goes through the row-by-row path,
+which raises the precise error.
 
 Exact mode (``exact=True``): an integer weight column (Python ints, decimal strings, numpy
 or Arrow integers, Arrow ``fixed_size_binary(32)`` / ``decimal`` of scale 0, ...) becomes
@@ -27,10 +29,11 @@ if TYPE_CHECKING:
 
 from . import _pure
 from ._errors import InvalidEventError
-from ._events import to_id_bytes, to_seconds, to_weight
+from ._events import EVENT_KEYS, to_id_bytes, to_seconds, to_weight, unknown_key
 from ._wei import BadValue, ints_of, to_int, u256_column
 
 NAMES = ("start", "end", "weight", "token_id", "holder_id")
+_NAMES = frozenset(NAMES)
 _INT64_SAFE = float(2**62)
 
 
@@ -131,14 +134,18 @@ def normalize(data: Any, need_ids: bool, exact: bool = False) -> Columns:
 
 
 def raw_columns(data: Any, need_ids: bool) -> dict[str, Any]:
-    """The named columns of data, as they are (None when absent)."""
+    """The named columns of data, as they are (None when absent); a column that is not
+    one of NAMES is an error naming it."""
     mod = type(data).__module__
     if mod.startswith("pyarrow"):
-        get = _arrow_getter(data)
+        get, names = _arrow_getter(data), data.column_names
     elif mod.startswith("pandas"):
-        get = _pandas_getter(data)
+        get, names = _pandas_getter(data), data.columns
     else:
         get = _mapping_getter(data)
+        names = data.keys()
+    if not _NAMES.issuperset(names):
+        raise unknown_key(next(k for k in names if k not in _NAMES), -1, EVENT_KEYS, "column")
     raw = {name: get(name) for name in NAMES}
     if raw["start"] is None:
         raise InvalidEventError("start column is required", field="start", index=-1, reason="empty")

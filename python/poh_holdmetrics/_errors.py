@@ -14,8 +14,9 @@ class InvalidEventError(HoldMetricsError, ValueError):
     ``now``, ``at``, ``window``, ...), ``index`` the event's position in its batch (-1 when the error is
     not about one event of a batch), ``reason`` the machine-readable kind (``empty``,
     ``too_long``, ``invalid_utf8``, ``out_of_range``, ``end_before_start``, ``not_finite``,
-    ``negative``, ``empty_window`` for a TWAB window with no elapsed time, or
-    ``invalid_type`` for a value of the wrong Python type).
+    ``negative``, ``empty_window`` for a TWAB window with no elapsed time,
+    ``invalid_type`` for a value of the wrong Python type, or ``unknown_key`` for a
+    mapping key or column name that is not a field: ``field`` is then that name).
     """
 
     def __init__(self, message: str, *, field: str, index: int = -1, reason: str, value: str = "") -> None:

@@ -138,13 +138,30 @@ def _init_event(ev: HoldEvent, token_id: Any, holder_id: Any, start: Any, end: A
     _set(ev, "_packed", _PACK(s, -1 if e is None else e, w))
 
 
+#: The keys of an event given as a mapping (HoldEvent's fields).
+EVENT_KEYS = ("token_id", "holder_id", "start", "end", "weight")
+_EVENT_KEYS = frozenset(EVENT_KEYS)
+
+
+def unknown_key(key: Any, index: int, known: tuple[str, ...] = EVENT_KEYS, what: str = "key") -> InvalidEventError:
+    """The error for a mapping key that is not a field (a misspelt "wieght" must not
+    silently mean weight 1.0): it names the key (``field``), reason ``unknown_key``."""
+    name = key if isinstance(key, str) else repr(key)
+    value = _pure.go_quote(name.encode("utf-8", "surrogatepass"))
+    where = f"event {index}: " if index >= 0 else ""
+    return InvalidEventError(f"{where}unknown {what} {value} (the {what}s are {', '.join(known)})", field=name,
+                             index=index, reason="unknown_key", value=value)
+
+
 def event_at(obj: Any, index: int) -> HoldEvent:
     """obj as a HoldEvent: a HoldEvent as it is, a mapping or a tuple converted with its
-    batch index in any error."""
+    batch index in any error. A mapping key that is not a field is an error naming it."""
     if obj.__class__ is HoldEvent:
         return obj
     ev = HoldEvent.__new__(HoldEvent)
     if isinstance(obj, dict) or hasattr(obj, "keys"):
+        if not _EVENT_KEYS.issuperset(obj.keys()):
+            raise unknown_key(next(k for k in obj.keys() if k not in _EVENT_KEYS), index)
         try:
             _init_event(ev, obj["token_id"], obj["holder_id"], obj["start"], obj.get("end"),
                         obj.get("weight", 1.0), index)

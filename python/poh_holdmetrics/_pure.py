@@ -255,14 +255,16 @@ def score_events_exact(events: Iterable, now: int, t0: int = MIN_TIME, t1: int =
     return s
 
 
-def score_events(events: Iterable, now: int, t0: int = MIN_TIME, t1: int = MAX_TIME) -> float:
+def score_events(events: Iterable, now: int, t0: int = MIN_TIME, t1: int = MAX_TIME,
+                 acc: list[float] | None = None) -> float:
     """core.ScoreWindow over validated HoldEvents (their constructor checked every field);
-    the default window [MIN_TIME, MAX_TIME] clips nothing. An int weight counts as float(w)."""
+    the default window [MIN_TIME, MAX_TIME] clips nothing. An int weight counts as float(w).
+    acc: the running Neumaier pair [sum, comp] of the events before these (core's
+    ScoreOptions.Acc), continued and updated: the result is then that of every event so far."""
     check_time(-1, "now", now)
     check_window(t0, t1)
     cap = now if now < t1 else t1
-    s = 0.0
-    c = 0.0
+    s, c = (0.0, 0.0) if acc is None else acc
     for e in events:
         end = e.end
         stop = cap if end is None or end > cap else end
@@ -276,4 +278,103 @@ def score_events(events: Iterable, now: int, t0: int = MIN_TIME, t1: int = MAX_T
             else:
                 c += (x - t) + s
             s = t
+    if acc is not None:
+        acc[0], acc[1] = s, c
     return s + c
+
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def canonical_id(raw: bytes) -> bytes:
+    """core.CanonicalID: an address ("0x" and 40 hex digits, either case) in lower case;
+    any other id as it is."""
+    if len(raw) == 42 and raw[:2] == b"0x" and _HEX.issuperset(raw[2:]):
+        return raw.lower()
+    return raw
+
+
+def _add(acc: list[float], x: float) -> None:
+    """core neumaier.add on acc = [sum, comp]."""
+    s = acc[0]
+    t = s + x
+    if s >= x or s <= -x:
+        acc[1] += (s - t) + x
+    else:
+        acc[1] += (x - t) + s
+    acc[0] = t
+
+
+def group_rows(starts: Sequence[int], ends: Sequence[int | None], weights: Sequence[float | int], now: int,
+               tokens: Sequence[bytes] | None, holders: Sequence[bytes], t0: int = MIN_TIME, t1: int = MAX_TIME, *,
+               exact: bool = False, by_token: bool = False, twab: bool = False) -> list[tuple]:
+    """core.ScoreByHolder (kernel.go) over plain sequences: every row validated first (fields
+    in contract order, the lowest-index bad row raised), then one row per holder (or per
+    (holder, token)), ranked, as (holder, token, score, total_seconds, events, open_holds,
+    tokens) with canonical ids as bytes. The sums are the aggregator's: per pair, the
+    credited holds (an end at or before now) in a Neumaier sum in input order and the live
+    ones (open, or ending after now) kept in order; a row adds each pair's sum, its
+    compensation, then its live terms, pairs in first-seen order."""
+    check_time(-1, "now", now)
+    check_window(t0, t1)
+    d = elapsed(t0, t1, now) if twab else 0
+    cap = now if now < t1 else t1
+    for i in range(len(starts)):
+        if tokens is not None:
+            check_id(i, "token_id", tokens[i])
+        check_id(i, "holder_id", holders[i])
+        check_span(i, starts[i], ends[i])
+        if exact:
+            exact_weight(i, weights[i])
+        else:
+            check_weight(i, weights[i])
+    groups: dict[bytes, dict[bytes, list]] = {}
+    for i in range(len(starts)):
+        hol = canonical_id(holders[i])
+        tok = b"" if tokens is None else canonical_id(tokens[i])
+        pairs = groups.get(hol)
+        if pairs is None:
+            pairs = groups[hol] = {}
+        p = pairs.get(tok)
+        if p is None:  # [closed sum, comp, seconds, events, open, live terms, exact sum]
+            p = pairs[tok] = [0.0, 0.0, 0, 0, 0, [], 0]
+        start, end = starts[i], ends[i]
+        stop = cap if end is None or end > cap else end
+        secs = max(stop - (start if start > t0 else t0), 0)
+        p[2] += secs
+        p[3] += 1
+        if end is None:
+            p[4] += 1
+        if exact:
+            p[6] += secs * exact_weight(i, weights[i])
+            continue
+        x = (secs + 0.0) * weights[i]
+        if end is not None and end <= now:
+            _add(p, x)  # credited (x >= 0 and sum >= 0: addNonNeg's arithmetic)
+        else:
+            p[5].append(x)
+
+    def score_of(ps: list[list]) -> float | int:
+        if exact:
+            s = sum(p[6] for p in ps)
+            return s // d if d else s
+        acc = [0.0, 0.0]
+        for p in ps:
+            _add(acc, p[0])
+            _add(acc, p[1])
+            for x in p[5]:
+                _add(acc, x)
+        v = acc[0] + acc[1]
+        return v / d if d else v
+
+    out = []
+    for hol, pairs in groups.items():
+        if by_token:
+            for tok, p in pairs.items():
+                out.append((hol, tok, score_of([p]), p[2], p[3], p[4], 1))
+        else:
+            ps = list(pairs.values())
+            out.append((hol, b"", score_of(ps), sum(p[2] for p in ps), sum(p[3] for p in ps),
+                        sum(p[4] for p in ps), len(ps)))
+    out.sort(key=lambda r: (-r[2], r[0], r[1]))
+    return out

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import warnings
 from array import array
-from collections.abc import Iterable
-from itertools import accumulate
+from collections.abc import Iterable, Iterator
+from itertools import accumulate, islice
 from operator import attrgetter
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
@@ -46,7 +46,10 @@ def calculate_score(events: Iterable[HoldEvent] | Any, now: TimeLike | None = No
     ``(token_id, holder_id, start[, end[, weight]])`` tuples are converted) or columnar
     data: a dict of sequences or numpy arrays, a pandas DataFrame or a pyarrow Table with
     columns ``start``, ``end``, ``weight`` (and ``token_id`` / ``holder_id``, validated when
-    present). Raises InvalidEventError naming the first bad event's index and field.
+    present). Raises InvalidEventError naming the first bad event's index and field; a
+    mapping key or column that is not one of those is an error naming it (reason
+    ``unknown_key``). An iterable is consumed in chunks of CHUNK_EVENTS events, so a
+    generator of any length is scored in bounded memory, with the bits of a list.
 
     ``window=(t0, t1)`` (times as for events) clips every hold to ``[t0, t1)``:
     ``sum(max(0, min(end or now, now, t1) - max(start, t0)) * weight)``. ``t0 <= t1`` is
@@ -96,31 +99,100 @@ def _score(events: Any, t: int, w: tuple[int, int] | None, want_twab: bool, exac
             s = _pure.score_rows(starts, ends, weights, t, toks, hols, t0, t1)
             return s / _pure.elapsed(t0, t1, t) if want_twab else s
         return score_columns_native(nl[0], nl[1], cols, t, w, want_twab, exact)
-    evs = events if isinstance(events, list) else list(events)
-    for i, ev in enumerate(evs):
-        if ev.__class__ is not HoldEvent:
-            evs = [event_at(e, j) for j, e in enumerate(evs)]
-            break
     nl = _native_or_none()
-    if nl is None:
-        if exact:
-            t0, t1 = w if w is not None else (_pure.MIN_TIME, _pure.MAX_TIME)
-            s = _pure.score_events_exact(evs, t, t0, t1)
-            return s // _pure.elapsed(t0, t1, t) if want_twab else s
-        if w is None:
-            return _pure.score_events(evs, t)
-        s = _pure.score_events(evs, t, w[0], w[1])
-        return s / _pure.elapsed(w[0], w[1], t) if want_twab else s
-    ffi, lib = nl
+    t0, t1 = w if w is not None else (_pure.MIN_TIME, _pure.MAX_TIME)
     if exact:
-        weights = [e.weight for e in evs]
-        if any(x.__class__ is int for x in weights):  # the packed rows carry float weights only
-            return score_columns_native(ffi, lib, events_columns(evs, exact=True, ids=False), t, w, want_twab, True)
-    buf = ffi.from_buffer("poh_event[]", b"".join(map(_packed, evs)))
+        total: int = 0
+        for lo, evs in _event_chunks(events, exact):
+            try:
+                if nl is None:
+                    total += _pure.score_events_exact(evs, t, t0, t1)
+                elif any(e.weight.__class__ is int for e in evs):  # packed rows carry float weights only
+                    total += score_columns_native(nl[0], nl[1], events_columns(evs, exact=True, ids=False), t, w,
+                                                  False, True)
+                else:
+                    c, keep = _packed_rows(nl[0], evs)
+                    total += _score_native(nl[0], nl[1], c, t, w, False, True)
+                    del keep
+            except InvalidEventError as e:
+                raise shift(e, lo) from None
+        return total // _pure.elapsed(t0, t1, t) if want_twab else total
+    # Float mode: every chunk continues the Neumaier pair of the chunks before it, so the
+    # result has the bits of scoring the whole batch at once.
+    acc = [0.0, 0.0]
+    score = 0.0
+    for lo, evs in _event_chunks(events, exact):
+        try:
+            if nl is None:
+                score = _pure.score_events(evs, t, t0, t1, acc)
+            else:
+                c, keep = _packed_rows(nl[0], evs)
+                score = _score_native(nl[0], nl[1], c, t, w, False, False, acc)
+                del keep
+        except InvalidEventError as e:
+            raise shift(e, lo) from None
+    return score / _pure.elapsed(t0, t1, t) if want_twab else score
+
+
+#: Events per chunk of an iterable of events: calculate_score holds one chunk (its events
+#: and their packed rows, a few MB) at a time, whatever the batch's size.
+CHUNK_EVENTS = 16384
+
+
+def _event_chunks(events: Iterable[Any], exact: bool) -> Iterator[tuple[int, list[HoldEvent]]]:
+    """(offset, HoldEvents) for consecutive chunks of events (mappings and tuples
+    converted, errors naming their batch index), at least one (maybe empty) chunk. In
+    exact mode a conversion error is raised only after the exact weights before it are
+    checked, so that the lowest-index bad event is the one reported."""
+    if isinstance(events, list):
+        pieces: Iterator[list] = (events[lo:lo + CHUNK_EVENTS] for lo in range(0, max(len(events), 1), CHUNK_EVENTS))
+    else:
+        it = iter(events)
+        pieces = iter(lambda: list(islice(it, CHUNK_EVENTS)), [])
+    lo = 0
+    first = True
+    for piece in pieces:
+        first = False
+        for e in piece:
+            if e.__class__ is not HoldEvent:
+                piece = _convert(piece, lo, exact)
+                break
+        yield lo, piece
+        lo += len(piece)
+    if first:
+        yield 0, []
+
+
+def _convert(piece: list, lo: int, exact: bool) -> list[HoldEvent]:
+    out: list[HoldEvent] = []
+    for j, e in enumerate(piece):
+        try:
+            out.append(event_at(e, lo + j))
+        except InvalidEventError:
+            if exact:
+                for i, ev in enumerate(out):
+                    _pure.exact_weight(lo + i, ev.weight)
+            raise
+    return out
+
+
+def shift(e: Exception, offset: int) -> Exception:
+    """e with its batch index moved by offset (an error found in a chunk of a batch)."""
+    if not isinstance(e, InvalidEventError) or e.index < 0 or not offset:
+        return e
+    return InvalidEventError(str(e).replace(f"event {e.index}:", f"event {e.index + offset}:", 1),
+                             field=e.field, index=e.index + offset, reason=e.reason, value=e.value)
+
+
+def _packed_rows(ffi: Any, evs: list[HoldEvent]) -> tuple[Any, Any]:
+    """A poh_columns over HoldEvents' packed rows (one joined buffer), and the buffer,
+    which must stay alive while the columns are used."""
     c = _native.options(ffi, "poh_columns")
     c.n = len(evs)
-    c.rows = buf
-    return _score_native(ffi, lib, c, t, w, want_twab, exact)
+    buf = None
+    if evs:
+        c.rows = buf = ffi.from_buffer("poh_event[]", b"".join(map(_packed, evs)))
+    return c, buf
 
 
 def events_columns(events: list[HoldEvent], exact: bool = False, ids: bool = True) -> Columns:
@@ -146,8 +218,11 @@ def events_columns(events: list[HoldEvent], exact: bool = False, ids: bool = Tru
 
 
 def _score_native(ffi: Any, lib: Any, c: Any, now: int, w: tuple[int, int] | None, want_twab: bool,
-                  exact: bool = False) -> float | int:
-    """poh_score of a ready poh_columns: the score (or the TWAB) at now; exact: the exact int."""
+                  exact: bool = False, acc: list[float] | None = None) -> float | int:
+    """poh_score of a ready poh_columns: the score (or the TWAB) at now; exact: the exact int.
+    acc (float mode): the running Neumaier pair [sum, comp] of the rows before these, which
+    the rows continue (POH_SCORE_CONTINUE) and which is updated (the score is then that of
+    every row so far)."""
     o = _native.options(ffi, "poh_score_options")
     o.now = now
     if w is not None:
@@ -155,10 +230,15 @@ def _score_native(ffi: Any, lib: Any, c: Any, now: int, w: tuple[int, int] | Non
         o.window.t0, o.window.t1 = w
     if exact:
         o.flags |= lib.POH_SCORE_EXACT
+    if acc is not None:
+        o.flags |= lib.POH_SCORE_CONTINUE
+        o.sum, o.comp = acc
     out = _native.options(ffi, "poh_score_result")
     _native.call(lib.poh_score, c, o, out)
     if exact:
         return int.from_bytes(ffi.buffer(out.exact), "big")
+    if acc is not None:
+        acc[0], acc[1] = out.sum, out.comp
     return out.score
 
 

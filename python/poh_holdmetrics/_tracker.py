@@ -13,7 +13,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from ._aggregator import Aggregator
 
-from ._errors import HoldMetricsError, NoOpenHoldError
+from ._errors import HoldMetricsError, InvalidEventError, NoOpenHoldError
 from ._events import HoldEvent, TimeLike
 
 
@@ -60,7 +60,11 @@ class HoldTracker:
         return 0 if row is None else row.open_holds
 
     def start_sync(self, token_id: str, holder_id: str, weight: float = 1.0, at: TimeLike | None = None) -> HoldEvent:
-        ev = HoldEvent(token_id, holder_id, int(time.time()) if at is None else at, None, weight)
+        try:
+            ev = HoldEvent(token_id, holder_id, int(time.time()) if at is None else at, None, weight)
+        except InvalidEventError:
+            self._agg._count_rejected(None, 1)  # refused on the aggregator's behalf: its rejected counter
+            raise
         if self.is_open(ev.token_id, ev.holder_id):
             raise HoldAlreadyOpenError(ev.token_id, ev.holder_id)
         self._agg.record_sync(ev)

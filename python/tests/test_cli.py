@@ -49,7 +49,7 @@ def sample_events() -> list[HoldEvent]:
     """The sample file read independently of the CLI (csv module + HoldEvent)."""
     from datetime import datetime
     out = []
-    with open(SAMPLE, newline="") as f:
+    with open(SAMPLE, newline="", encoding="utf-8") as f:
         for r in csv.DictReader(f):
             t = [int(v) if v.isdigit() else datetime.fromisoformat(v) if v else None for v in (r["start"], r["end"])]
             out.append(HoldEvent(r["token_id"], r["holder_id"], t[0], t[1], float(r["weight"] or 1.0)))
@@ -121,7 +121,7 @@ def test_score_by_holder_top_and_token(capsys):
 def test_by_holder_scores_at_now_like_the_total(capsys, tmp_path):
     """A closed hold ending after --now counts up to --now, as in the total."""
     p = tmp_path / "future.csv"
-    p.write_text("token_id,holder_id,start,end,weight\nT,a,100,1000,1\nT,a,600,900,2\nT,b,50,,1\n")
+    p.write_text("token_id,holder_id,start,end,weight\nT,a,100,1000,1\nT,a,600,900,2\nT,b,50,,1\n", encoding="utf-8")
     code, out, _ = cli(capsys, "score", p, "--now", 500, "--by-holder", "--format", "json")
     holders = {r["holder_id"]: r["score"] for r in json.loads(out)["holders"]}
     assert holders == {"a": 400.0, "b": 450.0}
@@ -133,7 +133,7 @@ def test_column_mapping_and_tsv(capsys, tmp_path):
     p = tmp_path / "holds.tsv"
     p.write_text("wallet\tasset\tfrom\tto\tamount\tnote\n"
                  "alice\tT\t0\t10\t2.5\tx\n"
-                 "bob\tT\t5\t\t\ty\n")
+                 "bob\tT\t5\t\t\ty\n", encoding="utf-8")
     code, out, err = cli(capsys, "score", p, "--holder-col", "wallet", "--token-col", "asset", "--start-col", "from",
                          "--end-col", "to", "--weight-col", "amount", "--now", 20, "--format", "csv")
     assert code == 0, err
@@ -144,7 +144,8 @@ def test_column_mapping_and_tsv(capsys, tmp_path):
 
 def test_optional_columns_and_iso_times(capsys, tmp_path):
     p = tmp_path / "min.csv"  # no end (all open), no weight (1.0), ISO and float times
-    p.write_text("token_id,holder_id,start\nT,a,1970-01-01T00:00:10Z\nT,b,12.9\nT,c,1970-01-01T01:00:00+01:00\n")
+    p.write_text("token_id,holder_id,start\nT,a,1970-01-01T00:00:10Z\nT,b,12.9\nT,c,1970-01-01T01:00:00+01:00\n",
+                 encoding="utf-8")
     code, out, err = cli(capsys, "score", p, "--now", 20, "--format", "json")
     assert code == 0, err
     assert json.loads(out)["score"] == 10 + 8 + 20
@@ -155,7 +156,7 @@ def test_jsonl_and_parquet_match_csv(capsys, tmp_path, kind):
     events = sample_events()
     if kind == "jsonl":
         p = tmp_path / "holds.jsonl"
-        with p.open("w") as f:
+        with p.open("w", encoding="utf-8") as f:
             for e in events:
                 f.write(json.dumps({"token_id": e.token_id, "holder_id": e.holder_id, "start": e.start,
                                     **({"end": e.end} if e.end is not None else {}), "weight": e.weight}) + "\n")
@@ -174,8 +175,8 @@ def test_jsonl_and_parquet_match_csv(capsys, tmp_path, kind):
 
 def test_several_files_add_up(capsys, tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.jsonl"
-    a.write_text("token_id,holder_id,start,end\nT,x,0,10\n")
-    b.write_text('{"token_id": "T", "holder_id": "y", "start": 0, "end": 5, "weight": 2}\n')
+    a.write_text("token_id,holder_id,start,end\nT,x,0,10\n", encoding="utf-8")
+    b.write_text('{"token_id": "T", "holder_id": "y", "start": 0, "end": 5, "weight": 2}\n', encoding="utf-8")
     code, out, _ = cli(capsys, "score", a, b, "--now", 100, "--format", "json")
     assert (code, json.loads(out)["score"], json.loads(out)["rows"]) == (0, 20.0, 2)
 
@@ -191,7 +192,7 @@ def write_generated(path: Path, n: int, seed: int = 7, holders: int = 1000) -> d
     open_ = rng.random(n) < 0.33
     weight = np.round(rng.random(n) * 100, 3)
     hol = rng.integers(0, holders, n)
-    with path.open("w") as f:
+    with path.open("w", encoding="utf-8") as f:
         f.write("token_id,holder_id,start,end,weight\n")
         f.writelines(f"T{h % 3},h{h},{s},{'' if o else e},{w!r}\n"
                      for h, s, e, o, w in zip(hol.tolist(), start.tolist(), end.tolist(), open_.tolist(),
@@ -272,7 +273,7 @@ BAD_FILES = {
 def test_bad_row_names_file_line_field_and_exits_1(capsys, tmp_path, engine, case):
     text, line, field = BAD_FILES[case]
     p = tmp_path / f"{case}.csv"
-    p.write_text(text)
+    p.write_text(text, encoding="utf-8")
     code, out, err = cli(capsys, "score", p, "--now", 100, "--chunk-rows", 2, *engine_args(engine))
     assert code == 1 and out == ""
     assert err.startswith(f"poh-holdmetrics: error: {p}:{line}: {field}: "), err
@@ -282,7 +283,7 @@ def test_bad_row_in_a_late_chunk_reports_its_line(capsys, tmp_path):
     p = tmp_path / "late.csv"
     rows = ["token_id,holder_id,start,end,weight"] + [f"T,h{i},{i},{i + 5},1" for i in range(5000)]
     rows[4321] = "T,bad,100,1,1"  # line 4322
-    p.write_text("\n".join(rows) + "\n")
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
     for engine in ENGINES:
         code, _, err = cli(capsys, "score", p, "--now", 10_000, "--chunk-rows", 1000, *engine_args(engine))
         assert code == 1 and f"{p}:4322: end: " in err, err
@@ -298,7 +299,7 @@ def test_skip_invalid_counts_and_reports(capsys, tmp_path, engine):
                  "T,d,0,5,2\n"         # 10
                  "T,,0,5,2\n"          # empty holder
                  "T,e,0,1,nan\n"       # not finite
-                 "T,f,0,3,1\n")        # 3
+                 "T,f,0,3,1\n", encoding="utf-8")        # 3
     code, out, err = cli(capsys, "score", p, "--now", 100, "--skip-invalid", "--format", "json", "--chunk-rows", 3,
                          *engine_args(engine))
     assert code == 0, err
@@ -312,7 +313,7 @@ def test_skip_invalid_counts_and_reports(capsys, tmp_path, engine):
 def test_bad_jsonl_line(capsys, tmp_path):
     p = tmp_path / "bad.jsonl"
     p.write_text('{"token_id": "T", "holder_id": "a", "start": 0, "end": 1}\n{"token_id": "T", \n'
-                 '{"token_id": "T", "start": 0}\n')
+                 '{"token_id": "T", "start": 0}\n', encoding="utf-8")
     code, _, err = cli(capsys, "score", p, "--now", 5)
     assert code == 1 and f"{p}:2: row: invalid JSON" in err
     code, out, err = cli(capsys, "score", p, "--now", 5, "--skip-invalid", "--format", "json")
@@ -327,6 +328,7 @@ def test_missing_file_is_an_error(capsys, tmp_path):
 
 # --- progress -------------------------------------------------------------------------------
 
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix only: needs a pseudo-terminal (pty, termios)")
 def test_progress_bar_only_on_a_terminal(tmp_path):
     import pty
     p = tmp_path / "gen.csv"
@@ -476,9 +478,9 @@ def test_top_and_stats_print_tables(capsys, fake_daemon, tmp_path):
     assert seen[-1][0] == "/v1/stats"
     # a bearer token from auth_token_file
     tok = tmp_path / "token"
-    tok.write_text("s3cret\n")
+    tok.write_text("s3cret\n", encoding="utf-8")
     cfg = tmp_path / "poh.toml"
-    cfg.write_text(f'http_addr = "{addr}"\nauth_token_file = "{tok}"\ncollect_interval = "1s"\n')
+    cfg.write_text(f'http_addr = "{addr}"\nauth_token_file = "{tok.as_posix()}"\ncollect_interval = "1s"\n', encoding="utf-8")
     code, out, err = cli(capsys, "stats", "--config", cfg, "--format", "csv")
     assert code == 0, err
     assert seen[-1] == ("/v1/stats", "Bearer s3cret")
@@ -499,7 +501,7 @@ def test_top_reports_daemon_errors_and_absence(capsys, fake_daemon):
 
 def test_bad_config_is_an_error_naming_key_and_source(capsys, tmp_path):
     cfg = tmp_path / "poh.toml"
-    cfg.write_text('http_addr = "nowhere"\n')
+    cfg.write_text('http_addr = "nowhere"\n', encoding="utf-8")
     code, _, err = cli(capsys, "stats", "--config", cfg)
     assert code == 1 and f"config {cfg}: http_addr: 'nowhere' is not a host:port address" in err
 
@@ -530,17 +532,19 @@ def test_serve_without_a_daemon_is_a_clear_error(tmp_path, monkeypatch, capsys):
 @needs_daemon
 def test_serve_passes_settings_as_daemon_flags(tmp_path):
     cfg = tmp_path / "poh.toml"
-    cfg.write_text('ttl = "36h"\ncollect_interval = "1s"\nfsync = "always"\n')
+    cfg.write_text('ttl = "36h"\ncollect_interval = "1s"\nfsync = "always"\n', encoding="utf-8")
     r = run("serve", "--config", cfg, "--http-addr", "127.0.0.1:0", "--expose", "--dry-run", "--", "--max-batch", "9",
             env={**daemon_env(), "POH_HOLDMETRICS_LOG_LEVEL": "warn"})
     assert r.returncode == 0, r.stderr
     argv = r.stdout.split()
-    assert argv[0].endswith("holdmetricsd")
+    assert argv[0].removesuffix(".exe").endswith("holdmetricsd")
     assert argv[1:] == ["--http-addr=127.0.0.1:0", "--expose=true", "--fsync=always", "--ttl=129600s",
                         "--log-level=warn", "--max-batch", "9"]
 
 
 @needs_daemon
+@pytest.mark.skipif(sys.platform == "win32", reason="Unix only: stops serve with SIGTERM, which Windows cannot send "
+                    "(send_signal there is TerminateProcess of serve alone, not a stop of its daemon)")
 def test_serve_runs_the_daemon_then_top_and_stats_query_it(tmp_path):
     env = {**os.environ, **daemon_env()}
     env.pop("POH_HOLDMETRICS_CONFIG", None)
@@ -579,7 +583,8 @@ def test_serve_runs_the_daemon_then_top_and_stats_query_it(tmp_path):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_huge_and_out_of_range_times(capsys, tmp_path, engine):
     p = tmp_path / "huge.csv"
-    p.write_text("token_id,holder_id,start,end\nT,a,0,10\nT,b,99999999999999999999999,\nT,c,5,253402300800\n")
+    p.write_text("token_id,holder_id,start,end\nT,a,0,10\nT,b,99999999999999999999999,\nT,c,5,253402300800\n",
+                 encoding="utf-8")
     code, _, err = cli(capsys, "score", p, "--now", 100, *engine_args(engine))
     assert code == 1 and f"{p}:3: start: " in err
     code, out, err = cli(capsys, "score", p, "--now", 100, "--skip-invalid", "--format", "json", *engine_args(engine))

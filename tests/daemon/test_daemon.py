@@ -70,8 +70,9 @@ def test_grpc_client_every_rpc(daemon_factory, pb):
 
         snap = q.Ranking(empty_pb2.Empty(), timeout=10)
         assert snap.stats[0].holder_id == "bob" and snap.stats[0].weighted_score == 100
-        streamed = list(hm.Stats(empty_pb2.Empty(), timeout=10))
-        assert [s.holder_id for s in streamed] == [s.holder_id for s in snap.stats]
+        streamed = list(hm.Stats(empty_pb2.Empty(), timeout=10))  # the same rows, in no particular order
+        assert sorted(s.SerializeToString(deterministic=True) for s in streamed) == \
+            sorted(s.SerializeToString(deterministic=True) for s in snap.stats)
         assert [s.holder_id for s in q.GetSnapshot(empty_pb2.Empty(), timeout=10)] == [s.holder_id for s in snap.stats]
         top = q.TopN(hold_pb2.TopRequest(n=2, token_id="U"), timeout=10)
         assert [s.holder_id for s in top.stats] == ["b0", "b1"]
