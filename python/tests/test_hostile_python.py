@@ -18,19 +18,10 @@ import pytest
 import poh_holdmetrics as phm
 from conftest import needs_native
 from poh_holdmetrics import HoldEvent, calculate_score, twab
-from poh_holdmetrics._cli import main
+from test_cli import cli  # the command line in process
 
 ENGINES = ["pyarrow", "python"]
 KEYS = "token_id, holder_id, start, end, weight"
-
-
-def cli(capsys, *args: object) -> tuple[int, str, str]:
-    try:
-        code = main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def engine_args(engine: str) -> list[str]:
