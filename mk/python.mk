@@ -8,7 +8,7 @@
 PYENV_ROOT   ?= $(HOME)/.pyenv
 PY_VERSIONS  ?= 3.11 3.12 3.13
 PY_BUILD     ?= 3.11
-PY_TEST_DEPS := cffi pytest pytest-asyncio hypothesis numpy pandas pyarrow prometheus_client opentelemetry-sdk opentelemetry-exporter-otlp-proto-http pyyaml \
+PY_TEST_DEPS := cffi pytest pytest-asyncio hypothesis numpy pandas pyarrow polars duckdb mypy prometheus_client opentelemetry-sdk opentelemetry-exporter-otlp-proto-http pyyaml \
 		'grpcio>=1.85.1' 'protobuf>=7.35.1,<8' grpcio-tools==1.85.1
 PYTEST_ARGS  ?= -q -p no:cacheprovider
 

@@ -13,6 +13,7 @@ allows (a single chunk; ``string_view`` ids, polars' layout, are converted once)
 from __future__ import annotations
 
 from array import array
+from collections.abc import Mapping
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -219,13 +220,17 @@ def _arrow_input(data: Any) -> Any:
     return pa.table(pa.record_batch(data))
 
 
-def _arrow_ready(table: Any) -> Any:
+def _arrow_ready(table: Any, exact: bool) -> Any:
     """string_view id columns (polars exports them) as large_string, which the fast path
-    reads in place; other tables as they are."""
+    reads in place; in float mode a decimal weight with a fraction (what DuckDB makes of a
+    literal such as 1.5) as float64, since a decimal column is otherwise read as exact
+    integer amounts; other tables as they are."""
     import pyarrow as pa
     for i, f in enumerate(table.schema):
         if f.name in ("holder_id", "token_id") and (pa.types.is_string_view(f.type) or pa.types.is_binary_view(f.type)):
             table = table.set_column(i, f.name, table.column(i).cast(pa.large_string()))
+        elif f.name == "weight" and not exact and pa.types.is_decimal(f.type) and f.type.scale > 0:
+            table = table.set_column(i, f.name, table.column(i).cast(pa.float64()))
     return table
 
 
@@ -235,8 +240,19 @@ def _columns_of(data: Any, exact: bool, by_token: bool) -> Columns:
     if arrow is not None:
         data = arrow
     if type(data).__module__.startswith("pyarrow") and hasattr(data, "schema"):
-        data = _arrow_ready(data)
+        data = _arrow_ready(data, exact)
+    if isinstance(data, Mapping):
+        for name, col in data.items():
+            if isinstance(col, (str, bytes)) or not hasattr(col, "__len__"):
+                raise InvalidEventError(f"{name} column {col!r}: must be a sequence of values (one per row), "
+                                        f"not {type(col).__name__}", field=str(name), index=-1,
+                                        reason="invalid_type", value=repr(col))
     if not is_columnar(data):
+        if not hasattr(data, "__iter__"):
+            raise InvalidEventError(
+                f"table {data!r}: must be columnar data (a dict of columns, a pandas/polars DataFrame, a pyarrow "
+                f"Table, an Arrow PyCapsule object) or an iterable of HoldEvents, not {type(data).__name__}",
+                field="table", index=-1, reason="invalid_type", value=repr(data))
         evs = data if isinstance(data, list) else list(data)
         evs = [e if e.__class__ is HoldEvent else event_at(e, i) for i, e in enumerate(evs)]
         return events_columns(evs, exact=exact and any(e.weight.__class__ is int for e in evs))
