@@ -51,14 +51,6 @@ func exactLess(x, y *HolderStat) int {
 	return strings.Compare(x.HolderID, y.HolderID)
 }
 
-// less is the ranking order of rows computed at v.
-func (v view) less() func(x, y *HolderStat) int {
-	if v.exact {
-		return exactLess
-	}
-	return statLess
-}
-
 // sortRows returns rows in the ranking order of v (rows itself may be
 // reordered too). In float mode it sorts 16-byte (score, index) keys and
 // then moves each 72-byte row once, instead of moving rows at every step of
@@ -161,7 +153,7 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 		return []HolderStat{}, nil
 	}
 	if q.N > 0 {
-		top := topHeap{rows: make([]HolderStat, 0, min(q.N, 1<<16)), n: q.N, less: v.less()}
+		top := topHeap{rows: make([]HolderStat, 0, min(q.N, 1<<16)), n: q.N, exact: v.exact}
 		a.each(func(h *holder) {
 			if st, ok := row(h); ok {
 				top.offer(st)
@@ -193,10 +185,21 @@ func (a *Aggregator) each(f func(*holder)) {
 
 // topHeap keeps the best n rows seen so far. The root is the worst kept row,
 // so a new row either loses to it (O(1)) or replaces it (O(log n)).
+//
+// It calls statLess / exactLess directly, not through a func value: through
+// one, the offered row would escape and every offer (one per holder) would
+// allocate it on the heap.
 type topHeap struct {
-	rows []HolderStat
-	n    int
-	less func(x, y *HolderStat) int // the ranking order
+	rows  []HolderStat
+	n     int
+	exact bool // the ranking order: exactLess, else statLess
+}
+
+func (t *topHeap) less(x, y *HolderStat) int {
+	if t.exact {
+		return exactLess(x, y)
+	}
+	return statLess(x, y)
 }
 
 func (t *topHeap) Len() int           { return len(t.rows) }
