@@ -1,22 +1,29 @@
 """poh_holdmetrics: hold scores (how much a wallet holds x how long) for Python.
 
-The public API is what this module exports. The native library (the Go core) is loaded on
-first use, not at import; ``backend`` says which implementation calculate_score uses.
+The public API is what this module exports (``__all__``; ``dir()`` and ``help()`` list it
+all, the names loaded on first access included). The native library (the Go core) is
+loaded on first use, not at import; ``backend`` says which implementation calculate_score
+uses: ``"native"`` or ``"python"``.
 """
 
 from __future__ import annotations
 
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Literal
 
     from ._airdrop import CampaignRules, run_airdrop, verify_merkle, verify_run
+    from ._config import ConfigError, Settings, load_settings
     from ._rewards import InfeasibleCapError, RewardRow, allocate_rewards, write_rewards_csv, write_rewards_json
     from ._scheduler import Scheduler
     from ._tracker import HoldAlreadyOpenError, HoldTracker
     from ._kernel import HolderScores, score_by_holder
     from ._transfers import transfers_to_holds, weights_as_ints
-    from .exporter.prometheus import start_metrics_server
+    from .exporter.prometheus import MetricsServer, start_metrics_server
+
+    #: "native" when calculate_score uses the library in this process, else "python"
+    #: (computed on each access: it loads the library).
+    backend: Literal["native", "python"]
 
 from ._aggregator import Aggregator, RecordResult
 from ._errors import (CampaignError, ClosedError, ForkedProcessError, HoldMetricsError, InternalError,
@@ -95,6 +102,12 @@ def native_version() -> str:
     buf = ffi.new("char[]", 32)
     _native.call(lib.poh_version, buf, len(buf))
     return ffi.string(buf).decode()
+
+
+def __dir__() -> list[str]:
+    """The module's names, those loaded on first access included (so dir() and help() show
+    the whole public API without importing it first)."""
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str) -> Any:

@@ -9,7 +9,10 @@ from collections.abc import Iterable, Iterator
 from datetime import timedelta
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
-    from typing import Any
+    from typing import Any, Literal, overload
+else:
+    def overload(f):  # typing.overload's run-time effect: none (the last definition stands)
+        return f
 
 from . import _native, _pure
 from ._columns import Columns, check_lengths, convert, is_columnar, normalize, raw_columns, slice_raw
@@ -48,26 +51,34 @@ def _id(value: str | bytes) -> bytes:
     return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else bytes(value)
 
 
-class RecordResult:
+class RecordResult(tuple[int, list[InvalidEventError]]):
     """What ``record_many(..., partial=True)`` did: ``accepted`` events were recorded, and
     ``errors`` holds one InvalidEventError per rejected event (``.index`` is its position in
-    the batch), in ascending index order. Unpacks as ``accepted, errors = result``."""
+    the batch), in ascending index order. An immutable pair ``(accepted, errors)``, so
+    ``accepted, errors = result`` unpacks with those types for a type checker too."""
 
-    __slots__ = ("accepted", "errors")
+    __slots__ = ()
 
-    def __init__(self, accepted: int, errors: list[InvalidEventError]) -> None:
-        self.accepted = accepted
-        self.errors = errors
+    def __new__(cls, accepted: int, errors: list[InvalidEventError]) -> RecordResult:
+        return tuple.__new__(cls, (accepted, errors))
+
+    def __getnewargs__(self) -> tuple[int, list[InvalidEventError]]:  # pickling
+        return (self[0], self[1])
+
+    @property
+    def accepted(self) -> int:
+        return self[0]
+
+    @property
+    def errors(self) -> list[InvalidEventError]:
+        return self[1]
 
     @property
     def rejected(self) -> int:
-        return len(self.errors)
-
-    def __iter__(self):
-        return iter((self.accepted, self.errors))
+        return len(self[1])
 
     def __repr__(self) -> str:
-        return f"RecordResult(accepted={self.accepted}, rejected={len(self.errors)})"
+        return f"RecordResult(accepted={self[0]}, rejected={len(self[1])})"
 
 
 def _exact_columns(events: list[HoldEvent]) -> Columns:
@@ -416,6 +427,15 @@ class Aggregator:
         except InvalidEventError as e:
             raise _shift(e, offset) from None
 
+    @overload
+    def record_many_sync(self, events: Iterable[HoldEvent] | Any, *, partial: Literal[False] = False) -> int: ...
+
+    @overload
+    def record_many_sync(self, events: Iterable[HoldEvent] | Any, *, partial: Literal[True]) -> RecordResult: ...
+
+    @overload
+    def record_many_sync(self, events: Iterable[HoldEvent] | Any, *, partial: bool) -> int | RecordResult: ...
+
     def record_many_sync(self, events: Iterable[HoldEvent] | Any, *,
                          partial: bool = False) -> int | RecordResult:
         """Record a batch: HoldEvents or columnar data (see calculate_score; ``token_id`` and
@@ -430,10 +450,11 @@ class Aggregator:
         self._handle()
         if partial:
             n, chunk = self._chunker(events, partial=True)
-            result = RecordResult(0, [])
+            accepted = 0
+            errors: list[InvalidEventError] = []
             for lo in range(0, n, CHUNK_ROWS):
-                self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, result)
-            return result
+                accepted += self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, errors)
+            return RecordResult(accepted, errors)
         if not isinstance(events, list) and not is_columnar(events):
             events = list(events)  # once: a refused batch is counted over all of it
         try:
@@ -470,20 +491,23 @@ class Aggregator:
         return len(evs), lambda lo, hi: self._prepare(evs[lo:hi])
 
     def _record_partial(self, converted: tuple[Columns, list[int] | None, list[InvalidEventError]], offset: int,
-                        result: RecordResult) -> None:
-        """Record one converted chunk in partial mode, adding to result: one library call,
-        which reports every rejected row (index, field, reason, message) in a result."""
+                        found: list[InvalidEventError]) -> int:
+        """Record one converted chunk in partial mode: one library call, which reports every
+        rejected row (index, field, reason, message) in a result. Adds the chunk's errors
+        to found; returns how many rows were recorded."""
         cols, kept, errors = converted
         self._count_rejected(None, len(errors))  # refused here, before the library
+        accepted = 0
         if cols.n:
             out = self._record_columns(cols, self._lib.POH_RECORD_PARTIAL)
-            result.accepted += int(out.accepted)
+            accepted = int(out.accepted)
             if out.errors:
                 # The library's indices are within cols (the kept rows); errors' within the chunk.
                 errors.extend(_shift(e, kept[e.index] - e.index if kept is not None else 0)
                               for e in self._row_errors(out.errors))
                 errors.sort(key=lambda e: e.index)
-        result.errors.extend(_shift(e, offset) for e in errors)  # type: ignore[misc]
+        found.extend(_shift(e, offset) for e in errors)  # type: ignore[misc]
+        return accepted
 
     def _row_errors(self, r: int) -> list[InvalidEventError]:
         """The rows of an errors result (which this frees)."""
@@ -507,6 +531,15 @@ class Aggregator:
                                          reason=ffi.string(x.reason).decode()))
         return out
 
+    @overload
+    async def record_many(self, events: Iterable[HoldEvent] | Any, *, partial: Literal[False] = False) -> int: ...
+
+    @overload
+    async def record_many(self, events: Iterable[HoldEvent] | Any, *, partial: Literal[True]) -> RecordResult: ...
+
+    @overload
+    async def record_many(self, events: Iterable[HoldEvent] | Any, *, partial: bool) -> int | RecordResult: ...
+
     async def record_many(self, events: Iterable[HoldEvent] | Any, *,
                           partial: bool = False) -> int | RecordResult:
         """record_many_sync for event loops: the batch goes in chunks of CHUNK_ROWS rows,
@@ -519,11 +552,12 @@ class Aggregator:
             events = list(events)  # once: a refused batch is counted over all of it
         n, chunk = self._chunker(events, partial)
         if partial:
-            result = RecordResult(0, [])
+            accepted = 0
+            errors: list[InvalidEventError] = []
             for lo in range(0, n, CHUNK_ROWS):
-                self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, result)
+                accepted += self._record_partial(chunk(lo, min(lo + CHUNK_ROWS, n)), lo, errors)
                 await asyncio.sleep(0)
-            return result
+            return RecordResult(accepted, errors)
         # Convert and validate every chunk before recording any (all-or-nothing), yielding
         # to the loop after each step: converting Python objects is the slow part.
         chunks = []
