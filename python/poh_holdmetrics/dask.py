@@ -374,7 +374,7 @@ def _holds_part(pdf: Any, opening: Any, kind: str, blocks: Any, opening_time: An
 
 def _holds_schema(pa: Any) -> Any:
     return pa.schema([("token_id", pa.large_string()), ("holder_id", pa.large_string()), ("start", pa.int64()),
-                      ("end", pa.int64()), ("weight", pa.binary(32))])
+                      ("end", pa.int64()), ("weight", pa.binary())])  # 32 bytes each: see transfers_to_holds
 
 
 def _names(columns: Any, kind: str, what: str) -> dict[str, str]:
@@ -391,7 +391,8 @@ def transfers_to_holds(ddf: Any, *, blocks: Any = None, kind: str = "transfer", 
                        opening_time: TimeLike = 0, zero_holder: bool = False, npartitions: int | None = None) -> Any:
     """Hold intervals from a dask DataFrame of chain data, as a lazy dask DataFrame with the
     columns of ``poh_holdmetrics.transfers_to_holds`` (token_id, holder_id, start, end,
-    weight as ``fixed_size_binary(32)``; Arrow-backed dtypes): the same holds, each
+    weight; Arrow-backed dtypes, the weight as ``binary`` of 32 bytes big-endian each, since
+    Dask's shuffles do not carry ``fixed_size_binary``): the same holds, each
     holder's in one partition in one-pass order, so ``score_by_holder(holds,
     shuffle=False)`` equals the single-process scores of the single-process holds, bit for
     bit. Rows are partitioned by (token, holder) through their holder, so every balance is
