@@ -62,10 +62,14 @@ def canonical_ids(col: Any, field: str = "holder_id") -> Any:
 
 # --- HolderScores as columns and back ----------------------------------------------------
 
-def _table(hs: HolderScores) -> Any:
+_INTS = ("total_seconds", "events", "open_holds", "tokens")
+
+
+def _table(hs: HolderScores, updated_at: bool = False) -> Any:
     """hs's columns as a pyarrow Table (over its buffers), the exact scores as their
-    48-byte big-endian bytes (``exact``), which sort as the integers do."""
-    pa, _, _ = _modules()
+    48-byte big-endian bytes (``exact``), which sort as the integers do. updated_at: with
+    that column (an Aggregator's rows have it; for others it is their ``now``)."""
+    pa, _, np = _modules()
     n = len(hs)
     cols = {"holder_id": pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(hs._offsets),
                                                                       pa.py_buffer(hs._ids)])}
@@ -75,8 +79,12 @@ def _table(hs: HolderScores) -> Any:
     cols["score"] = pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(hs._score)])
     if hs.exact:
         cols["exact"] = pa.Array.from_buffers(pa.binary(48), n, [None, pa.py_buffer(hs._exact)])
-    for k in ("total_seconds", "events", "open_holds", "tokens"):
+    for k in _INTS:
         cols[k] = pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(hs._cols[k])])
+    if updated_at:
+        u = hs._cols.get("updated_at")
+        cols["updated_at"] = (pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(u)]) if u is not None
+                              else pa.array(np.full(n, hs.now, dtype=np.int64)))
     return pa.table(cols)
 
 
@@ -109,7 +117,8 @@ def _scores(table: Any, now: int, by_token: bool, exact: bool) -> HolderScores:
     if exact:
         e = table.column("exact").combine_chunks()
         exact_buf = e.buffers()[1].to_pybytes()[48 * e.offset:48 * (e.offset + n)] if n else b""
-    cols = {k: _buffer(table.column(k).to_numpy(), "q") for k in ("total_seconds", "events", "open_holds", "tokens")}
+    cols = {k: _buffer(table.column(k).to_numpy(), "q") for k in _INTS + ("updated_at",)
+            if k in table.column_names}
     return HolderScores(n, ids, offsets, score, exact_buf, cols, now, tok)
 
 
@@ -134,6 +143,8 @@ def _sum_dups(table: Any, keys: list[str], exact: bool, count_tokens: bool) -> A
     score = "exact" if exact else "score"
     aggs = [(k, "sum") for k in ("total_seconds", "events", "open_holds")]
     aggs.append(("tokens", "count" if count_tokens else "max"))
+    if "updated_at" in table.column_names:
+        aggs.append(("updated_at", "max"))
     aggs.append((score, "list"))
     g = table.group_by(keys, use_threads=False).aggregate(aggs)
     lists = g.column(score + "_list").combine_chunks()
@@ -162,6 +173,8 @@ def _sum_dups(table: Any, keys: list[str], exact: bool, count_tokens: bool) -> A
     out["events"] = g.column("events_sum")
     out["open_holds"] = g.column("open_holds_sum")
     out["tokens"] = pc.cast(g.column("tokens_count" if count_tokens else "tokens_max"), pa.int64())
+    if "updated_at" in table.column_names:
+        out["updated_at"] = g.column("updated_at_max")
     return pa.table(out)
 
 
@@ -225,7 +238,8 @@ def merge(*parts: HolderScores, top: int | None = None) -> HolderScores:
     if top is not None and (isinstance(top, bool) or not isinstance(top, int) or top < 1):
         raise ValueError(f"merge: top {top!r} must be a positive int (or None for every row)")
     pa, pc, np = _modules()
-    table = pa.concat_tables([_table(p) for p in parts])
+    updated = any("updated_at" in p._cols for p in parts)
+    table = pa.concat_tables([_table(p, updated) for p in parts])
     keys = ["holder_id", "token_id"] if by_token else ["holder_id"]
     if table.num_rows and len(parts) > 1:
         counts = table.group_by(keys, use_threads=False).aggregate([("score", "count")])
@@ -247,7 +261,7 @@ def rollup(pairs: HolderScores, *, top: int | None = None) -> HolderScores:
     if not isinstance(pairs, HolderScores) or not pairs.by_token:
         raise ValueError("rollup: needs a by_token=True HolderScores")
     pa, _, _ = _modules()
-    table = _sum_dups(_table(pairs), ["holder_id"], pairs.exact, count_tokens=True)
+    table = _sum_dups(_table(pairs, "updated_at" in pairs._cols), ["holder_id"], pairs.exact, count_tokens=True)
     return _scores(_rank(table, pairs.exact, False, top), pairs.now, False, pairs.exact)
 
 
