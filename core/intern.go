@@ -21,11 +21,25 @@ import (
 // the garbage collector to scan or to put a write barrier on. Nothing is
 // ever deleted: like the map it replaces, the table lives until the shard
 // has no holder left (GC) or is reset, and then is replaced whole.
+//
+// It also keeps the shard's holder ids (cloneID): those are not interned
+// (each is stored once anyway) but copied into append-only chunks of their
+// own, so that a new holder costs no allocation of its own for its id (in a
+// cold ingest that allocation and the garbage collector's work on it were a
+// fifth of a Record). A dropped holder's bytes stay in their chunk, dead,
+// until dead bytes reach a chunk and outnumber the live ones; then the shard
+// copies its live ids into fresh chunks (shard.drop), so the id chunks hold
+// at most twice the live ids' bytes plus a chunk. A chunk is never written
+// below its length, so an id handed to a caller (a query row, an exported
+// state) stays valid, and keeps its chunk alive, however long it is kept.
 type internTable struct {
 	slots  []internSlot // len is a power of two, or 0; at most 3/4 used
 	n      int
 	shift  uint     // 64 - log2(len(slots))
 	chunks [][]byte // every copy, in append-only chunks; the last one has room
+
+	ids            []byte // the current holder id chunk (len used)
+	idLive, idDead int    // bytes of the ids in use and of dropped ones
 }
 
 // internSlot is one interned id: chunks[chunk][off : off+n]; n 0 = empty.
@@ -113,4 +127,30 @@ func (t *internTable) grow() {
 			t.insert(s)
 		}
 	}
+}
+
+// idChunk is the largest holder id chunk; a shard with few holders keeps
+// small ones (256 bytes, doubling).
+const idChunk = 16 << 10
+
+// cloneID returns a copy of the holder id id (at most MaxIDBytes) that the
+// table owns.
+func (t *internTable) cloneID(id string) string {
+	c := t.ids
+	if len(c)+len(id) > cap(c) {
+		c = make([]byte, 0, max(min(max(256, 2*cap(c)), idChunk), len(id)))
+	}
+	off := len(c)
+	c = append(c, id...)
+	t.ids = c
+	t.idLive += len(id)
+	return unsafe.String(&c[off], len(id))
+}
+
+// releaseID records that a copy of n bytes is no longer used, and reports
+// whether the live ids should now be copied into fresh chunks.
+func (t *internTable) releaseID(n int) bool {
+	t.idLive -= n
+	t.idDead += n
+	return t.idDead >= idChunk && t.idDead > t.idLive
 }

@@ -2,7 +2,6 @@ package core
 
 import (
 	"math"
-	"strings"
 
 	"github.com/holiman/uint256"
 )
@@ -99,7 +98,14 @@ func (sh *shard) newHolder(id string) *holder {
 		}
 		h, sh.slab = &sh.slab[0], sh.slab[1:]
 	}
-	h.id = strings.Clone(id)
+	h.id = sh.tokens.cloneID(id)
+	return h
+}
+
+// create adds a holder for id, which get does not find under hash.
+func (sh *shard) create(hash uint64, id string) *holder {
+	h := sh.newHolder(id)
+	sh.put(hash, h)
 	return h
 }
 
@@ -109,12 +115,20 @@ func (sh *shard) newHolder(id string) *holder {
 // lock, so reusing one is safe.
 func (sh *shard) drop(hash uint64, h *holder) {
 	sh.holders.del(hash, h)
+	n := len(h.id)
 	*h = holder{}
 	sh.free = append(sh.free, h)
+	if sh.tokens.releaseID(n) {
+		// Copy the live ids out of the chunks that are mostly dead ones
+		// (see internTable); h, zeroed, is skipped.
+		t := &sh.tokens
+		t.ids, t.idLive, t.idDead = nil, 0, 0
+		sh.live(func(h *holder) { h.id = t.cloneID(h.id) })
+	}
 }
 
-// forget lets go of everything an empty shard still keeps: its token copies
-// and its holders' memory.
+// forget lets go of everything an empty shard still keeps: its token and
+// holder id copies and its holders' memory.
 func (sh *shard) forget() {
 	sh.tokens = internTable{}
 	sh.slab, sh.slabs, sh.free = nil, nil, nil
