@@ -233,11 +233,29 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 		return v.sortRows(top.rows), nil
 	}
 	rows := make([]HolderStat, 0, a.Len())
-	a.each(func(h *holder) {
-		if st, ok := row(h); ok {
-			rows = append(rows, st)
+	if q.Token == "" {
+		// Every holder's row: sh.live's walk written out, so that the
+		// compiler inlines the row (through a.each's func value it makes
+		// two calls per holder, a fifth of an unordered snapshot).
+		for i := range a.shards {
+			sh := &a.shards[i]
+			sh.mu.Lock()
+			for _, slab := range sh.slabs {
+				for j := range slab {
+					if h := &slab[j]; h.id != "" {
+						rows = append(rows, h.stat(v))
+					}
+				}
+			}
+			sh.mu.Unlock()
 		}
-	})
+	} else {
+		a.each(func(h *holder) {
+			if st, ok := row(h); ok {
+				rows = append(rows, st)
+			}
+		})
+	}
 	if !q.Unordered {
 		rows = v.sortRows(rows)
 	}
