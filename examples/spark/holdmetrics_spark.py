@@ -151,7 +151,7 @@ def airdrop(scores_df: DataFrame, pool: int, **rules: Any) -> list[Any]:
     the pool) over the exact scores; the split needs every holder's score at once, so it
     runs on the driver, on one row per holder."""
     import poh_holdmetrics as phm
-    rows = scores_df.select("holder_id", "exact").toLocalIterator()
+    rows = scores_df.select("holder_id", "exact").collect()
     return phm.allocate_rewards(((r.holder_id, int(r.exact)) for r in rows), pool, **rules)
 
 
