@@ -73,7 +73,7 @@ def main() -> None:
         for threads in (1, None):
             sec, one = timed(lambda: phm.score_by_holder(table, NOW, top=TOP, threads=threads))
             results[f"one process, kernel threads={threads or 'all'}"] = (sec, 1)
-        del table
+        table = None  # the workers read the files
         for workers in (1, 2):
             with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
                               silence_logs=40) as cluster, Client(cluster):

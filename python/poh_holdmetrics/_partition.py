@@ -185,8 +185,6 @@ def _floats_of(e: Any) -> list[float]:
 
 
 def _check_parts(parts: tuple[Any, ...], what: str) -> tuple[int, bool, bool]:
-    if len(parts) == 1 and not isinstance(parts[0], HolderScores) and hasattr(parts[0], "__iter__"):
-        parts = tuple(parts[0])
     if not parts:
         raise ValueError(f"{what}: no parts to merge")
     for i, p in enumerate(parts):
@@ -260,7 +258,6 @@ def rollup(pairs: HolderScores, *, top: int | None = None) -> HolderScores:
     by-holder query (that one adds the events in input order, tokens interleaved)."""
     if not isinstance(pairs, HolderScores) or not pairs.by_token:
         raise ValueError("rollup: needs a by_token=True HolderScores")
-    pa, _, _ = _modules()
     table = _sum_dups(_table(pairs, "updated_at" in pairs._cols), ["holder_id"], pairs.exact, count_tokens=True)
     return _scores(_rank(table, pairs.exact, False, top), pairs.now, False, pairs.exact)
 
@@ -288,7 +285,7 @@ class TransferState:
 
     def balances(self) -> Any:
         """The non-zero balances (token_id, holder_id, balance as ``fixed_size_binary(32)``)."""
-        pa, pc, _ = _modules()
+        pa, _, _ = _modules()
         t = self._live()
         return pa.table({"token_id": t.column("token_id"), "holder_id": t.column("holder_id"),
                          "balance": t.column("balance")})
@@ -300,7 +297,7 @@ class TransferState:
     def open_holds(self) -> Any:
         """The open holds as of now: each non-zero balance from its last change on, with
         the ordering columns of transfers_step's holds."""
-        pa, pc, np = _modules()
+        pa, _, np = _modules()
         t = self._live()
         n = t.num_rows
         return pa.table({"token_id": t.column("token_id"), "holder_id": t.column("holder_id"),

@@ -405,8 +405,6 @@ def transfers_to_holds(ddf: Any, *, blocks: Any = None, kind: str = "transfer", 
     address). A bad row raises InvalidEventError naming its input partition and row.
     For time partitions processed one after the other (carrying balances), see
     ``transfers_step``."""
-    import numpy as np
-    import pandas as pd
     _check_frame(ddf, "transfers_to_holds")
     if kind not in _transfers.KINDS:
         raise ValueError(f"kind {kind!r}: want 'transfer', 'balance' or 'delta'")

@@ -13,7 +13,6 @@ import random
 import re
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
