@@ -13,6 +13,7 @@ import random
 import re
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -422,6 +423,31 @@ def test_merge_refuses_what_it_cannot_merge():
         _partition.merge(a, top=0)
     with pytest.raises(ValueError, match="by_token=True"):
         _partition.rollup(a)
+
+
+@needs_native
+@pytest.mark.skipif(not hasattr(phm.Aggregator, "snapshot_columns"),
+                    reason="Aggregator.snapshot_columns (an aggregator's rows as HolderScores) is not in this build")
+def test_a_live_aggregator_merges_with_a_backfill():
+    df = hold_events(2000, seed=12, exact=True)
+    keys = pd.Series(_partition.canonical_ids(df["holder_id"]).to_pylist(), index=df.index)
+    seen_live = keys.isin(sorted(set(keys))[::3])  # the daemon saw these holders, the backfill the others
+    live, back = df[seen_live], df[~seen_live]
+    # an aggregator records at the wall clock: query both after it (and after every end)
+    now = int(time.time()) + 86_400
+    with phm.Aggregator(exact=True) as agg:
+        agg.record_many_sync(live)
+        state = agg.snapshot_columns(now)
+    got = _partition.merge(state, phm.score_by_holder(back, now, exact=True))
+    want = phm.score_by_holder(df, now, exact=True)
+    assert got.scores() == want.scores() and got.holder_ids == want.holder_ids
+    # the aggregator's rows keep their updated_at; the backfill's rows are as of now
+    updated = dict(zip(got.holder_ids, got.to_arrow().column("updated_at").to_pylist()))
+    assert {h: updated[h] for h in state.holder_ids} == dict(zip(state.holder_ids,
+                                                                 state.to_arrow().column("updated_at").to_pylist()))
+    assert all(updated[h] == now for h in set(got.holder_ids) - set(state.holder_ids))
+    with pytest.raises(ValueError, match="more than one by-holder part"):  # overlapping holders: token sets
+        _partition.merge(state, phm.score_by_holder(df, now, exact=True))
 
 
 @pytest.mark.parametrize("query", [{}, {"exact": True}, {"by_token": True}, {"by_token": True, "exact": True}])
