@@ -10,6 +10,8 @@ from datetime import timedelta
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
     from typing import Any, Literal, overload
+
+    from ._kernel import HolderScores
 else:
     def overload(f):  # typing.overload's run-time effect: none (the last definition stands)
         return f
@@ -712,6 +714,34 @@ class Aggregator:
             self._rows(self._query(now, 1, tok, window=window))
             return []
         return self._rows(self._query(now, min(n, 2**62) if n > 0 else -1, tok, window=window))
+
+    def snapshot_columns(self, now: TimeLike | None = None, *, window: WindowLike | None = None,
+                         ordered: bool = True) -> HolderScores:
+        """snapshot() as columns: a HolderScores (``to_arrow()``, ``to_pandas()``,
+        ``to_polars()``, ``__arrow_c_stream__``) with an ``updated_at`` column, read from the
+        library in one call without a Python object per row. For large snapshots."""
+        self._handle()
+        t = resolve_now(now)
+        return self._columns(self._query(t, window=window, ordered=ordered), t)
+
+    def top_n_columns(self, n: int, now: TimeLike | None = None, token: str | None = None, *,
+                      window: WindowLike | None = None) -> HolderScores:
+        """top_n() as columns (see snapshot_columns)."""
+        self._handle()
+        t = resolve_now(now)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InvalidEventError(f"n {n!r}: must be a positive int", field="n", reason="out_of_range",
+                                    value=repr(n))
+        tok = b"" if token is None else _id(token)
+        if token is not None and not tok:
+            raise InvalidEventError('token_id "": must not be empty', field="token_id", reason="empty",
+                                    value='""')
+        return self._columns(self._query(t, min(n, 2**62), tok, window=window), t)
+
+    def _columns(self, out: Any, now: int) -> HolderScores:
+        from ._kernel import read_result
+        return read_result(self._ffi, self._lib, out.result, int(out.rows), int(out.id_bytes), now, self._exact,
+                           updated_at=True)
 
     def pair(self, token_id: str, holder_id: str, now: TimeLike | None = None) -> HoldStat | None:
         """The (holder_id, token_id) row at ``now``, exactly as ``top_n(..., token=token_id)``

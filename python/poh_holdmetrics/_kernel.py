@@ -34,7 +34,8 @@ class HolderScores:
     """The rows of score_by_holder, in ranking order (score descending, then holder_id, then
     token_id ascending), held as columns: ``holder_id``, ``token_id`` (by token only),
     ``score`` (a float, or in exact mode an exact integer), ``total_seconds``, ``events``,
-    ``open_holds``, ``tokens`` (the holder's distinct tokens; 1 by token).
+    ``open_holds``, ``tokens`` (the holder's distinct tokens; 1 by token), and for an
+    Aggregator's rows (``snapshot_columns``, ``top_n_columns``) ``updated_at``.
 
     ``to_arrow()`` is a pyarrow Table over the same buffers (no copy), ``to_pandas()`` and
     ``to_polars()`` DataFrames, ``__arrow_c_stream__`` the Arrow PyCapsule stream (so
@@ -56,7 +57,7 @@ class HolderScores:
         self._tok_ids, self._tok_offsets = tok if tok is not None else (None, None)
         self._score = score  # float64[n] (exact mode: each exact score's nearest float)
         self._exact = exact  # exact mode: 48 bytes big-endian per row
-        self._cols = cols  # total_seconds, events, open_holds, tokens: int64[n]
+        self._cols = cols  # total_seconds, events, open_holds, tokens (updated_at): int64[n]
         self.now = now
         self.by_token = tok is not None
         self.exact = exact is not None
@@ -100,7 +101,8 @@ class HolderScores:
         """Every row as a HoldStat (updated_at is now)."""
         c = self._cols
         return stats_of(self.holder_ids, self.scores(), _tolist(c["total_seconds"]), _tolist(c["events"]),
-                        _tolist(c["open_holds"]), _tolist(c["tokens"]), [self.now] * self._n)
+                        _tolist(c["open_holds"]), _tolist(c["tokens"]),
+                        _tolist(c["updated_at"]) if "updated_at" in c else [self.now] * self._n)
 
     def __iter__(self) -> Iterator[HoldStat]:
         return iter(self.rows())
@@ -118,7 +120,7 @@ class HolderScores:
                  if self._exact is not None else self._score[i])
         c = self._cols
         return HoldStat(hid, score, int(c["total_seconds"][i]), int(c["events"][i]), int(c["open_holds"][i]),
-                        int(c["tokens"][i]), self.now)
+                        int(c["tokens"][i]), int(c["updated_at"][i]) if "updated_at" in c else self.now)
 
     # --- Arrow and DataFrames --------------------------------------------------------------
 
@@ -138,7 +140,7 @@ class HolderScores:
             arrays.append(_decimals(pa, n, self._exact))
         else:
             arrays.append(pa.Array.from_buffers(pa.float64(), n, [None, pa.py_buffer(self._score)]))
-        for k in ("total_seconds", "events", "open_holds", "tokens"):
+        for k in self._cols:
             names.append(k)
             arrays.append(pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(self._cols[k])]))
         self._table = pa.Table.from_arrays(arrays, names=names)
@@ -171,6 +173,7 @@ class HolderScores:
         from html import escape
         shown = min(self._n, 10)
         cols = [c for c in COLUMNS if c != "token_id" or self.by_token]
+        cols += [c for c in ("updated_at",) if c in self._cols]
         head = "".join(f"<th>{c}</th>" for c in cols)
         body = []
         toks = self.token_ids
@@ -178,7 +181,7 @@ class HolderScores:
             r = self[i]
             vals = {"holder_id": r.holder_id, "token_id": toks[i] if toks else "", "score": r.score,
                     "total_seconds": r.total_seconds, "events": r.events, "open_holds": r.open_holds,
-                    "tokens": r.tokens}
+                    "tokens": r.tokens, "updated_at": r.updated_at}
             body.append("<tr>" + "".join(f"<td>{escape(str(vals[c]))}</td>" for c in cols) + "</tr>")
         more = f"<p>{self._n:,} rows{' (first 10 shown)' if self._n > shown else ''}, at now={self.now}</p>"
         return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
@@ -322,15 +325,24 @@ def _native_scores(ffi: Any, lib: Any, cols: Columns, now: int, w: tuple[int, in
         _native.call(lib.poh_score_by_holder, c, o, out)
     finally:
         del keep
-    r = out.result
-    n, nb, tb = int(out.rows), int(out.id_bytes), int(out.token_bytes)
+    return read_result(ffi, lib, out.result, int(out.rows), int(out.id_bytes), now, exact,
+                       int(out.token_bytes) if by_token else None)
+
+
+def read_result(ffi: Any, lib: Any, r: int, n: int, nb: int, now: int, exact: bool, tb: int | None = None,
+                updated_at: bool = False) -> HolderScores:
+    """The n rows (nb id bytes) of a stats result r (which this frees) as a HolderScores:
+    one poh_result_stats call into buffers owned by the HolderScores. tb: the token id
+    bytes of a by-token result; updated_at: keep that column (an Aggregator query's)."""
+    by_token = tb is not None
     try:
         score = array("d", bytes(8 * n))
-        ints = {k: array("q", bytes(8 * n)) for k in ("total_seconds", "events", "open_holds", "tokens")}
+        names = ("total_seconds", "events", "open_holds", "tokens") + (("updated_at",) if updated_at else ())
+        ints = {k: array("q", bytes(8 * n)) for k in names}
         offsets = array("q", bytes(8 * (n + 1)))
         ids = bytearray(nb)
         exact_buf = bytearray(48 * n) if exact else None
-        tok = (bytearray(tb), array("q", bytes(8 * (n + 1)))) if by_token else None
+        tok = (bytearray(tb), array("q", bytes(8 * (n + 1)))) if tb is not None else None
         sc = _native.options(ffi, "poh_stat_columns")
         sc.rows_cap, sc.ids_cap = n, nb
         hold = [ffi.from_buffer("double[]", score, require_writable=True),
@@ -346,13 +358,14 @@ def _native_scores(ffi: Any, lib: Any, cols: Columns, now: int, w: tuple[int, in
             hold.append(ffi.from_buffer("uint8_t[]", exact_buf, require_writable=True))
             sc.exact = hold[-1]
         if tok is not None:
-            sc.token_ids_cap = tb
+            sc.token_ids_cap = len(tok[0])
             hold.append(ffi.from_buffer("int64_t[]", tok[1], require_writable=True))
             sc.token_offsets = hold[-1]
-            if tb:
+            if tok[0]:
                 hold.append(ffi.from_buffer("char[]", tok[0], require_writable=True))
                 sc.token_ids = hold[-1]
-        _native.call(lib.poh_result_stats, r, sc)
+        if n:
+            _native.call(lib.poh_result_stats, r, sc)
         del hold
     finally:
         lib.poh_free(r, ffi.NULL)
