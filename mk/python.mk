@@ -3,7 +3,9 @@
 #
 #   make wheel         build dist/*.whl (and the sdist it is built from)
 #   make test-python   for each of PY_VERSIONS: fresh venv, install the wheel, pytest twice
-#   make bench-python  python/bench/bench.py in the newest venv
+#   make bench-python  python/bench/bench.py, then python/bench/peers.py (our kernel and aggregator
+#                      against pandas, polars and DuckDB; PEERS_ROWS / PEERS_HOLDERS for the size)
+#                      in the newest venv; the python suite runs peers.py once at a tiny size
 
 PYENV_ROOT   ?= $(HOME)/.pyenv
 PY_VERSIONS  ?= 3.11 3.12 3.13
@@ -56,4 +58,4 @@ bench-python: wheel
 	test -x $$venv/bin/python || $$py -m venv $$venv; \
 	$$venv/bin/pip install -q --disable-pip-version-check $(PY_TEST_DEPS); \
 	$$venv/bin/pip install -q --disable-pip-version-check --no-deps --force-reinstall dist/*.whl; \
-	cd python/bench && ../../$$venv/bin/python bench.py
+	cd python/bench && rc=0; ../../$$venv/bin/python bench.py || rc=1; ../../$$venv/bin/python peers.py || rc=1; exit $$rc

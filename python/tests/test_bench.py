@@ -1,0 +1,28 @@
+"""The benchmarks of python/bench run once here at a tiny size, so that none of them rots
+(make bench-python runs them at full size). They assert results, never timings."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+
+from conftest import REPO, needs_native
+
+
+@needs_native
+def test_peers_runs_and_agrees_at_a_tiny_size():
+    """peers.py end to end on 3,000 rows: every engine installed here runs, and each one's
+    result is ours (the script exits 1 otherwise); an engine not installed is skipped with
+    its reason."""
+    env = {**os.environ, "PEERS_ROWS": "3000", "PEERS_HOLDERS": "300", "PEERS_REPS": "1"}
+    r = subprocess.run([sys.executable, str(REPO / "python" / "bench" / "peers.py")], env=env, capture_output=True,
+                       text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
+    assert "every peer's result is ours" in r.stdout
+    assert "| per-holder score + top-100 | 2 |" in r.stdout and "| windowed score + TWAB, top-100 | 1 |" in r.stdout
+    assert "targets met" in r.stdout and "Load average" in r.stdout
+    for mod in ("pandas", "polars", "duckdb"):
+        installed = importlib.util.find_spec(mod) is not None
+        assert (f"# {mod} skipped: {mod} not installed" in r.stdout) != installed, r.stdout
