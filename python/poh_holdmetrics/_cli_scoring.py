@@ -1,12 +1,14 @@
 """Scoring the files of ``score`` and ``rewards``: every input file streamed through its
-Reader into a Scorer, chunk by chunk, which sums calculate_score per chunk and, ranking by
-holder, records the rows in an Aggregator. A bad row found while scoring is reported
+Reader into a Scorer, chunk by chunk, which sums calculate_score per chunk or, ranking by
+holder, keeps the chunks' columns for one call of the batch kernel (``score --by-holder``)
+or records them in an Aggregator (``rewards``). A bad row found while scoring is reported
 through the Reader that produced it (file and line), like one found while reading."""
 
 from __future__ import annotations
 
 import math
 import os
+from bisect import bisect_right
 from pathlib import Path
 TYPE_CHECKING = False  # typing is not imported at run time: import stays fast
 if TYPE_CHECKING:
@@ -51,8 +53,10 @@ def clip_to_now(cols: dict[str, Any], now: int) -> dict[str, Any]:
 
 class Scorer:
     """Feeds chunks to calculate_score and, ranking by holder, either keeps their columns
-    for one call of the batch kernel at the end (kernel=True: ``ranking``) or records them
-    in an Aggregator (``agg``). exact: integer weights, exact int scores."""
+    for one call of the batch kernel at the end (kernel=True: ``ranking``; chunks are then
+    only converted, the kernel validating them, unless --skip-invalid needs each chunk's
+    bad rows found as it comes) or records them in an Aggregator (``agg``). exact: integer
+    weights, exact int scores."""
 
     def __init__(self, now: int, by_holder: bool, window: tuple[int, int] | None = None,
                  what: str = "--by-holder", exact: bool = False, kernel: bool = False) -> None:
@@ -66,6 +70,9 @@ class Scorer:
         self.agg = None
         self.by_holder = by_holder
         self.kept: list[Any] | None = None  # kernel=True: every chunk's Columns, in order
+        # kernel=True: (first row in the batch, chunk, reader) of each kept chunk, to name a
+        # bad row the kernel finds by its file and line
+        self.origins: list[tuple[int, Chunk, Reader]] = []
         if by_holder and kernel:
             from . import _native
             try:
@@ -93,23 +100,30 @@ class Scorer:
                 raise CliError(f"{reader.path}: --by-holder needs a {reader.mapping[missing] or missing!r} column "
                                f"(map another with --{missing.split('_')[0]}-col)")
             try:
+                if self.kept is not None and not reader.skip_invalid:
+                    # The kernel validates every row when it runs (all-or-nothing; ranking()
+                    # names the first bad one): the chunk is converted once, not also scored.
+                    from ._columns import normalize
+                    cols = normalize(c.cols, need_ids=True, exact=self.exact)
+                    self.origins.append((sum(k.n for k in self.kept), c, reader))
+                    self.kept.append(cols)
+                    self.rows += c.n
+                    continue
                 s = self.calculate_score(c.cols, now=self.now, window=self.window, exact=self.exact)
             except InvalidEventError as e:
                 if e.index < 0:
                     raise CliError(f"{reader.path}: {e}") from None
                 i = e.index
-                message = str(e).split(": ", 1)[1] if str(e).startswith(f"event {i}:") else str(e)
-                reader.bad(c.line(i), e.field, message)
+                reader.bad(c.line(i), e.field, _row_message(e))
                 # skip_invalid: rows before i are valid (errors name the first bad row)
                 pending.append(c.slice(i + 1, c.n))
                 pending.append(c.slice(0, i))
                 continue
             self.parts.append(s)
             self.rows += c.n
-            if self.kept is not None:
+            if self.kept is not None:  # skip_invalid: the rows calculate_score found valid
                 from ._columns import normalize
-                # Ends cut at now as for the aggregator below, so the rows are the bits it gave.
-                self.kept.append(normalize(clip_to_now(c.cols, self.now), need_ids=True, exact=self.exact))
+                self.kept.append(normalize(c.cols, need_ids=True, exact=self.exact))
             if self.agg is not None:
                 # Batches of the aggregator's own chunk size: a larger batch is validated
                 # again and re-sliced inside record_many_sync (row by row for the id
@@ -131,14 +145,24 @@ class Scorer:
         ffi, lib = _native.load()
         cols = concat_columns(self.kept)
         self.kept = []
-        if token is None:
-            return _native_scores(ffi, lib, cols, self.now, self.window, False, top or 0, self.exact, False, 0).rows()
-        raw = token.encode("utf-8", "surrogatepass")
-        _pure.check_id(-1, "token_id", raw)  # as top_n(token=) checks it
-        want = _pure.canonical_id(raw).decode("utf-8")
-        pairs = _native_scores(ffi, lib, cols, self.now, self.window, True, 0, self.exact, False, 0)
-        keep = [i for i, t in enumerate(pairs.token_ids or []) if t == want][:top]
-        return [pairs[i] for i in keep]
+        want = None
+        if token is not None:
+            raw = token.encode("utf-8", "surrogatepass")
+            _pure.check_id(-1, "token_id", raw)  # as top_n(token=) checks it
+            want = _pure.canonical_id(raw).decode("utf-8")
+        try:
+            rows = _native_scores(ffi, lib, cols, self.now, self.window, want is not None,
+                                  (top or 0) if want is None else 0, self.exact, False, 0)
+        except InvalidEventError as e:
+            if e.index < 0 or not self.origins:
+                raise
+            first, c, reader = self.origins[bisect_right([o[0] for o in self.origins], e.index) - 1]
+            reader.bad(c.line(e.index - first), e.field, _row_message(e))  # raises: not skip_invalid
+            raise
+        if want is None:
+            return rows.rows()
+        keep = [i for i, t in enumerate(rows.token_ids or []) if t == want][:top]
+        return [rows[i] for i in keep]
 
     @property
     def total(self) -> float | int:
@@ -150,6 +174,12 @@ class Scorer:
     def close(self) -> None:
         if self.agg is not None:
             self.agg.close()
+
+
+def _row_message(e: InvalidEventError) -> str:
+    """A row's error without its "event i:" prefix (the caller names the file and line)."""
+    text = str(e)
+    return text.split(": ", 1)[1] if text.startswith(f"event {e.index}:") else text
 
 
 def feed_files(args: argparse.Namespace, scorer: Scorer, progress: Progress) -> tuple[int, list[str]]:

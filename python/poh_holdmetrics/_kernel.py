@@ -430,7 +430,7 @@ def concat_columns(parts: list[Columns]) -> Columns:
 def _cat_ids(ids: list[tuple[Any, Any]]) -> tuple[bytes, Any]:
     """(data, offsets) id columns end to end, offsets rebased."""
     import sys
-    data = b"".join(bytes(d) for d, _ in ids)
+    data = b"".join([d for d, _ in ids])  # bytes-like buffers, each copied once, into the join
     np = sys.modules.get("numpy")
     if np is not None:
         parts, base = [np.zeros(1, dtype=np.int64)], 0
