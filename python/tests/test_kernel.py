@@ -585,3 +585,51 @@ def test_aggregator_snapshot_and_top_n_as_columns(exact):
         assert "<th>updated_at</th>" in snap._repr_html_()
     with pytest.raises(phm.ClosedError):
         a.snapshot_columns(150)
+
+
+# --- the CLI's score --by-holder runs the kernel --------------------------------------------
+
+def _cli(capsys, *args) -> tuple[int, str, str]:
+    from poh_holdmetrics._cli import main
+    try:
+        code = main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@needs_native
+@pytest.mark.parametrize("chunk_rows", [1, 2, 1000])
+def test_cli_by_holder_is_the_kernel_over_every_file(capsys, tmp_path, chunk_rows):
+    """Files read in chunks, the rows of all of them in one kernel call: the ranking is
+    score_by_holder's over the concatenated rows, bit for bit (JSON keeps a float's repr)."""
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("token_id,holder_id,start,end,weight\nT,x,10,100,1.5\nT,y,20,,0.1\nU,x,30,40,3\n", encoding="utf-8")
+    b.write_text("token_id,holder_id,start,end,weight\nT,y,5,300,0.7\nT,z,0,50,1e-3\n", encoding="utf-8")
+    code, out, err = _cli(capsys, "score", a, b, "--by-holder", "--now", 150, "--format", "json",
+                          "--chunk-rows", chunk_rows)
+    assert code == 0, err
+    got = [(r["holder_id"], r["score"], r["events"], r["open_holds"]) for r in json.loads(out)["holders"]]
+    rows = {"token_id": ["T", "T", "U", "T", "T"], "holder_id": ["x", "y", "x", "y", "z"],
+            "start": [10, 20, 30, 5, 0], "end": [100, None, 40, 300, 50], "weight": [1.5, 0.1, 3.0, 0.7, 1e-3]}
+    want = [(s.holder_id, s.score, s.events, s.open_holds) for s in score_by_holder(rows, now=150)]
+    assert [(h, bits(s), e, o) for h, s, e, o in got] == [(h, bits(s), e, o) for h, s, e, o in want]
+
+
+@needs_native
+@pytest.mark.parametrize("chunk_rows", [1, 1000])
+def test_cli_by_holder_names_the_bad_row_by_file_and_line(capsys, tmp_path, chunk_rows):
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("token_id,holder_id,start,end,weight\nT,a,1,5,1\nT,b,2,9,2\n", encoding="utf-8")
+    bad.write_text("token_id,holder_id,start,end,weight\nT,a,1,5,1\nT,b,2,9,-2\nT,c,9,3,1\n", encoding="utf-8")
+    code, out, err = _cli(capsys, "score", good, bad, "--by-holder", "--now", 100, "--chunk-rows", chunk_rows)
+    assert code == 1 and out == ""
+    assert f"{bad}:3: weight: weight -2: must be >= 0" in err  # the first bad row, not line 4's
+    code, out, err = _cli(capsys, "score", good, bad, "--by-holder", "--now", 100, "--token", "T",
+                          "--chunk-rows", chunk_rows)
+    assert code == 1 and f"{bad}:3: weight" in err
+    code, out, err = _cli(capsys, "score", good, bad, "--by-holder", "--now", 100, "--skip-invalid",
+                          "--format", "json")
+    assert code == 0 and [r["holder_id"] for r in json.loads(out)["holders"]] == ["b", "a"]
+    assert "skipped 2 invalid rows" in err and f"{bad}:4: end" in err
