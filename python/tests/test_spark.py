@@ -86,6 +86,23 @@ def test_holds_scores_top_and_airdrop_equal_one_process(spark, chain):
                                                                                      onew.scores()))
 
 
+def test_workers_run_the_native_kernel_unforked(spark):
+    """PySpark forks its Python workers from a daemon that never loaded the library: each
+    worker loads it itself, so the native kernel (not the fallback) runs there."""
+    def probe(batches):  # nested: pickled by value (the workers cannot import this file)
+        import pyarrow as pa
+
+        import poh_holdmetrics as phm
+        from poh_holdmetrics import _native
+        for _ in batches:
+            pass
+        yield pa.record_batch({"backend": [phm.backend], "forked": [_native.forked()], "pid": [os.getpid()]})
+    phm.calculate_score([], now=1)  # the driver has it loaded; its workers are not its children
+    rows = spark.range(8, numPartitions=4).mapInArrow(probe, "backend string, forked boolean, pid long").collect()
+    assert {(r.backend, r.forked) for r in rows} == {("native", False)}
+    assert os.getpid() not in {r.pid for r in rows}
+
+
 def test_a_bad_row_fails_the_job_naming_it(spark, chain):
     rows, _ = chain
     i = next(k for k in range(3000) if rows["from_address"][k] != "0x" + "0" * 40
