@@ -11,7 +11,7 @@ per-partition rankings have disjoint holders, so merging them only re-ranks (``m
 no score is added to another. ``now`` is resolved once, on the client.
 
 The engine-neutral pieces (``merge``, ``rollup``, ``canonical_ids``, ``transfers_step``,
-``TransferState``) are re-exported here and need no Dask.
+``TransferState``; pyarrow inside, no Dask) live in ``_partition`` and are exported here.
 
 Workers must not be forked from a process that has loaded the native library (the Go
 runtime does not survive fork): Dask's worker processes are spawned (``LocalCluster``,
