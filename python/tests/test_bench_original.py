@@ -5,14 +5,19 @@ is the Go side). They check results, never timings."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
+
+import pytest
 
 from conftest import REPO, needs_native
 
 
 @needs_native
+@pytest.mark.skipif(importlib.util.find_spec("numpy") is None, reason="the bench scripts need numpy "
+                    "(a test dependency; the Windows stage's CPython under Wine has none: docs/windows.md)")
 def test_original_shapes_run_at_a_tiny_size():
     env = {**os.environ, "BENCH_TINY": "1"}
     r = subprocess.run([sys.executable, str(REPO / "python" / "bench" / "bench.py"), "record_one", "record_sync_one",
