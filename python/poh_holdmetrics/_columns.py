@@ -389,6 +389,12 @@ def _ids(col: Any) -> tuple[Any, Any]:
 def _arrow_ids(arr: Any) -> tuple[Any, Any]:
     import pyarrow as pa
     np = _np()
+    if isinstance(arr, pa.ChunkedArray):  # e.g. a pandas column backed by several Arrow chunks
+        if arr.num_chunks == 1:
+            arr = arr.chunk(0)
+        else:  # one buffer; 64-bit offsets, so that no size of the joined ids overflows
+            big = {pa.string(): pa.large_string(), pa.binary(): pa.large_binary()}.get(arr.type, arr.type)
+            arr = pa.concat_arrays([c.cast(big) for c in arr.chunks]) if arr.num_chunks else pa.array([], big)
     t = arr.type
     if pa.types.is_dictionary(t):
         arr = arr.dictionary_decode()

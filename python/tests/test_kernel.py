@@ -633,3 +633,15 @@ def test_cli_by_holder_names_the_bad_row_by_file_and_line(capsys, tmp_path, chun
                           "--format", "json")
     assert code == 0 and [r["holder_id"] for r in json.loads(out)["holders"]] == ["b", "a"]
     assert "skipped 2 invalid rows" in err and f"{bad}:4: end" in err
+
+
+def test_a_pandas_column_of_several_arrow_chunks(backend):
+    """A pandas string column backed by a chunked Arrow array (what pandas 3 and Dask hand
+    over) reads as its joined values (it raised AttributeError on ChunkedArray.buffers)."""
+    pa = pytest.importorskip("pyarrow", reason="pyarrow is a test dependency (PY_TEST_DEPS)")
+    pd = pytest.importorskip("pandas", reason="pandas is a test dependency (PY_TEST_DEPS)")
+    ids = pa.chunked_array([["a", "b"], ["a", "c"]])
+    df = pd.DataFrame({"holder_id": pd.Series(pd.arrays.ArrowStringArray(ids)), "token_id": ["T"] * 4,
+                       "start": [0] * 4, "end": [10] * 4, "weight": [1.0, 2.0, 3.0, 4.0]})
+    assert [(s.holder_id, s.score) for s in score_by_holder(df, now=100)] == [("a", 40.0), ("c", 40.0), ("b", 20.0)]
+    assert phm.calculate_score(df, now=100) == 100.0
