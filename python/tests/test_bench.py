@@ -31,6 +31,11 @@ def test_peers_runs_and_agrees_at_a_tiny_size(tmp_path):
     assert "targets met" in r.stdout and "Load average" in r.stdout
     saved = json.loads((tmp_path / "peers.json").read_text(encoding="utf-8"))
     assert saved["results"]["kernel 1"]["top100"]["cpu"] >= 0 and saved["rewards"]["ours"]["wall"] >= 0
+    again = subprocess.run([sys.executable, str(REPO / "python" / "bench" / "peers.py"), "--report",
+                            str(tmp_path / "peers.json")], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr
+    table = [line for line in r.stdout.splitlines() if line.startswith("| ")]
+    assert [line for line in again.stdout.splitlines() if line.startswith("| ")] == table
     for mod in ("pandas", "polars", "duckdb"):
         installed = importlib.util.find_spec(mod) is not None
         assert (f"# {mod} skipped: {mod} not installed" in r.stdout) != installed, r.stdout
