@@ -25,7 +25,7 @@ if shutil.which("java") is None:
 pytest.importorskip("pyspark", reason="pyspark is not installed here: the Spark tests run in .venv-dist "
                                       "(make test-dist, when java is on PATH)")
 
-from test_dask import NOW, transfers  # noqa: E402  the same generated chain data
+from test_dask import NOW, ONE_PROCESS_AIRDROP, transfers  # noqa: E402  the same generated chain data
 
 sys.path.insert(0, str(REPO / "examples" / "spark"))
 import holdmetrics_spark as hs  # noqa: E402
@@ -129,18 +129,7 @@ def test_readme_spark_job_runs_as_written(spark, tmp_path, monkeypatch, capsys):
     exec(compile(job, "README.md (Spark job)", "exec"), {"__name__": "__main__"})
     lines = capsys.readouterr().out.splitlines()
     # the same top holders and airdrop.csv as one process over the same files
-    check = """
-import csv, pyarrow.dataset as ds, poh_holdmetrics as phm
-rows = ds.dataset("transfers", format="parquet", partitioning="hive").to_table().drop_columns(["month"])
-s = phm.score_by_holder(phm.transfers_to_holds(rows), 1_712_000_000, exact=True)
-print("top holders:")
-for h, x in list(zip(s.holder_ids, s.scores()))[:5]:
-    print(f"  {h} {x}")
-want = [(r.holder_id, r.amount) for r in phm.allocate_rewards(zip(s.holder_ids, s.scores()), 10**24)]
-got = [(r["holder_id"], int(r["amount"])) for r in csv.DictReader(open("airdrop.csv", encoding="utf-8"))]
-print(want == got, len(want))
-"""
-    one = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=tmp_path,
+    one = subprocess.run([sys.executable, "-c", ONE_PROCESS_AIRDROP], capture_output=True, text=True, cwd=tmp_path,
                          check=True).stdout.splitlines()
     assert lines[:6] == one[:6] and len([x for x in lines if x.startswith("  0x")]) == 5
     assert one[6].startswith("True ")

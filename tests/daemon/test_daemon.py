@@ -145,6 +145,28 @@ def test_health_and_reflection(daemon_factory):
     assert http("GET", d.http + "/readyz")[0] == 200
 
 
+def _unary_recorder(pb, addr: str, acked: list[str], stop: threading.Event) -> threading.Thread:
+    """Records distinct holders u0, u1, ... one unary Record each until stop or the daemon
+    goes away; appends each acknowledged one."""
+    hold_pb2, hold_grpc = pb
+
+    def run() -> None:
+        try:
+            with grpc.insecure_channel(addr) as ch:
+                hm = hold_grpc.HoldMetricsStub(ch)
+                for i in range(100000):
+                    if stop.is_set():
+                        return
+                    hm.Record(hold_pb2.HoldMsg(token_id="T", holder_id=f"u{i}", start=ts(1)), timeout=10)
+                    acked.append(f"u{i}")
+        except grpc.RpcError:
+            pass
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
 def _streamer(pb, addr: str, prefix: str, acked: list[str], stop: threading.Event) -> threading.Thread:
     """Broadcasts distinct holders until stop; appends each acknowledged one."""
     hold_pb2, hold_grpc = pb
@@ -178,25 +200,12 @@ def _streamer(pb, addr: str, prefix: str, acked: list[str], stop: threading.Even
 
 @pytest.mark.parametrize("fsync", ["interval", "always"])
 def test_kill9_mid_ingest_keeps_acknowledged(daemon_factory, pb, fsync):
-    hold_pb2, hold_grpc = pb
     d = daemon_factory("--fsync", fsync).start()
     stop = threading.Event()
     acked: list[str] = []
     unary_acked: list[str] = []
     streamer = _streamer(pb, d.grpc, "s", acked, stop)
-
-    def unary() -> None:
-        try:
-            with grpc.insecure_channel(d.grpc) as ch:
-                hm = hold_grpc.HoldMetricsStub(ch)
-                for i in range(100000):
-                    hm.Record(hold_pb2.HoldMsg(token_id="T", holder_id=f"u{i}", start=ts(1)), timeout=10)
-                    unary_acked.append(f"u{i}")
-        except grpc.RpcError:
-            pass
-
-    u = threading.Thread(target=unary, daemon=True)
-    u.start()
+    u = _unary_recorder(pb, d.grpc, unary_acked, stop)
     wait_until(lambda: len(acked) > 2000 and len(unary_acked) > 50, 30, "acknowledged events")
     d.proc.kill()  # SIGKILL mid-ingest
     d.proc.wait(10)

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from conftest import BINARY, ROOT, wait_until
-from test_daemon import _streamer, stats, ts
+from test_daemon import _streamer, _unary_recorder, stats, ts
 
 
 def _server_binary(name: str) -> Path:
@@ -99,26 +99,13 @@ def _start_after_lease(daemon_factory, data_dir: Path, *args: str, timeout: floa
 
 
 def test_mongo_kill9_mid_ingest_keeps_acknowledged(daemon_factory, pb, mongo_url):
-    hold_pb2, hold_grpc = pb
     args = ("--store", mongo_url, "--store-lease-ttl", "3s")
     d = daemon_factory(*args).start()
     stop = threading.Event()
     acked: list[str] = []
     unary_acked: list[str] = []
     streamer = _streamer(pb, d.grpc, "s", acked, stop)
-
-    def unary() -> None:
-        try:
-            with grpc.insecure_channel(d.grpc) as ch:
-                hm = hold_grpc.HoldMetricsStub(ch)
-                for i in range(100000):
-                    hm.Record(hold_pb2.HoldMsg(token_id="T", holder_id=f"u{i}", start=ts(1)), timeout=10)
-                    unary_acked.append(f"u{i}")
-        except grpc.RpcError:
-            pass
-
-    u = threading.Thread(target=unary, daemon=True)
-    u.start()
+    u = _unary_recorder(pb, d.grpc, unary_acked, stop)
     wait_until(lambda: len(acked) > 1000 and len(unary_acked) > 30, 60, "acknowledged events")
     d.proc.kill()  # SIGKILL mid-ingest
     d.proc.wait(10)
