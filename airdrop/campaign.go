@@ -295,8 +295,8 @@ func Run(holds *core.Holds, c Campaign) (*Outcome, error) {
 	}
 	for _, a := range awards {
 		row := &rows[shareRow[a.Share]]
-		row.EpochAmount = a.Amount
-		row.Capped = o.Cap != nil && a.Amount.Cmp(o.Cap) == 0
+		row.EpochAmount = a.Amount.Big()
+		row.Capped = o.Cap != nil && row.EpochAmount.Cmp(o.Cap) == 0
 	}
 
 	// The epoch: amounts are cumulative.
@@ -355,7 +355,7 @@ func sortRows(rows []Row, awards []core.Award, shareRow []int, first bool) []Row
 	if first {
 		taken := make([]bool, len(rows))
 		for _, a := range awards {
-			if k := shareRow[a.Share]; a.Amount.Sign() > 0 {
+			if k := shareRow[a.Share]; !a.Amount.IsZero() {
 				out = append(out, rows[k])
 				taken[k] = true
 			}

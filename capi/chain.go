@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/big"
 	"unsafe"
@@ -250,8 +251,20 @@ func poh_allocate(shares *C.poh_share_columns, opts *C.poh_allocate_options, res
 		if err != nil {
 			return err
 		}
-		if err := checkFlags("poh_share_columns", s.flags, 0); err != nil {
+		if err := checkFlags("poh_share_columns", s.flags, C.POH_SHARES_INT64|C.POH_SHARES_DECIMAL128); err != nil {
 			return err
+		}
+		width := int64(48) // bytes per exact score
+		switch s.flags {
+		case C.POH_SHARES_INT64:
+			width = 8
+		case C.POH_SHARES_DECIMAL128:
+			width = 16
+		case C.POH_SHARES_INT64 | C.POH_SHARES_DECIMAL128:
+			return argError("poh_share_columns: POH_SHARES_INT64 and POH_SHARES_DECIMAL128: pass one layout")
+		}
+		if s.flags != 0 && s.exact == nil && s.n > 0 {
+			return argError("poh_share_columns: a POH_SHARES_* layout is of exact, which is NULL")
 		}
 		if err := checkFlags("poh_allocate_options", o.flags, C.POH_ALLOCATE_CAP); err != nil {
 			return err
@@ -277,16 +290,34 @@ func poh_allocate(shares *C.poh_share_columns, opts *C.poh_allocate_options, res
 		}
 		list := make([]core.Share, n)
 		score := cSlice((*float64)(unsafe.Pointer(s.score)), n)
-		exact := cSlice((*byte)(unsafe.Pointer(s.exact)), 48*n)
-		xs := make([]core.Int, len(exact)/48)
+		exact := cSlice((*byte)(unsafe.Pointer(s.exact)), width*n)
+		xs := make([]core.Int, len(exact)/int(width))
 		for i := range list {
 			list[i].HolderID = idAt(ids, i)
 			if score != nil {
 				list[i].Float = score[i]
-			} else {
-				xs[i].SetBytes((*[48]byte)(exact[48*i : 48*i+48]))
-				list[i].Exact = &xs[i]
+				continue
 			}
+			b := exact[width*int64(i) : width*int64(i+1)]
+			switch width {
+			case 48:
+				xs[i].SetBytes((*[48]byte)(b))
+			case 8:
+				v := int64(binary.NativeEndian.Uint64(b))
+				if v < 0 {
+					return argError("shares[%d] (%s): score %d must be >= 0", i, core.QuoteID(list[i].HolderID), v)
+				}
+				xs[i][0] = uint64(v)
+			case 16:
+				lo, hi := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
+				if int64(hi) < 0 {
+					v := new(big.Int).Lsh(new(big.Int).SetUint64(hi), 64)
+					v.Or(v, new(big.Int).SetUint64(lo)).Sub(v, new(big.Int).Lsh(big.NewInt(1), 128))
+					return argError("shares[%d] (%s): score %s must be >= 0", i, core.QuoteID(list[i].HolderID), v)
+				}
+				xs[i][0], xs[i][1] = lo, hi
+			}
+			list[i].Exact = &xs[i]
 		}
 		ao := core.AllocateOptions{MinScore: float64(o.min_score)}
 		if o.flags&C.POH_ALLOCATE_CAP != 0 {
@@ -322,20 +353,44 @@ func poh_result_awards(r C.poh_handle, out *C.poh_award_columns, e *C.poh_error)
 		if err != nil {
 			return err
 		}
+		if err := checkFlags("poh_award_columns", o.flags, C.POH_AWARDS_DECIMAL128|C.POH_AWARDS_DECIMAL256); err != nil {
+			return err
+		}
 		n := int64(len(a.awards))
 		if int64(o.rows_cap) < n {
 			return tooSmall("result needs %s rows", itoa(n))
 		}
-		share, amount := cSlice((*int64)(unsafe.Pointer(o.share)), n), cSlice((*byte)(unsafe.Pointer(o.amount)), 48*n)
-		for i, w := range a.awards {
+		width, digits := int64(48), 0
+		switch o.flags {
+		case C.POH_AWARDS_DECIMAL128:
+			width, digits = 16, 38
+		case C.POH_AWARDS_DECIMAL256:
+			width, digits = 32, 76
+		case C.POH_AWARDS_DECIMAL128 | C.POH_AWARDS_DECIMAL256:
+			return argError("poh_award_columns: POH_AWARDS_DECIMAL128 and POH_AWARDS_DECIMAL256: pass one layout")
+		}
+		if digits > 0 && len(a.awards) > 0 {
+			// The largest amount comes first (amount descending).
+			limit := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(digits)), nil)
+			if top := a.awards[0].Amount.Big(); top.Cmp(limit) >= 0 {
+				return argError("poh_award_columns: amount %s has more than %d digits", top, digits)
+			}
+		}
+		share, amount := cSlice((*int64)(unsafe.Pointer(o.share)), n), cSlice((*byte)(unsafe.Pointer(o.amount)), width*n)
+		for i := range a.awards {
+			w := &a.awards[i]
 			if share != nil {
 				share[i] = int64(w.Share)
 			}
-			if amount != nil {
-				if w.Amount.BitLen() > 384 {
-					return argError("amount %s does not fit 384 bits", w.Amount)
-				}
-				w.Amount.FillBytes(amount[48*i : 48*i+48])
+			if amount == nil {
+				continue
+			}
+			if width == 48 {
+				*(*[48]byte)(amount[48*i : 48*i+48]) = w.Amount.Bytes()
+				continue
+			}
+			for k := range width / 8 {
+				binary.LittleEndian.PutUint64(amount[width*int64(i)+8*k:], w.Amount[k])
 			}
 		}
 		return nil

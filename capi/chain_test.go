@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -296,5 +297,81 @@ func TestAllocateThroughC(t *testing.T) {
 		if _, err := capitest.Allocate(tc.ids, tc.scores, nil, tc.pool, tc.cap, 0); err.Code != tc.code {
 			t.Errorf("%+v: %+v, want %d", tc, err, tc.code)
 		}
+	}
+}
+
+// TestAllocateLayouts: exact scores as int64 or Arrow decimal128 split as
+// their 48-byte form does, and the amounts come out as Arrow decimals
+// (little-endian) or are refused when they have too many digits.
+func TestAllocateLayouts(t *testing.T) {
+	leakCheck(t)
+	ids := []string{"c", "a", "b", "d"}
+	scores := []int64{5, 5, 5, 1 << 40}
+	pool := "123456789012345678901234567890"
+	be := make([]byte, 48*len(ids))
+	i64 := make([]byte, 8*len(ids))
+	d128 := make([]byte, 16*len(ids))
+	for i, v := range scores {
+		big.NewInt(v).FillBytes(be[48*i : 48*i+48])
+		binary.NativeEndian.PutUint64(i64[8*i:], uint64(v))
+		binary.LittleEndian.PutUint64(d128[16*i:], uint64(v))
+	}
+	wantShares, wantBE, err := capitest.AllocateRaw(ids, be, 0, pool, 0, 48)
+	if err.Code != capitest.OK || len(wantShares) != 4 {
+		t.Fatalf("48-byte layout: %+v %v", err, wantShares)
+	}
+	for _, in := range []struct {
+		raw   []byte
+		flags uint32
+	}{{i64, capitest.SharesInt64}, {d128, capitest.SharesDecimal128}} {
+		for _, out := range []struct {
+			flags uint32
+			width int
+		}{{0, 48}, {capitest.AwardsDecimal128, 16}, {capitest.AwardsDecimal256, 32}} {
+			shares, amounts, err := capitest.AllocateRaw(ids, in.raw, in.flags, pool, out.flags, out.width)
+			if err.Code != capitest.OK || !slices.Equal(shares, wantShares) {
+				t.Fatalf("layout %d → %d: %v %+v, want %v", in.flags, out.flags, shares, err, wantShares)
+			}
+			for i := range shares {
+				want := new(big.Int).SetBytes(wantBE[48*i : 48*i+48])
+				got := new(big.Int)
+				if out.width == 48 {
+					got.SetBytes(amounts[48*i : 48*i+48])
+				} else {
+					le := slices.Clone(amounts[out.width*i : out.width*i+out.width])
+					slices.Reverse(le)
+					got.SetBytes(le)
+				}
+				if got.Cmp(want) != 0 {
+					t.Fatalf("layout %d → %d row %d: amount %s, want %s", in.flags, out.flags, i, got, want)
+				}
+			}
+		}
+	}
+	// A negative int64 or decimal128 score; two layouts at once; an amount
+	// of 39 digits into decimal128 (it fits decimal256).
+	neg64 := slices.Clone(i64)
+	binary.NativeEndian.PutUint64(neg64[8:], uint64(1<<64-3))
+	neg128 := slices.Clone(d128)
+	binary.LittleEndian.PutUint64(neg128[16+8:], 1<<63)
+	for _, tc := range []struct {
+		raw          []byte
+		flags, award uint32
+		pool, want   string
+	}{
+		{neg64, capitest.SharesInt64, 0, pool, `shares[1] ("a"): score -3 must be >= 0`},
+		{neg128, capitest.SharesDecimal128, 0, pool, `shares[1] ("a"): score -170141183460469231731687303715884105723 must be >= 0`},
+		{d128, capitest.SharesInt64 | capitest.SharesDecimal128, 0, pool, "pass one layout"},
+		{i64, capitest.SharesInt64, capitest.AwardsDecimal128 | capitest.AwardsDecimal256, pool, "pass one layout"},
+		{i64, capitest.SharesInt64, capitest.AwardsDecimal128, "2" + strings.Repeat("0", 38), "has more than 38 digits"},
+	} {
+		_, _, err := capitest.AllocateRaw(ids, tc.raw, tc.flags, tc.pool, tc.award, 16)
+		if err.Code != capitest.InvalidArgument || !strings.Contains(err.Message, tc.want) {
+			t.Errorf("%d/%d: %+v, want %q", tc.flags, tc.award, err, tc.want)
+		}
+	}
+	if _, amounts, err := capitest.AllocateRaw(ids, i64, capitest.SharesInt64, "2"+strings.Repeat("0", 38),
+		capitest.AwardsDecimal256, 32); err.Code != capitest.OK || len(amounts) != 4*32 {
+		t.Fatalf("39 digits into decimal256: %+v", err)
 	}
 }

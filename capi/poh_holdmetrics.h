@@ -85,6 +85,18 @@ extern "C" {
 /* Flags of poh_allocate_options.flags. */
 #define POH_ALLOCATE_CAP 1u /* cap bounds any one amount */
 
+/* Flags of poh_share_columns.flags: the layout of exact (default: 48 bytes big-endian per row). */
+#define POH_SHARES_INT64 1u      /* exact is int64_t per row (native byte order), each >= 0 */
+/* POH_SHARES_DECIMAL128: exact is 16 bytes per row, little-endian two's complement (Arrow's
+ * decimal128 of scale 0), each >= 0. */
+#define POH_SHARES_DECIMAL128 2u
+
+/* Flags of poh_award_columns.flags: the layout of amount (default: 48 bytes big-endian per row).
+ * Arrow's decimal128 / decimal256 buffers of scale 0; POH_ERR_INVALID_ARGUMENT (nothing written)
+ * when an amount has more digits than the type's precision (38 / 76). */
+#define POH_AWARDS_DECIMAL128 1u /* amount is 16 bytes per row, little-endian */
+#define POH_AWARDS_DECIMAL256 2u /* amount is 32 bytes per row, little-endian */
+
 /* Flags of poh_record_options.flags. */
 #define POH_RECORD_PARTIAL 1u /* record the valid rows, report the others (else all-or-nothing) */
 /* POH_RECORD_CHECK validates only, recording nothing: a strict batch sent in several calls is
@@ -387,10 +399,10 @@ typedef struct poh_hold_columns {
 } poh_hold_columns;
 
 /* Scores to split with poh_allocate: holder ids, and a double score per row,
- * or (exact) 48 bytes big-endian per row. */
+ * or (exact) 48 bytes big-endian per row (POH_SHARES_* flags: other layouts). */
 typedef struct poh_share_columns {
     uint32_t size;  /* sizeof(poh_share_columns) */
-    uint32_t flags; /* 0 */
+    uint32_t flags; /* POH_SHARES_INT64, POH_SHARES_DECIMAL128 (at most one; with exact only) */
     int64_t n;
     const char *ids;
     int64_t ids_len;
@@ -410,10 +422,10 @@ typedef struct poh_allocate_options {
 
 /* Where poh_result_awards copies an allocation, in its order (amount
  * descending, then holder id ascending): each row's index in the shares and
- * its amount (48 bytes big-endian). */
+ * its amount (48 bytes big-endian, or a POH_AWARDS_* layout). */
 typedef struct poh_award_columns {
     uint32_t size;     /* sizeof(poh_award_columns) */
-    uint32_t reserved;
+    uint32_t flags;    /* 0, POH_AWARDS_DECIMAL128 or POH_AWARDS_DECIMAL256 */
     int64_t rows_cap;
     int64_t *share;
     uint8_t *amount;

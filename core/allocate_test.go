@@ -134,13 +134,14 @@ func TestAllocateMatchesRationalReference(t *testing.T) {
 		want := refAllocate(ids, rats, pool, cap)
 		sum := new(big.Int)
 		for i, a := range got {
-			if want[a.HolderID] == nil || a.Amount.Cmp(want[a.HolderID]) != 0 {
-				t.Fatalf("trial %d: %s gets %s, want %v", trial, a.HolderID, a.Amount, want[a.HolderID])
+			id := shares[a.Share].HolderID
+			if want[id] == nil || a.Amount.Big().Cmp(want[id]) != 0 {
+				t.Fatalf("trial %d: %s gets %s, want %v", trial, id, &a.Amount, want[id])
 			}
-			if i > 0 && (got[i-1].Amount.Cmp(a.Amount) < 0 || got[i-1].Amount.Cmp(a.Amount) == 0 && got[i-1].HolderID > a.HolderID) {
+			if p := &got[max(i-1, 0)]; i > 0 && (p.Amount.Cmp(&a.Amount) < 0 || p.Amount.Cmp(&a.Amount) == 0 && shares[p.Share].HolderID > id) {
 				t.Fatalf("trial %d: rows %d, %d out of order", trial, i-1, i)
 			}
-			sum.Add(sum, a.Amount)
+			sum.Add(sum, a.Amount.Big())
 		}
 		if sum.Cmp(pool) != 0 || len(got) != len(want) {
 			t.Fatalf("trial %d: %d rows summing to %s; want %d rows, pool %s", trial, len(got), sum, len(want), pool)
@@ -172,8 +173,106 @@ func TestAllocateErrors(t *testing.T) {
 	// The README's airdrop: bob 60, alice 20 of 10^24.
 	p, _ := new(big.Int).SetString("1000000000000000000000000", 10)
 	got, _ = Allocate([]Share{{HolderID: "alice", Float: 20}, {HolderID: "bob", Float: 60}, {HolderID: "carol"}}, p, AllocateOptions{})
-	if len(got) != 2 || got[0].HolderID != "bob" || got[0].Amount.String() != "750000000000000000000000" ||
-		got[1].Amount.String() != "250000000000000000000000" || !slices.IsSortedFunc(got, func(a, b Award) int { return b.Amount.Cmp(a.Amount) }) {
+	if len(got) != 2 || got[0].Share != 1 || got[0].Amount.String() != "750000000000000000000000" ||
+		got[1].Amount.String() != "250000000000000000000000" || !slices.IsSortedFunc(got, func(a, b Award) int { return b.Amount.Cmp(&a.Amount) }) {
 		t.Fatalf("%+v", got)
+	}
+}
+
+// TestAllocateWidePathsAgree: the 256-bit split and the math/big one give
+// the same awards, in the same order, on inputs both can take (many equal
+// scores, so remainders and amounts tie), with and without a cap.
+func TestAllocateWidePathsAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	for trial := 0; trial < 400; trial++ {
+		n := 1 + r.IntN(200)
+		exact := trial%2 == 0
+		shares := make([]Share, n)
+		for i := range shares {
+			shares[i].HolderID = fmt.Sprintf("0x%040x", i*7919+trial)
+			if exact {
+				var x Int
+				x.SetBig(new(big.Int).Lsh(big.NewInt(r.Int64N(5)), uint(r.IntN(150))))
+				shares[i].Exact = &x
+			} else {
+				shares[i].Float = []float64{0, 1, 0.5, 3, r.Float64() * 1e9, float64(r.IntN(4))}[r.IntN(6)]
+			}
+		}
+		pool := new(big.Int).Lsh(big.NewInt(r.Int64N(1<<40)), uint(r.IntN(200)))
+		o := AllocateOptions{}
+		if r.IntN(2) == 0 {
+			o.Cap = new(big.Int).Quo(pool, big.NewInt(int64(1+r.IntN(n))))
+			o.Cap.Add(o.Cap, big.NewInt(int64(r.IntN(3))))
+		}
+		got, err := Allocate(shares, pool, o)
+		elig, ex, maxFrac, err2 := eligible(shares, o.MinScore)
+		if err2 != nil {
+			t.Fatal(err2)
+		}
+		if _, ok := nums256(shares, elig, ex, maxFrac, pool, o.Cap); !ok {
+			t.Fatalf("trial %d: the 256-bit path refused a small input", trial)
+		}
+		if err != nil {
+			if !errors.Is(err, ErrInfeasibleCap) && !errors.Is(err, ErrNoneEligible) {
+				t.Fatalf("trial %d: %v", trial, err)
+			}
+			continue
+		}
+		want, err := allocateBig(shares, elig, ex, maxFrac, pool, o.Cap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("trial %d: %d awards, math/big %d", trial, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("trial %d row %d: %s to share %d, math/big %s to share %d", trial, i, &got[i].Amount,
+					got[i].Share, &want[i].Amount, want[i].Share)
+			}
+		}
+	}
+}
+
+func TestNthLargest(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := 0; trial < 2000; trial++ {
+		xs := make([]float64, 1+r.IntN(60))
+		for i := range xs {
+			xs[i] = float64(r.IntN(1 + trial%7*3)) // many equal values
+		}
+		n := 1 + r.IntN(len(xs))
+		sorted := slices.Clone(xs)
+		slices.Sort(sorted)
+		if got, want := nthLargest(slices.Clone(xs), n), sorted[len(sorted)-n]; got != want {
+			t.Fatalf("nthLargest(%v, %d) = %v, want %v", xs, n, got, want)
+		}
+	}
+}
+
+// TestAllocateReportsTheFirstBadShare: a repeated id and a bad score are
+// reported by the lower index, whichever kind comes first.
+func TestAllocateReportsTheFirstBadShare(t *testing.T) {
+	mk := func(ids []string, scores []float64) []Share {
+		s := make([]Share, len(ids))
+		for i := range ids {
+			s[i] = Share{HolderID: ids[i], Float: scores[i]}
+		}
+		return s
+	}
+	pool := big.NewInt(10)
+	for _, tc := range []struct {
+		shares []Share
+		want   string
+	}{
+		{mk([]string{"a", "b", "a", "c"}, []float64{1, 1, 1, -1}), "shares[2]: holder_id \"a\" appears twice (first at shares[0])"},
+		{mk([]string{"a", "b", "c", "a"}, []float64{1, -1, 1, 1}), "shares[1] (\"b\"): score -1 must be"},
+		{mk([]string{"x", "a", "b", "b", "a"}, []float64{1, 1, 1, 1, 1}), "shares[3]: holder_id \"b\" appears twice (first at shares[2])"},
+		{mk([]string{"a", "b", "a", "b", "a"}, []float64{1, 1, 1, 1, 1}), "shares[2]: holder_id \"a\" appears twice (first at shares[0])"},
+	} {
+		_, err := Allocate(tc.shares, pool, AllocateOptions{})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("got %v, want %q", err, tc.want)
+		}
 	}
 }

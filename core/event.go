@@ -104,8 +104,10 @@ func (e *BatchError) Unwrap() []error {
 	return out
 }
 
-// quoteID renders an id for an error message: quoted, and cut to 64 bytes so
+// QuoteID renders an id for an error message: quoted, and cut to 64 bytes so
 // that a 1 MiB id does not become a 1 MiB log line.
+func QuoteID(s string) string { return quoteID(s) }
+
 func quoteID(s string) string {
 	const max = 64
 	if len(s) > max {

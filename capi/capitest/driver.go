@@ -154,6 +154,14 @@ const (
 // QueryUnordered is POH_QUERY_UNORDERED, a poh_query_options flag.
 const QueryUnordered = uint32(C.POH_QUERY_UNORDERED)
 
+// The layouts of poh_share_columns.exact and poh_award_columns.amount.
+const (
+	SharesInt64      = uint32(C.POH_SHARES_INT64)
+	SharesDecimal128 = uint32(C.POH_SHARES_DECIMAL128)
+	AwardsDecimal128 = uint32(C.POH_AWARDS_DECIMAL128)
+	AwardsDecimal256 = uint32(C.POH_AWARDS_DECIMAL256)
+)
+
 // ScoreOptionsSize is sizeof(poh_score_options) in this header (for ScoreSized).
 const ScoreOptionsSize = uint32(unsafe.Sizeof(C.poh_score_options{}))
 
@@ -901,6 +909,43 @@ func Allocate(ids []string, scores []float64, exact []string, pool, cap string, 
 		out = append(out, Award{Share: int64(unsafe.Slice(ac.share, nr)[i]), Amount: new(big.Int).SetBytes(amt[48*i : 48*i+48]).String()})
 	}
 	return out, Err{}
+}
+
+// AllocateRaw is poh_allocate of exact scores in a raw layout (shareFlags:
+// POH_SHARES_*), its awards read in another (awardFlags: POH_AWARDS_*,
+// width bytes per amount): each award's share index and its raw amount.
+func AllocateRaw(ids []string, exact []byte, shareFlags uint32, pool string, awardFlags uint32,
+	width int) ([]int64, []byte, Err) {
+	var m mem
+	defer m.free()
+	s := sized[C.poh_share_columns](&m)
+	s.n, s.flags = C.int64_t(len(ids)), C.uint32_t(shareFlags)
+	s.ids, s.ids_len, s.id_offsets = idCol(&m, ids)
+	s.exact = (*C.uint8_t)(unsafe.Pointer(carray(&m, exact)))
+	o := sized[C.poh_allocate_options](&m)
+	b, _ := new(big.Int).SetString(pool, 10)
+	b.FillBytes(unsafe.Slice((*byte)(unsafe.Pointer(&o.pool[0])), 48))
+	var r C.poh_handle
+	e := newErr()
+	if rc := C.poh_allocate(s, o, &r, e.p); rc != C.POH_OK {
+		return nil, nil, e.done(rc)
+	}
+	e.done(C.POH_OK)
+	defer Free(uint64(r))
+	nr, _, _ := Size(uint64(r))
+	ac := sized[C.poh_award_columns](&m)
+	ac.rows_cap, ac.flags = C.int64_t(nr), C.uint32_t(awardFlags)
+	ac.share, ac.amount = alloc[C.int64_t](&m, int(nr)), alloc[C.uint8_t](&m, width*int(nr))
+	e2 := newErr()
+	if rc := C.poh_result_awards(r, ac, e2.p); rc != C.POH_OK {
+		return nil, nil, e2.done(rc)
+	}
+	e2.done(C.POH_OK)
+	shares := make([]int64, nr)
+	for i, v := range unsafe.Slice(ac.share, nr) {
+		shares[i] = int64(v)
+	}
+	return shares, C.GoBytes(unsafe.Pointer(ac.amount), C.int(width*int(nr))), Err{}
 }
 
 // GroupOpts is poh_group_options (Window nil: no POH_GROUP_WINDOW; Flags:

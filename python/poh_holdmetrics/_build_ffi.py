@@ -17,7 +17,7 @@ def cdef_from_header(text: str) -> str:
     for line in text.splitlines():
         s = line.strip()
         if s.startswith("#"):
-            m = re.match(r"#define\s+(POH_[A-Z_]+)\s+\S", s)
+            m = re.match(r"#define\s+(POH_[A-Z0-9_]+)\s+\S", s)
             if m:
                 out.append(f"#define {m.group(1)} ...")
             continue
