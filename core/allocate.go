@@ -466,8 +466,10 @@ func rankAwards(n int, key func(int) float64, cmpAmount func(x, y int) int, shar
 		}
 		if hi-lo > 1 {
 			slices.SortFunc(order[lo:hi], func(x, y rankKey) int {
-				return cmp.Or(cmpAmount(int(y.i), int(x.i)), strings.Compare(shares[elig[x.i].i].HolderID,
-					shares[elig[y.i].i].HolderID))
+				if c := cmpAmount(int(y.i), int(x.i)); c != 0 {
+					return c
+				}
+				return strings.Compare(shares[elig[x.i].i].HolderID, shares[elig[y.i].i].HolderID)
 			})
 		}
 		lo = hi

@@ -17,7 +17,8 @@ closed hold ending by now):
   all      every holder's score as a pyarrow Table (ours: the kernel's full ranking)
   record   ours: record_many of the batch into an Aggregator; pandas: groupby().sum()
   snapshot ours: the aggregator's 1M-holder snapshot as a pyarrow Table (snapshot_columns)
-  rewards  allocate_rewards, exact, over PEERS_HOLDERS integer scores
+  rewards  allocate_rewards_columns (a pyarrow table in, columns out) and allocate_rewards (a dict
+           in, RewardRows out), exact, over PEERS_HOLDERS integer scores
   cli      `poh-holdmetrics score FILE --by-holder --top 100` on a Parquet file of
            PEERS_PARQUET_ROWS rows (default half of PEERS_ROWS) against DuckDB's
            read_parquet + GROUP BY, each a fresh Python process
@@ -274,8 +275,18 @@ def bench_rewards(holders: int) -> dict:
     pool = 10**27
     rows = phm.allocate_rewards(scores, pool)
     assert len(rows) == holders and sum(r.amount for r in rows) == pool
+    # The columnar entry point, from a pyarrow table of the same scores (decimal128, as DuckDB
+    # and polars hand integer sums over): checked equal to the rows, amount for amount.
+    import pyarrow as pa
+    table = pa.table({"holder_id": pa.array(list(scores), pa.large_string()),
+                      "score": pa.array(list(scores.values()), pa.decimal128(38, 0))})
+    cols = phm.allocate_rewards_columns(table, pool)
+    if cols.amounts() != [r.amount for r in rows] or cols.holder_ids != [r.holder_id for r in rows]:
+        raise AssertionError("allocate_rewards_columns differs from allocate_rewards")
     arr = np.array(list(scores.values()), dtype=np.float64)
     out = {"ours": measure(lambda: phm.allocate_rewards(scores, pool), REPS),
+           "columns": measure(lambda: phm.allocate_rewards_columns(table, pool), REPS),
+           "columns_arrow": measure(lambda: phm.allocate_rewards_columns(table, pool).to_arrow(), REPS),
            "numpy": measure(lambda: np.floor(pool * (arr / arr.sum())), REPS)}
     for m in out.values():
         m["result"] = None  # checked above; not reported
@@ -409,7 +420,7 @@ def main() -> int:
                 print(f"# {engine} with {threads} threads ({time.perf_counter() - t:.0f} s): "
                       + ", ".join(f"{w} {fmt(m)}" for w, m in res.items()), flush=True)
         rewards = bench_rewards(HOLDERS)
-        print(f"# rewards: {fmt(rewards['ours'])}", flush=True)
+        print(f"# rewards: columns {fmt(rewards['columns'])}, rows {fmt(rewards['ours'])}", flush=True)
         cli: dict[str, dict] = {}
         for threads in THREADS:
             try:
@@ -508,9 +519,15 @@ def report(data: dict) -> int:
                          f"`groupby().sum()` | {threads} | | {fmt(r)} | {fmt(p)} | | | aggregator ÷ pandas: "
                          f"{rfmt(x)}, {rfmt(ratio(r, p, 'wall'))} | | "
                          + verdict(f"record {threads}t", x <= 1.0, "≤ pandas") + " |")
-    lines.append(f"| `allocate_rewards`, exact, {meta['holders']:,} integer scores (numpy: its inexact float split) "
-                 f"| 1 | {fmt(rewards['ours'])} | | {fmt(rewards['numpy'])} (numpy) | | | | | "
-                 + verdict("rewards", rewards["ours"]["cpu"] <= 1.0, "≤ 1 s") + " |")
+    if "columns" in rewards:
+        lines.append(f"| `allocate_rewards_columns`, exact, {meta['holders']:,} integer scores from a pyarrow "
+                     f"table (numpy: its inexact float split) | 1 | {fmt(rewards['columns'])} | | "
+                     f"{fmt(rewards['numpy'])} (numpy) | | | | | "
+                     + verdict("rewards", rewards["columns"]["cpu"] <= 1.0, "≤ 1 s") + " |")
+        lines.append(f"| same, then `.to_arrow()` (the result as a pyarrow.Table) | 1 | {fmt(rewards['columns_arrow'])} "
+                     "| | | | | | | |")
+    lines.append(f"| `allocate_rewards`, exact, {meta['holders']:,} integer scores, a dict in and RewardRows out "
+                 f"| 1 | {fmt(rewards['ours'])} | | | | | | | |")
     for threads in threads_all:
         o, d = cli[str(threads)]["ours"], cli[str(threads)].get("duckdb")
         if o is None:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from ._airdrop import CampaignRules, run_airdrop, verify_merkle, verify_run
     from ._config import ConfigError, Settings, load_settings
+    from ._reward_columns import RewardColumns, allocate_rewards_columns
     from ._rewards import InfeasibleCapError, RewardRow, allocate_rewards, write_rewards_csv, write_rewards_json
     from ._scheduler import Scheduler
     from ._tracker import HoldAlreadyOpenError, HoldTracker
@@ -37,6 +38,7 @@ from ._score import calculate_score, twab
 _LAZY = {
     "InfeasibleCapError": "_rewards", "RewardRow": "_rewards", "allocate_rewards": "_rewards",
     "write_rewards_csv": "_rewards", "write_rewards_json": "_rewards",
+    "RewardColumns": "_reward_columns", "allocate_rewards_columns": "_reward_columns",
     "HoldTracker": "_tracker", "HoldAlreadyOpenError": "_tracker", "Scheduler": "_scheduler",
     "start_metrics_server": "exporter.prometheus", "MetricsServer": "exporter.prometheus",
     "ConfigError": "_config", "Settings": "_config", "load_settings": "_config",
@@ -70,6 +72,7 @@ __all__ = [
     "NoHistoryError",
     "NoOpenHoldError",
     "RecordResult",
+    "RewardColumns",
     "RewardRow",
     "Scheduler",
     "Settings",
@@ -78,6 +81,7 @@ __all__ = [
     "TimeLike",
     "WindowLike",
     "allocate_rewards",
+    "allocate_rewards_columns",
     "backend",
     "calculate_score",
     "load_settings",

@@ -30,7 +30,8 @@ def test_peers_runs_and_agrees_at_a_tiny_size(tmp_path):
     assert "| per-holder score + top-100 | 2 |" in r.stdout and "| windowed score + TWAB, top-100 | 1 |" in r.stdout
     assert "targets met" in r.stdout and "Load average" in r.stdout
     saved = json.loads((tmp_path / "peers.json").read_text(encoding="utf-8"))
-    assert saved["results"]["kernel 1"]["top100"]["cpu"] >= 0 and saved["rewards"]["ours"]["wall"] >= 0
+    assert saved["results"]["kernel 1"]["top100"]["cpu"] >= 0 and saved["rewards"]["ours"]["wall"] >= 0 \
+        and saved["rewards"]["columns"]["cpu"] >= 0
     again = subprocess.run([sys.executable, str(REPO / "python" / "bench" / "peers.py"), "--report",
                             str(tmp_path / "peers.json")], capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr
