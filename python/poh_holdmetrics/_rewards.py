@@ -26,6 +26,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
+from itertools import repeat
 from operator import itemgetter
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -77,7 +78,9 @@ def _scores(source: Any, window: Any) -> list[tuple[str, float]]:
     if window is not None:
         raise ValueError("window applies only when allocating from an Aggregator; "
                          "pass windowed scores (calculate_score(..., window=...)) instead")
-    items: Iterable[Any] = source.items() if isinstance(source, Mapping) else source
+    if isinstance(source, Mapping):
+        return list(source.items())  # (key, value) pairs by definition
+    items: Iterable[Any] = source
     out = []
     for i, item in enumerate(items):
         if hasattr(item, "holder_id") and hasattr(item, "score"):
@@ -134,15 +137,13 @@ def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: floa
         cap = _check_int("cap", cap, 0)
     if not (isinstance(min_score, (int, float)) and math.isfinite(min_score)):
         raise ValueError(f"min_score {min_score!r} must be a finite number")
-    merged: dict[str, float | int] = {}
-    for i, (holder, score) in enumerate(_scores(scores_or_aggregator, window)):
-        if not isinstance(holder, str) or not holder:
-            raise ValueError(f"scores[{i}]: holder_id {holder!r} must be a non-empty str")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score) or score < 0:
-            raise ValueError(f"scores[{i}] ({holder!r}): score {score!r} must be a finite number >= 0")
-        if holder in merged:
-            raise ValueError(f"scores[{i}]: holder_id {holder!r} appears twice")
-        merged[holder] = score
+    pairs = _scores(scores_or_aggregator, window)
+    try:
+        merged: dict[str, float | int] = dict(pairs)
+    except TypeError:  # an unhashable holder_id: named below
+        merged = {}
+    if len(merged) != len(pairs) or not _plainly_valid(pairs, merged):
+        _first_bad(pairs)
     # Exact scores: every one an int (floats and ints mixed count as floats, as always).
     exact = bool(merged) and all(s.__class__ is int for s in merged.values())
     eligible: dict[str, float | int] = {h: (s if exact else float(s)) for h, s in merged.items()
@@ -161,20 +162,35 @@ def _allocate(scores_or_aggregator: Any, pool: int, window: Any, min_score: floa
     return _rows(amounts, merged, pool)
 
 
+def _plainly_valid(pairs: list[tuple[Any, Any]], merged: dict[Any, Any]) -> bool:
+    """True when every holder_id is a non-empty str and every score an int >= 0, or a
+    finite float or int >= 0: checks in C-speed loops, for the common case."""
+    if "" in merged or not all(h.__class__ is str for h in merged):
+        return False
+    values = [s for _, s in pairs]
+    if all(s.__class__ is int for s in values):
+        return min(values, default=0) >= 0
+    inf = math.inf
+    return all(s.__class__ is float or s.__class__ is int for s in values) and all(0 <= s < inf for s in values)
+
+
+def _first_bad(pairs: list[tuple[Any, Any]]) -> None:
+    """Raise the error for the first bad (holder_id, score) pair, in input order."""
+    seen: set[Any] = set()
+    for i, (holder, score) in enumerate(pairs):
+        if not isinstance(holder, str) or not holder:
+            raise ValueError(f"scores[{i}]: holder_id {holder!r} must be a non-empty str")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not math.isfinite(score) or score < 0:
+            raise ValueError(f"scores[{i}] ({holder!r}): score {score!r} must be a finite number >= 0")
+        if holder in seen:
+            raise ValueError(f"scores[{i}]: holder_id {holder!r} appears twice")
+        seen.add(holder)
+
+
 def _rows(amounts: list[tuple[str, int]], scores: dict[str, float | int], pool: int) -> list[RewardRow]:
-    """RewardRows without RewardRow.__init__ per row (a million rows add up)."""
-    new = RewardRow.__new__
-    set_h, set_s = RewardRow.holder_id.__set__, RewardRow.score.__set__  # type: ignore[attr-defined]
-    set_a, set_p = RewardRow.amount.__set__, RewardRow.pool.__set__  # type: ignore[attr-defined]
-    out = []
-    for h, a in amounts:
-        r = new(RewardRow)
-        set_h(r, h)
-        set_s(r, scores[h])
-        set_a(r, a)
-        set_p(r, pool)
-        out.append(r)
-    return out
+    """The RewardRows, built by map (its C loop is about twice as fast as a Python one)."""
+    holders = [h for h, _ in amounts]
+    return list(map(RewardRow, holders, map(scores.__getitem__, holders), [a for _, a in amounts], repeat(pool)))
 
 
 def _split(eligible: dict[str, float | int], pool: int, cap: int | None) -> list[tuple[str, int]]:
