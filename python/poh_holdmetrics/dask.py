@@ -252,7 +252,7 @@ def allocate_rewards(source: Any, pool: int, now: TimeLike | None = None, window
     ``exact``, ``twab``) or a HolderScores (by holder, its full ranking). The scores are
     computed on the cluster; the split, which needs every holder's score at once, runs
     here on one row per holder. Equal to the single-process split of the same rows."""
-    from ._rewards import allocate_rewards as _allocate
+    from ._reward_columns import allocate_rewards_columns
     if isinstance(source, HolderScores):
         if source.by_token:
             raise ValueError("allocate_rewards: a by_token HolderScores has one row per pair; pass by-holder scores")
@@ -262,7 +262,9 @@ def allocate_rewards(source: Any, pool: int, now: TimeLike | None = None, window
     else:
         scores = score_by_holder(source, now, window, exact=exact, twab=twab, threads=threads,
                                  npartitions=npartitions, shuffle=shuffle)
-    return _allocate(zip(scores.holder_ids, scores.scores()), pool, min_score=min_score, cap=cap, decimals=decimals)
+    # The columnar split reads the HolderScores' buffers as they are (no dict of a million
+    # holders); the rows are allocate_rewards' own.
+    return allocate_rewards_columns(scores, pool, min_score=min_score, cap=cap, decimals=decimals).rows()
 
 
 # --- transfers ---------------------------------------------------------------------------

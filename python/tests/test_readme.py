@@ -39,11 +39,16 @@ def test_quickstart_runs_as_written(tmp_path):
 def test_airdrop_runs_as_written(tmp_path):
     text = (REPO / "README.md").read_text(encoding="utf-8")
     section = text.split("## Airdrop in five lines", 1)[1].split("\n## ", 1)[0]
-    code, = re.findall(r"```python\n(.*?)```", section, re.S)
+    code, columns = re.findall(r"```python\n(.*?)```", section, re.S)
     shown, = re.findall(r"```\n(holder_id.*?)```", section, re.S)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout
     assert out == shown + "\n"  # print() adds a newline after the file's own last one
     assert (tmp_path / "airdrop.csv").read_text(encoding="utf-8") == shown
+    # allocate_rewards_columns: prints what its comment says
+    pytest.importorskip("pyarrow", reason="pyarrow is a test dependency (PY_TEST_DEPS); the block imports it")
+    out = subprocess.run([sys.executable, "-c", columns], capture_output=True, text=True, check=True,
+                         cwd=tmp_path).stdout
+    assert out == columns.split("# ", 1)[1].strip() + "\n"
 
 
 @needs_native
