@@ -119,34 +119,43 @@ def cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def cmd_rewards(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ._rewards import InfeasibleCapError, allocate_rewards
+    from ._reward_columns import allocate_rewards_columns
+    from ._rewards import InfeasibleCapError
     now = args.now if args.now is not None else int(time.time())
     if args.window is not None and args.window[0] > now:
         raise CliError(f"window starts at {args.window[0]}, after now {now}: nothing has been held in it yet")
     _check_inputs(args)
     show = args.progress if args.progress is not None else err.isatty()
     progress = Progress(err, show)
+    # Hold files: the batch kernel's scores (the rows an Aggregator would give), split as
+    # columns; transfers: the chain scorer's aggregator.
     scorer: Any = ChainScore(args, now, True, "rewards") if args.transfers else Scorer(
-        now, True, args.window, what="rewards", exact=args.exact)
+        now, True, args.window, what="rewards", exact=args.exact, kernel=True)
     try:
         if not args.transfers:
             skipped, _ = feed_files(args, scorer, progress)
             progress.finish()
             if skipped:
                 err.write(f"{PROG}: skipped {skipped} invalid row{'s' if skipped != 1 else ''} (--skip-invalid)\n")
-        agg = scorer.agg
-        assert agg is not None
-        stats = agg.top_n(len(agg), now=now, token=args.token) if args.token else agg.snapshot(now)
+            try:
+                scores: Any = scorer.holder_scores(args.token)
+            except InvalidEventError as e:
+                raise CliError(str(e)) from None
+        else:
+            agg = scorer.agg
+            assert agg is not None
+            stats = agg.top_n(len(agg), now=now, token=args.token) if args.token else agg.snapshot(now)
+            scores = [(s.holder_id, s.score) for s in stats]
         try:
-            rows = allocate_rewards([(s.holder_id, s.score) for s in stats], args.pool, min_score=args.min_score,
-                                    cap=args.cap, decimals=args.decimals)
+            rows = allocate_rewards_columns(scores, args.pool, min_score=args.min_score, cap=args.cap,
+                                            decimals=args.decimals)
         except InfeasibleCapError as e:
             raise CliError(f"--cap: {e}") from None
         except ValueError as e:
             raise CliError(str(e)) from None
         print_allocation(rows, args.format, out, args.output, args.decimals)
         if args.output:
-            err.write(f"{PROG}: wrote {len(rows)} allocations summing to {sum(r.amount for r in rows)} "
+            err.write(f"{PROG}: wrote {len(rows)} allocations summing to {sum(rows.amounts())} "
                       f"to {args.output}\n")
         return 0
     finally:

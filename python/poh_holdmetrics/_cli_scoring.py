@@ -137,9 +137,30 @@ class Scorer:
         """kernel=True: the HoldStats of every holder (of the (holder, token) pairs of
         token), in ranking order, the first top of them: the batch kernel over every
         chunk kept, in order, as one batch."""
+        rows, want = self._kernel(top, token)
+        if rows is None:
+            return []
+        if want is None:
+            return rows.rows()
+        keep = [i for i, t in enumerate(rows.token_ids or []) if t == want][:top]
+        return [rows[i] for i in keep]
+
+    def holder_scores(self, token: str | None) -> Any:
+        """kernel=True: every holder's score as the kernel's HolderScores (with token:
+        (holder_id, score) pairs of that token's rows), for allocate_rewards_columns."""
+        rows, want = self._kernel(None, token)
+        if rows is None:
+            return []
+        if want is None:
+            return rows
+        return [(h, s) for h, t, s in zip(rows.holder_ids, rows.token_ids or [], rows.scores()) if t == want]
+
+    def _kernel(self, top: int | None, token: str | None) -> tuple[Any, str | None]:
+        """The kernel's HolderScores of every kept chunk (by token when token is given, and
+        that token's canonical id), or (None, None) when no row was kept."""
         assert self.kept is not None
         if not self.kept:
-            return []
+            return None, None
         from . import _native, _pure
         from ._kernel import _native_scores, concat_columns
         ffi, lib = _native.load()
@@ -159,10 +180,7 @@ class Scorer:
             first, c, reader = self.origins[bisect_right([o[0] for o in self.origins], e.index) - 1]
             reader.bad(c.line(e.index - first), e.field, _row_message(e))  # raises: not skip_invalid
             raise
-        if want is None:
-            return rows.rows()
-        keep = [i for i, t in enumerate(rows.token_ids or []) if t == want][:top]
-        return [rows[i] for i in keep]
+        return rows, want
 
     @property
     def total(self) -> float | int:
