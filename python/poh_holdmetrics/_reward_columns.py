@@ -132,6 +132,9 @@ class RewardColumns:
         if src.kind == _INT64:
             q = memoryview(src.scores).cast("B").cast("q")
             return [q[i] for i in self._share]
+        if src.kind == _BE48:
+            every = ints_of(src.scores, src.n, 48)  # one bulk read (numpy when there)
+            return [every[i] for i in self._share]
         return [src.score_at(i) for i in self._share]
 
     def rows(self) -> list[RewardRow]:

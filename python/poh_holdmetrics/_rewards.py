@@ -315,23 +315,39 @@ def format_amount(amount: int, decimals: int) -> str:
     return f"{sign}{whole}.{frac:0{decimals}d}"
 
 
-def _records(rows: Iterable[RewardRow], decimals: int) -> Iterable[dict[str, str]]:
+def _share_text(amount: int, pool: int) -> str:
+    """amount / pool in lowest terms, as RewardRow.share prints ("n/d", or "n" when whole)."""
+    if not pool:
+        return "0"
+    g = math.gcd(amount, pool)
+    n, d = amount // g, pool // g
+    return str(n) if d == 1 else f"{n}/{d}"
+
+
+_FIELDS = ("holder_id", "score", "share", "amount", "amount_decimal")
+
+
+def _values(rows: Iterable[RewardRow], decimals: int) -> Iterable[tuple[str, str, str, str, str]]:
+    """Each row's fields as text, in _FIELDS order."""
     for r in rows:
         score = str(r.score) if r.score.__class__ is int else repr(float(r.score))  # exact: the int's digits
-        yield {"holder_id": r.holder_id, "score": score,
-               "share": f"{r.share.numerator}/{r.share.denominator}" if r.share.denominator != 1 else str(r.share.numerator),
-               "amount": str(r.amount), "amount_decimal": format_amount(r.amount, decimals)}
+        amount = r.amount
+        yield r.holder_id, score, _share_text(amount, r.pool), str(amount), format_amount(amount, decimals)
+
+
+def _records(rows: Iterable[RewardRow], decimals: int) -> Iterable[dict[str, str]]:
+    for v in _values(rows, decimals):
+        yield dict(zip(_FIELDS, v))
 
 
 def write_rewards_csv(rows: Iterable[RewardRow], out: str | IO[str], *, decimals: int = 0) -> None:
     """CSV with columns holder_id, score, share (exact fraction), amount (base units, exact
     integer), amount_decimal (amount / 10**decimals, exact)."""
-    fields = ["holder_id", "score", "share", "amount", "amount_decimal"]
     f = open(out, "w", newline="", encoding="utf-8") if isinstance(out, str) else out
     try:
-        w = csv.DictWriter(f, fieldnames=fields)
-        w.writeheader()
-        w.writerows(_records(rows, decimals))
+        w = csv.writer(f)
+        w.writerow(_FIELDS)
+        w.writerows(_values(rows, decimals))
     finally:
         if isinstance(out, str):
             f.close()
