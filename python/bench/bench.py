@@ -257,6 +257,14 @@ def bench_allocation() -> None:
     t_np = median_time(lambda: np.floor(pool * (arr / arr.sum())), 5)
     report(f"allocate_rewards, {n:,} holders, pool 10^27 (exact)", fmt(t),
            f"({fmt(t_np)} for numpy's inexact float split)", None)
+    # The same split, columns in and out: a pyarrow table of the same scores.
+    import pyarrow as pa
+    table = pa.table({"holder_id": pa.array(list(scores), pa.large_string()), "score": arr})
+    cols = phm.allocate_rewards_columns(table, pool)
+    assert cols.amounts() == [r.amount for r in rows_out]
+    t_c = median_time(lambda: phm.allocate_rewards_columns(table, pool), 3 if QUICK else 5)
+    report(f"allocate_rewards_columns, {n:,} holders from a pyarrow table, pool 10^27 (exact)", fmt(t_c),
+           f"{t / t_c:.1f}x allocate_rewards of the dict", None)
 
 
 def bench_window_topn() -> None:
