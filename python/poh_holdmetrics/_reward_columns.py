@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from ._errors import HoldMetricsError, InternalError
 from ._rewards import (_MAX_NATIVE, InfeasibleCapError, RewardRow, _allocate, _check_int, _scores,
-                       rewards_csv_text)
+                       read_awards, rewards_csv_text)
 from ._wei import ints_of
 
 __all__ = ["RewardColumns", "allocate_rewards_columns"]
@@ -427,26 +427,10 @@ def _native_split(ffi: Any, lib: Any, src: _Shares, pool: int, min_score: float,
         raise ValueError(str(e)) from None
     finally:
         del keep
-    r = res[0]
-    try:
-        rows = ffi.new("int64_t *")
-        _native.call(lib.poh_result_size, r, rows, ffi.NULL)
-        m = int(rows[0])
-        width = _AMOUNT_DEC128 if pool < 10**38 else _AMOUNT_DEC256 if pool < 10**76 else _AMOUNT_BE48
-        share = array("q", bytes(8 * m))
-        amount = bytearray(width * m)
-        ac = _native.options(ffi, "poh_award_columns")
-        ac.rows_cap = m
-        ac.flags = {_AMOUNT_DEC128: lib.POH_AWARDS_DECIMAL128, _AMOUNT_DEC256: lib.POH_AWARDS_DECIMAL256,
-                    _AMOUNT_BE48: 0}[width]
-        bufs = [ffi.from_buffer("int64_t[]", share, require_writable=True),
-                ffi.from_buffer("uint8_t[]", amount, require_writable=True)]
-        ac.share, ac.amount = bufs
-        if m:
-            _native.call(lib.poh_result_awards, r, ac)
-        del bufs
-    finally:
-        lib.poh_free(r, ffi.NULL)
+    width = _AMOUNT_DEC128 if pool < 10**38 else _AMOUNT_DEC256 if pool < 10**76 else _AMOUNT_BE48
+    flags = {_AMOUNT_DEC128: lib.POH_AWARDS_DECIMAL128, _AMOUNT_DEC256: lib.POH_AWARDS_DECIMAL256,
+             _AMOUNT_BE48: 0}[width]
+    share, amount = read_awards(ffi, lib, res[0], width, flags)
     return share, amount, width
 
 

@@ -24,6 +24,7 @@ import gc
 import io
 import json
 import math
+from array import array
 from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from itertools import repeat
@@ -262,7 +263,6 @@ def _split_native(eligible: dict[str, float | int], pool: int, cap: int | None,
         return None
     if max(map(len, enc)) > _pure.MAX_ID_BYTES:
         return None
-    from array import array
     from itertools import accumulate
     n = len(holders)
     ids = b"".join(enc)
@@ -285,15 +285,23 @@ def _split_native(eligible: dict[str, float | int], pool: int, cap: int | None,
     res = ffi.new("poh_handle *")
     _native.call(lib.poh_allocate, sh, o, res)
     del keep
-    r = res[0]
+    share, amount = read_awards(ffi, lib, res[0], 48, 0)
+    from ._wei import ints_of
+    return list(zip([holders[i] for i in share.tolist()], ints_of(amount, len(share), 48)))
+
+
+def read_awards(ffi: Any, lib: Any, r: Any, width: int, flags: int) -> tuple[array, bytearray]:
+    """An awards result's share indices and amounts (width bytes each, in the
+    poh_award_columns layout flags names), read in one call; frees the result."""
+    from . import _native
     try:
         rows = ffi.new("int64_t *")
         _native.call(lib.poh_result_size, r, rows, ffi.NULL)
         m = int(rows[0])
         share = array("q", bytes(8 * m))
-        amount = bytearray(48 * m)
+        amount = bytearray(width * m)
         ac = _native.options(ffi, "poh_award_columns")
-        ac.rows_cap = m
+        ac.rows_cap, ac.flags = m, flags
         bufs = [ffi.from_buffer("int64_t[]", share, require_writable=True),
                 ffi.from_buffer("uint8_t[]", amount, require_writable=True)]
         ac.share, ac.amount = bufs
@@ -302,8 +310,7 @@ def _split_native(eligible: dict[str, float | int], pool: int, cap: int | None,
         del bufs
     finally:
         lib.poh_free(r, ffi.NULL)
-    from ._wei import ints_of
-    return list(zip([holders[i] for i in share.tolist()], ints_of(amount, m, 48)))
+    return share, amount
 
 
 def format_amount(amount: int, decimals: int) -> str:
