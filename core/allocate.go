@@ -298,15 +298,10 @@ func allocate256(shares []Share, elig []share, nums []uint256.Int, pool, capB *b
 		// remaining × num ≥ cap × total ⟺ ⌊remaining × num / total⌋ ≥ cap.
 		for len(rest) > 0 {
 			t := sumOf(rest)
-			kept := rest[:0]
-			var capped []int32
-			for _, k := range rest {
-				if q.MulDivOverflow(&remaining, &nums[k], &t); !q.Lt(&capV) {
-					capped = append(capped, k)
-				} else {
-					kept = append(kept, k)
-				}
-			}
+			kept, capped := splitCapped(rest, func(k int32) bool {
+				q.MulDivOverflow(&remaining, &nums[k], &t) // ≤ remaining: no overflow
+				return !q.Lt(&capV)
+			})
 			if len(capped) == 0 {
 				break
 			}
@@ -390,15 +385,7 @@ func allocateBig(shares []Share, elig []share, exact bool, maxFrac int32, pool, 
 		for len(rest) > 0 {
 			t := sumOf(rest)
 			capT := new(big.Int).Mul(capB, t)
-			kept := rest[:0]
-			var capped []int32
-			for _, k := range rest {
-				if lhs.Mul(remaining, nums[k]).Cmp(capT) >= 0 {
-					capped = append(capped, k)
-				} else {
-					kept = append(kept, k)
-				}
-			}
+			kept, capped := splitCapped(rest, func(k int32) bool { return lhs.Mul(remaining, nums[k]).Cmp(capT) >= 0 })
 			if len(capped) == 0 {
 				break
 			}
@@ -448,6 +435,20 @@ func allocateBig(shares []Share, elig []share, exact bool, maxFrac int32, pool, 
 		out[i].Amount.SetBig(amount[k]) // ≤ pool < 2^384
 	}
 	return out, nil
+}
+
+// splitCapped partitions rest, in place and in order, into the shares whose
+// quota does not reach the cap (kept) and those whose quota does (capped).
+func splitCapped(rest []int32, reaches func(k int32) bool) (kept, capped []int32) {
+	kept = rest[:0]
+	for _, k := range rest {
+		if reaches(k) {
+			capped = append(capped, k)
+		} else {
+			kept = append(kept, k)
+		}
+	}
+	return kept, capped
 }
 
 // rankAwards orders the eligible shares by amount descending, then holder_id

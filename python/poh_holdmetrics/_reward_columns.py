@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 from ._errors import HoldMetricsError, InternalError
 from ._rewards import (_MAX_NATIVE, InfeasibleCapError, RewardRow, _allocate, _check_int, _scores,
-                       read_awards, rewards_csv_text)
+                       read_awards)
 from ._wei import ints_of
 
 __all__ = ["RewardColumns", "allocate_rewards_columns"]
@@ -225,10 +225,6 @@ class RewardColumns:
         return ("<table><thead><tr><th>holder_id</th><th>score</th><th>amount</th></tr></thead>"
                 f"<tbody>{body}</tbody></table>{more}")
 
-    def csv_text(self) -> str:
-        """The rows as write_rewards_csv writes them."""
-        return rewards_csv_text(self, decimals=self.decimals)
-
 
 # --- input -------------------------------------------------------------------------------
 
@@ -264,7 +260,7 @@ def _arrow_table(data: Any) -> Any:
     return None
 
 
-def _first_null(pa: Any, arr: Any) -> int:
+def _first_null(arr: Any) -> int:
     import pyarrow.compute as pc
     return int(pc.index(arr.is_null(), True).as_py())
 
@@ -283,7 +279,7 @@ def _from_arrow(t: Any) -> _Shares:
             or pa.types.is_string_view(ids.type)):
         raise ValueError(f"scores table: holder_id column is {ids.type}, must be strings")
     if ids.null_count:
-        raise ValueError(f"scores[{_first_null(pa, ids)}]: holder_id is null")
+        raise ValueError(f"scores[{_first_null(ids)}]: holder_id is null")
     if not pa.types.is_large_string(ids.type) or ids.offset:
         ids = pa.concat_arrays([ids.cast(pa.large_string())])  # 64-bit offsets from 0, one buffer
     _, offbuf, data = ids.buffers()
@@ -291,8 +287,8 @@ def _from_arrow(t: Any) -> _Shares:
     score = t.column("score").combine_chunks()
     typ = score.type
     if score.null_count:
-        raise ValueError(f"scores[{_first_null(pa, score)}] ({ids[_first_null(pa, score)].as_py()!r}): "
-                         "score is null")
+        i = _first_null(score)
+        raise ValueError(f"scores[{i}] ({ids[i].as_py()!r}): score is null")
     if pa.types.is_floating(typ):
         score = score.cast(pa.float64())
         kind = _FLOAT
