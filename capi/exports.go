@@ -311,24 +311,26 @@ func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result,
 		if cq.Holder, err = cString(q.holder, q.holder_len, "holder"); err != nil {
 			return err
 		}
-		rows, err := a.agg.Query(cq)
+		// The rows as columns (core.Grouped: no pointer per row for the
+		// collector to scan, nor a string per row to copy), read out by
+		// poh_result_stats.
+		g, err := a.agg.QueryColumns(cq)
 		if errors.Is(err, core.ErrNoHistory) {
 			return fmt.Errorf("%w (create the aggregator with POH_AGGREGATOR_HISTORY)", err)
 		}
 		if err != nil {
 			return err
 		}
-		res := C.poh_query_result{rows: C.int64_t(len(rows))}
-		r := newStatsResult(rows)
-		res.id_bytes = C.int64_t(r.bytes)
-		if len(rows) > 0 {
-			res.first = statRow(&rows[0], 0)
-			if rows[0].Exact != nil {
-				putExact(&res.first_exact, rows[0].Exact)
+		res := C.poh_query_result{rows: C.int64_t(g.Len()), id_bytes: C.int64_t(len(g.Holders.Data))}
+		if g.Len() > 0 {
+			first := g.Row(0)
+			res.first = statRow(&first, 0)
+			if first.Exact != nil {
+				putExact(&res.first_exact, first.Exact)
 			}
 		}
 		if cq.Holder == "" {
-			res.result = C.poh_handle(newHandle(r))
+			res.result = C.poh_handle(newHandle(&statsResult{group: g, bytes: int64(len(g.Holders.Data))}))
 		}
 		return writeSized(out, res, "poh_query_result")
 	})
@@ -392,56 +394,7 @@ func poh_result_stats(r C.poh_handle, out *C.poh_stat_columns, e *C.poh_error) (
 		if int64(o.rows_cap) < n || (o.ids != nil && int64(o.ids_cap) < nb) {
 			return tooSmall("result needs %s rows and %s id bytes", itoa(n), itoa(nb))
 		}
-		if s.group != nil {
-			return copyGroup(s.group, &o) // group.go
-		}
-		if offs := cSlice(o.token_offsets, n+1); offs != nil {
-			clear(offs) // a query's rows carry no token: every one is ""
-		}
-		score, ts, ev := cSlice(o.score, n), cSlice(o.total_seconds, n), cSlice(o.events, n)
-		oh, tk, up := cSlice(o.open_holds, n), cSlice(o.tokens, n), cSlice(o.updated_at, n)
-		offs, ids := cSlice(o.id_offsets, n+1), cSlice((*byte)(unsafe.Pointer(o.ids)), nb)
-		exact := cSlice((*byte)(unsafe.Pointer(o.exact)), 48*n)
-		off := 0
-		if offs != nil {
-			offs[0] = 0
-		}
-		for i := range s.rows {
-			st := &s.rows[i]
-			if score != nil {
-				score[i] = C.double(st.Score)
-			}
-			if ts != nil {
-				ts[i] = C.int64_t(st.TotalSeconds)
-			}
-			if ev != nil {
-				ev[i] = C.int64_t(st.Events)
-			}
-			if oh != nil {
-				oh[i] = C.int64_t(st.OpenHolds)
-			}
-			if tk != nil {
-				tk[i] = C.int64_t(st.Tokens)
-			}
-			if up != nil {
-				up[i] = C.int64_t(st.UpdatedAt)
-			}
-			if ids != nil {
-				copy(ids[off:], st.HolderID)
-			}
-			off += len(st.HolderID)
-			if offs != nil {
-				offs[i+1] = C.int64_t(off)
-			}
-			if exact != nil {
-				b := [48]byte{}
-				if st.Exact != nil {
-					b = st.Exact.Bytes()
-				}
-				copy(exact[48*i:], b[:])
-			}
-		}
-		return nil
+		return copyGroup(s.group, &o) // group.go
 	})
 }
 

@@ -81,8 +81,12 @@ func copyGroup(g *core.Grouped, o *C.poh_stat_columns) error {
 		copy(cSlice((*int64)(unsafe.Pointer(col.dst)), n), col.src)
 	}
 	if up := cSlice((*int64)(unsafe.Pointer(o.updated_at)), n); up != nil {
-		for i := range up {
-			up[i] = g.Now
+		if g.UpdatedAt != nil {
+			copy(up, g.UpdatedAt)
+		} else {
+			for i := range up {
+				up[i] = g.Now
+			}
 		}
 	}
 	copy(cSlice((*int64)(unsafe.Pointer(o.id_offsets)), n+1), g.Holders.Offsets)

@@ -22,25 +22,11 @@ type result interface {
 // statsResult is a query's rows, or poh_score_by_holder's (group; rows is
 // nil then).
 type statsResult struct {
-	rows  []core.HolderStat
-	bytes int64 // total holder-id bytes
 	group *core.Grouped
+	bytes int64 // total holder-id bytes
 }
 
-func newStatsResult(rows []core.HolderStat) *statsResult {
-	r := &statsResult{rows: rows}
-	for i := range rows {
-		r.bytes += int64(len(rows[i].HolderID))
-	}
-	return r
-}
-
-func (r *statsResult) size() (int64, int64) {
-	if r.group != nil {
-		return int64(r.group.Len()), r.bytes
-	}
-	return int64(len(r.rows)), r.bytes
-}
+func (r *statsResult) size() (int64, int64) { return int64(r.group.Len()), r.bytes }
 
 // errorsResult is the rejected rows of a partial batch, messages rendered.
 type errorsResult struct {

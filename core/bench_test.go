@@ -258,17 +258,74 @@ func scale(full int) int {
 	return full
 }
 
+// BenchmarkSnapshot: every holder's row at now, as rows (Query) and as
+// columns (QueryColumns, what the C API returns), ranked and unranked, over
+// two shapes of 1,000,000 holders: bigAggregator's (one closed hold each, an
+// open one per 100 holders, many tied scores), and a batch's (10,000,000
+// events over four tokens, 10% open: several pairs and live holds per holder,
+// as peers.py records).
 func BenchmarkSnapshot(b *testing.B) {
 	holders := scale(1_000_000)
-	a, perHolder := bigAggregator(b, holders)
-	defer a.Close()
-	for b.Loop() {
-		rows, err := snapshot(a, 2_000_000)
-		if err != nil || len(rows) != holders {
-			b.Fatal(err, len(rows))
+	one, perHolder := bigAggregator(b, holders)
+	defer one.Close()
+	many := tokensAggregator(b, 10*holders, holders)
+	defer many.Close()
+	for _, shape := range []struct {
+		name string
+		a    *Aggregator
+	}{{"one-hold", one}, {"10-holds-4-tokens", many}} {
+		for _, unordered := range []bool{false, true} {
+			q := Query{Now: 2_000_000, Unordered: unordered}
+			b.Run(fmt.Sprintf("%s/rows/unordered=%v", shape.name, unordered), func(b *testing.B) {
+				for b.Loop() {
+					if rows, err := shape.a.Query(q); err != nil || len(rows) != shape.a.Len() {
+						b.Fatal(err, len(rows))
+					}
+				}
+				b.ReportMetric(perHolder, "B/holder")
+			})
+			b.Run(fmt.Sprintf("%s/columns/unordered=%v", shape.name, unordered), func(b *testing.B) {
+				for b.Loop() {
+					if g, err := shape.a.QueryColumns(q); err != nil || g.Len() != shape.a.Len() {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
-	b.ReportMetric(perHolder, "B/holder")
+}
+
+// tokensAggregator records n events over `holders` random address ids and
+// four tokens, starts before 2,000,000, 10% open, the rest closed by then,
+// in 16,384-event writes.
+func tokensAggregator(b *testing.B, n, holders int) *Aggregator {
+	b.Helper()
+	r := rand.New(rand.NewPCG(14, 1))
+	ids := make([]string, holders)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("0x%040x", r.Uint64())
+	}
+	tokens := []string{"TOKEN0", "TOKEN1", "TOKEN2", "TOKEN3"}
+	a, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const now = 2_000_000
+	batch := make([]HoldEvent, 0, 16384)
+	for i := range n {
+		start := r.Int64N(now - 1000)
+		e := HoldEvent{TokenID: tokens[r.IntN(4)], HolderID: ids[r.IntN(holders)], Start: start, Weight: r.Float64() * 100}
+		if r.IntN(10) > 0 {
+			e.End, e.HasEnd = min(start+r.Int64N(now/5), now), true
+		}
+		if batch = append(batch, e); len(batch) == cap(batch) || i == n-1 {
+			if _, err := a.Record(now, batch, RecordOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return a
 }
 
 func BenchmarkTopN(b *testing.B) {

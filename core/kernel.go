@@ -72,8 +72,11 @@ type Grouped struct {
 	Events       []int64
 	OpenHolds    []int64
 	TokenCount   []int64 // distinct tokens of the holder (1 with ByToken)
-	// Now is the time the rows were computed at: every row's UpdatedAt.
+	// Now is the time the rows were computed at.
 	Now int64
+	// UpdatedAt is each row's updated_at (an aggregator's rows, from
+	// QueryColumns); nil in a kernel result, whose every row has Now.
+	UpdatedAt []int64
 }
 
 // Len is the number of rows.
@@ -83,6 +86,9 @@ func (g *Grouped) Len() int { return len(g.Score) }
 func (g *Grouped) Row(i int) HolderStat {
 	st := HolderStat{HolderID: g.Holders.at(i), Score: g.Score[i], TotalSeconds: g.TotalSeconds[i],
 		Events: g.Events[i], OpenHolds: g.OpenHolds[i], Tokens: int(g.TokenCount[i]), UpdatedAt: g.Now}
+	if g.UpdatedAt != nil {
+		st.UpdatedAt = g.UpdatedAt[i]
+	}
 	if g.Exact != nil {
 		st.Exact = &g.Exact[i]
 	}

@@ -73,20 +73,7 @@ func (v view) sortRows(rows []HolderStat) []HolderStat {
 	for i := range rows {
 		keys[i] = rankKey{rankOf(rows[i].Score), int32(i)}
 	}
-	keys = radixSort(keys, make([]rankKey, len(keys)))
-	// Equal keys are equal scores (-0 and +0 alike, NaN and NaN alike): by id.
-	for lo := 0; lo < len(keys); {
-		hi := lo + 1
-		for hi < len(keys) && keys[hi].key == keys[lo].key {
-			hi++
-		}
-		if hi-lo > 1 {
-			slices.SortFunc(keys[lo:hi], func(x, y rankKey) int {
-				return strings.Compare(rows[x.i].HolderID, rows[y.i].HolderID)
-			})
-		}
-		lo = hi
-	}
+	keys = rankSort(keys, func(i int32) string { return rows[i].HolderID })
 	// rows[j] becomes the old rows[keys[j].i]: each cycle of the permutation
 	// is walked once, and a done position is marked with index -1.
 	for j := range keys {
@@ -106,6 +93,52 @@ func (v view) sortRows(rows []HolderStat) []HolderStat {
 		}
 	}
 	return rows
+}
+
+// rankSort puts keys (rankOf of each row's score, and the row) in ranking
+// order: by key, and equal keys (equal scores: -0 and +0 alike, NaN and NaN
+// alike) by the rows' ids. It returns the sorted slice (keys or its scratch).
+//
+// A run of equal keys copies its ids into one buffer before sorting them: the
+// rows are in no order in memory, so each id is a cache miss, paid once per
+// row this way instead of at every comparison (a snapshot whose scores tie
+// often spent most of its ranking there).
+func rankSort(keys []rankKey, id func(row int32) string) []rankKey {
+	keys = radixSort(keys, make([]rankKey, len(keys)))
+	var (
+		buf  []byte
+		ends []int
+		pos  []int32
+		run  []rankKey
+	)
+	for lo := 0; lo < len(keys); {
+		hi := lo + 1
+		for hi < len(keys) && keys[hi].key == keys[lo].key {
+			hi++
+		}
+		if hi-lo > 1 {
+			buf, ends, pos = buf[:0], ends[:0], pos[:0]
+			for p, k := range keys[lo:hi] {
+				buf = append(buf, id(k.i)...)
+				ends = append(ends, len(buf))
+				pos = append(pos, int32(p))
+			}
+			str := func(p int32) string {
+				from := 0
+				if p > 0 {
+					from = ends[p-1]
+				}
+				return unsafeString(buf[from:ends[p]])
+			}
+			slices.SortFunc(pos, func(x, y int32) int { return strings.Compare(str(x), str(y)) })
+			run = append(run[:0], keys[lo:hi]...)
+			for j, p := range pos {
+				keys[lo+j] = run[p]
+			}
+		}
+		lo = hi
+	}
+	return keys
 }
 
 // rankKey is a row's sort key in float mode: rankOf(score) and the row.
@@ -241,9 +274,13 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 			sh := &a.shards[i]
 			sh.mu.Lock()
 			for _, slab := range sh.slabs {
-				for j := range slab {
-					if h := &slab[j]; h.id != "" {
-						rows = append(rows, h.stat(v))
+				for j := 0; j < len(slab); j += touchAhead {
+					group := slab[j:min(j+touchAhead, len(slab))]
+					touchSink += touchHolders(group)
+					for k := range group {
+						if h := &group[k]; h.id != "" {
+							rows = append(rows, h.stat(v))
+						}
 					}
 				}
 			}
@@ -310,4 +347,46 @@ func (t *topHeap) offer(s HolderStat) {
 		t.rows[0] = s
 		heap.Fix(t, 0)
 	}
+}
+
+// touchAhead is how many holders touchHolders loads ahead of their stats.
+const touchAhead = 16
+
+// touchSink keeps touchHolders' loads alive.
+var touchSink uintptr
+
+// touchHolders loads the out-of-line parts of a group of holders (the token
+// list, its pairs, their live holds) one level at a time across the group,
+// before the stats read them: the loads of different holders are
+// independent, so their cache misses overlap instead of queueing one after
+// another along each holder's pointer chain.
+func touchHolders(group []holder) uintptr {
+	var sum uintptr
+	for k := range group {
+		h := &group[k]
+		if h.more != nil {
+			sum += uintptr(len(*h.more))
+		}
+		if len(h.first.live) > 0 {
+			sum += uintptr(h.first.live[0].start)
+		}
+	}
+	for k := range group {
+		if h := &group[k]; h.more != nil {
+			for _, ts := range *h.more {
+				sum += uintptr(len(ts.live))
+			}
+		}
+	}
+	for k := range group {
+		if h := &group[k]; h.more != nil {
+			more := *h.more
+			for i := range more {
+				if len(more[i].live) > 0 {
+					sum += uintptr(more[i].live[0].start)
+				}
+			}
+		}
+	}
+	return sum
 }
