@@ -314,7 +314,15 @@ func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result,
 		// The rows as columns (core.Grouped: no pointer per row for the
 		// collector to scan, nor a string per row to copy), read out by
 		// poh_result_stats.
-		g, err := a.agg.QueryColumns(cq)
+		// The columns are in C memory (results.go), which only the result
+		// keeps: on any way out without one, it is freed here.
+		mem, kept := &cAlloc{}, false
+		defer func() {
+			if !kept {
+				mem.free()
+			}
+		}()
+		g, err := a.agg.QueryColumns(cq, mem)
 		if errors.Is(err, core.ErrNoHistory) {
 			return fmt.Errorf("%w (create the aggregator with POH_AGGREGATOR_HISTORY)", err)
 		}
@@ -330,7 +338,8 @@ func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result,
 			}
 		}
 		if cq.Holder == "" {
-			res.result = C.poh_handle(newHandle(&statsResult{group: g, bytes: int64(len(g.Holders.Data))}))
+			res.result = C.poh_handle(newHandle(&statsResult{group: g, bytes: int64(len(g.Holders.Data)), mem: mem}))
+			kept = true
 		}
 		return writeSized(out, res, "poh_query_result")
 	})
@@ -394,7 +403,7 @@ func poh_result_stats(r C.poh_handle, out *C.poh_stat_columns, e *C.poh_error) (
 		if int64(o.rows_cap) < n || (o.ids != nil && int64(o.ids_cap) < nb) {
 			return tooSmall("result needs %s rows and %s id bytes", itoa(n), itoa(nb))
 		}
-		return copyGroup(s.group, &o) // group.go
+		return s.read(func(g *core.Grouped) error { return copyGroup(g, &o) }) // group.go
 	})
 }
 
@@ -442,6 +451,9 @@ func poh_free(h C.poh_handle, e *C.poh_error) (rc C.int) {
 	}
 	if a, isAgg := v.(*aggregator); isAgg {
 		return status(e, a.close())
+	}
+	if s, isStats := v.(*statsResult); isStats && s.mem != nil {
+		s.mem.free()
 	}
 	return statusOK
 }

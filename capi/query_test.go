@@ -319,3 +319,51 @@ func TestRecordEventMatchesOneRowBatch(t *testing.T) {
 		t.Fatalf("metrics differ:\n%s\n---\n%s", m1, m2)
 	}
 }
+
+// TestQueryResultFreedWhileRead: a snapshot's columns live in C memory that
+// poh_free releases; a read racing the free either copies the whole ranking
+// or fails with POH_ERR_BAD_HANDLE, never reads freed memory. (The window
+// between the handle's lookup and the copy is narrow: 20 rounds exercise it,
+// they do not force it.)
+func TestQueryResultFreedWhileRead(t *testing.T) {
+	leakCheck(t)
+	h := newAgg(t, capitest.Options{})
+	c := capitest.Cols{}
+	for i := range 500 {
+		c.Start, c.End = append(c.Start, int64(i%23)), append(c.End, int64(i%23+i%7))
+		c.HasEnd, c.Weight = append(c.HasEnd, uint8(i%2)), append(c.Weight, float64(1+i%4))
+		c.Tokens, c.Holders = append(c.Tokens, "T"), append(c.Holders, "0x"+strings.Repeat("ab", 19)+itoa(int64(10+i%90)))
+	}
+	record(t, h, c, 100)
+	ranked, err := capitest.Rows(h, capitest.Q{Now: 200})
+	wantCode(t, "ranked", err, capitest.OK)
+	for round := range 20 {
+		f, err := capitest.Query(h, capitest.Q{Now: 200})
+		wantCode(t, "query", err, capitest.OK)
+		first := make(chan struct{})
+		done := make(chan capitest.Err)
+		go func() {
+			for reads := 0; ; reads++ {
+				rows, err := capitest.Stats(f.Result, 0, 0)
+				if err.Code != capitest.OK {
+					done <- err
+					return
+				}
+				if !slices.Equal(rows, ranked) {
+					done <- capitest.Err{Code: -1, Message: "a read copied other rows than the ranking"}
+					return
+				}
+				if reads == 0 {
+					close(first)
+				}
+			}
+		}()
+		<-first
+		if err := capitest.Free(f.Result); err.Code != capitest.OK {
+			t.Fatalf("round %d: free: %+v", round, err)
+		}
+		if err := <-done; err.Code != capitest.BadHandle {
+			t.Fatalf("round %d: the read after poh_free: %+v, want POH_ERR_BAD_HANDLE", round, err)
+		}
+	}
+}

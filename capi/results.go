@@ -1,11 +1,14 @@
 package main
 
 /*
+#include <stdlib.h>
 #include "poh_holdmetrics.h"
 */
 import "C"
 
 import (
+	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/poh-holdmetrics/poh-holdmetrics/core"
@@ -19,14 +22,68 @@ type result interface {
 	size() (rows, bytes int64)
 }
 
-// statsResult is a query's rows, or poh_score_by_holder's (group; rows is
-// nil then).
+// statsResult is a query's rows, or poh_score_by_holder's, as columns.
 type statsResult struct {
 	group *core.Grouped
-	bytes int64 // total holder-id bytes
+	bytes int64   // total holder-id bytes
+	mem   *cAlloc // where group's columns are, if not on the Go heap
 }
 
 func (r *statsResult) size() (int64, int64) { return int64(r.group.Len()), r.bytes }
+
+// read runs f on the columns unless the result is being or has been freed
+// (a caller that frees a result while reading it gets an error, never a
+// read of freed memory).
+func (r *statsResult) read(f func(g *core.Grouped) error) error {
+	if r.mem == nil {
+		return f(r.group)
+	}
+	r.mem.mu.RLock()
+	defer r.mem.mu.RUnlock()
+	if r.mem.freed {
+		return errBadHandle
+	}
+	return f(r.group)
+}
+
+// cAlloc is a core.ColumnAlloc of C memory (malloc), freed with the result
+// (poh_free). A snapshot's columns only pass through Go on their way to the
+// caller's buffers; keeping them off the Go heap keeps a snapshot of a
+// million holders (a hundred MB of columns) from bringing on a collection,
+// whose cost is the aggregator's whole state (about a second of CPU for a
+// million holders with several tokens each).
+type cAlloc struct {
+	mu     sync.RWMutex
+	blocks []unsafe.Pointer
+	freed  bool
+}
+
+func (c *cAlloc) Bytes(n int) []byte {
+	p := C.malloc(C.size_t(max(n, 1)))
+	if p == nil {
+		panic(fmt.Sprintf("out of memory: malloc of %d bytes for a result's columns", n))
+	}
+	c.blocks = append(c.blocks, p)
+	return unsafe.Slice((*byte)(p), n)
+}
+
+func (c *cAlloc) Float64s(n int) []float64 {
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(c.Bytes(8*n)))), n)
+}
+
+func (c *cAlloc) Int64s(n int) []int64 {
+	return unsafe.Slice((*int64)(unsafe.Pointer(unsafe.SliceData(c.Bytes(8*n)))), n)
+}
+
+// free releases every block; the columns must not be read after it.
+func (c *cAlloc) free() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range c.blocks {
+		C.free(p)
+	}
+	c.blocks, c.freed = nil, true
+}
 
 // errorsResult is the rejected rows of a partial batch, messages rendered.
 type errorsResult struct {

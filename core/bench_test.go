@@ -286,7 +286,7 @@ func BenchmarkSnapshot(b *testing.B) {
 			})
 			b.Run(fmt.Sprintf("%s/columns/unordered=%v", shape.name, unordered), func(b *testing.B) {
 				for b.Loop() {
-					if g, err := shape.a.QueryColumns(q); err != nil || g.Len() != shape.a.Len() {
+					if g, err := shape.a.QueryColumns(q, nil); err != nil || g.Len() != shape.a.Len() {
 						b.Fatal(err)
 					}
 				}

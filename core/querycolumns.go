@@ -12,7 +12,14 @@ import (
 // holders allocates a few large blocks that the garbage collector never
 // scans, instead of a row with a string per holder; and the ranking moves
 // each column once. Any other query is Query's rows, copied.
-func (a *Aggregator) QueryColumns(q Query) (*Grouped, error) {
+//
+// alloc, if not nil, provides the memory of those columns (not of Exact's):
+// a caller that hands the columns on outside Go (the C API) can keep them
+// off the Go heap, so that a snapshot of many holders does not bring on a
+// collection whose cost is the aggregator's whole state. A column outgrows
+// what alloc gave it only if holders are added during the walk; it then
+// grows on the Go heap.
+func (a *Aggregator) QueryColumns(q Query, alloc ColumnAlloc) (*Grouped, error) {
 	if q.Token != "" || q.Holder != "" || q.N > 0 {
 		rows, err := a.Query(q)
 		if err != nil {
@@ -24,11 +31,22 @@ func (a *Aggregator) QueryColumns(q Query) (*Grouped, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := a.Len()
-	g := &Grouped{Now: q.Now, Score: make([]float64, 0, n), TotalSeconds: make([]int64, 0, n),
-		Events: make([]int64, 0, n), OpenHolds: make([]int64, 0, n), TokenCount: make([]int64, 0, n),
-		UpdatedAt: make([]int64, 0, n)}
-	g.Holders = IDColumn{Data: make([]byte, 0, 42*n), Offsets: make([]int64, 1, n+1)}
+	if alloc == nil {
+		alloc = goAlloc{}
+	}
+	n, idBytes := 0, 0
+	for i := range a.shards {
+		sh := &a.shards[i]
+		sh.mu.Lock()
+		n += sh.holders.n
+		idBytes += sh.tokens.idLive
+		sh.mu.Unlock()
+	}
+	g := &Grouped{Now: q.Now, Score: alloc.Float64s(n)[:0], TotalSeconds: alloc.Int64s(n)[:0],
+		Events: alloc.Int64s(n)[:0], OpenHolds: alloc.Int64s(n)[:0], TokenCount: alloc.Int64s(n)[:0],
+		UpdatedAt: alloc.Int64s(n)[:0]}
+	g.Holders = IDColumn{Data: alloc.Bytes(idBytes)[:0], Offsets: alloc.Int64s(n + 1)[:1]}
+	g.Holders.Offsets[0] = 0
 	if v.exact {
 		g.Exact = make([]Int, 0, n)
 	}
@@ -49,10 +67,26 @@ func (a *Aggregator) QueryColumns(q Query) (*Grouped, error) {
 		sh.mu.Unlock()
 	}
 	if !q.Unordered {
-		g.rank()
+		g.rank(alloc)
 	}
 	return g, nil
 }
+
+// ColumnAlloc provides the memory of QueryColumns' columns. It must hand out
+// memory that no Go pointer is stored into (the columns hold numbers and
+// bytes only); it need not be zeroed.
+type ColumnAlloc interface {
+	Float64s(n int) []float64
+	Int64s(n int) []int64
+	Bytes(n int) []byte
+}
+
+// goAlloc is the Go heap.
+type goAlloc struct{}
+
+func (goAlloc) Float64s(n int) []float64 { return make([]float64, n) }
+func (goAlloc) Int64s(n int) []int64     { return make([]int64, n) }
+func (goAlloc) Bytes(n int) []byte       { return make([]byte, n) }
 
 // append adds st as the last row.
 func (g *Grouped) append(st HolderStat) {
@@ -86,8 +120,9 @@ func groupedOf(rows []HolderStat, now int64, exact bool) *Grouped {
 }
 
 // rank reorders the rows into the ranking order (statLess, or exactLess in
-// exact mode), as Query's sortRows does for rows.
-func (g *Grouped) rank() {
+// exact mode), as Query's sortRows does for rows; its new columns come from
+// alloc (Exact's from the Go heap).
+func (g *Grouped) rank(alloc ColumnAlloc) {
 	n := g.Len()
 	if n < 2 {
 		return
@@ -112,12 +147,12 @@ func (g *Grouped) rank() {
 	}
 	// Each column is gathered into a scratch buffer, which then takes the
 	// place of the next column's old buffer.
-	f := make([]float64, n)
+	f := alloc.Float64s(n)
 	for j, k := range keys {
 		f[j] = g.Score[k.i]
 	}
 	g.Score = f
-	tmp := make([]int64, n)
+	tmp := alloc.Int64s(n)
 	for _, col := range []*[]int64{&g.TotalSeconds, &g.Events, &g.OpenHolds, &g.TokenCount, &g.UpdatedAt} {
 		c := *col
 		for j, k := range keys {
@@ -132,7 +167,8 @@ func (g *Grouped) rank() {
 		}
 		g.Exact = x
 	}
-	ids := IDColumn{Data: make([]byte, 0, len(g.Holders.Data)), Offsets: make([]int64, n+1)}
+	ids := IDColumn{Data: alloc.Bytes(len(g.Holders.Data))[:0], Offsets: alloc.Int64s(n + 1)}
+	ids.Offsets[0] = 0
 	for j, k := range keys {
 		ids.Data = append(ids.Data, g.Holders.Data[g.Holders.Offsets[k.i]:g.Holders.Offsets[k.i+1]]...)
 		ids.Offsets[j+1] = int64(len(ids.Data))
