@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 )
 
 // The read path: one Query value selects what every front end asks for
@@ -270,13 +271,14 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 		// Every holder's row: sh.live's walk written out, so that the
 		// compiler inlines the row (through a.each's func value it makes
 		// two calls per holder, a fifth of an unordered snapshot).
+		var touched uintptr
 		for i := range a.shards {
 			sh := &a.shards[i]
 			sh.mu.Lock()
 			for _, slab := range sh.slabs {
 				for j := 0; j < len(slab); j += touchAhead {
 					group := slab[j:min(j+touchAhead, len(slab))]
-					touchSink += touchHolders(group)
+					touched += touchHolders(group)
 					for k := range group {
 						if h := &group[k]; h.id != "" {
 							rows = append(rows, h.stat(v))
@@ -286,6 +288,7 @@ func (a *Aggregator) Query(q Query) ([]HolderStat, error) {
 			}
 			sh.mu.Unlock()
 		}
+		touchSink.Add(touched)
 	} else {
 		a.each(func(h *holder) {
 			if st, ok := row(h); ok {
@@ -352,8 +355,9 @@ func (t *topHeap) offer(s HolderStat) {
 // touchAhead is how many holders touchHolders loads ahead of their stats.
 const touchAhead = 16
 
-// touchSink keeps touchHolders' loads alive.
-var touchSink uintptr
+// touchSink keeps touchHolders' loads alive: a walk adds up what they
+// read and adds that here once (atomically: queries run concurrently).
+var touchSink atomic.Uintptr
 
 // touchHolders loads the out-of-line parts of a group of holders (the token
 // list, its pairs, their live holds) one level at a time across the group,

@@ -50,13 +50,14 @@ func (a *Aggregator) QueryColumns(q Query, alloc ColumnAlloc) (*Grouped, error) 
 	if v.exact {
 		g.Exact = make([]Int, 0, n)
 	}
+	var touched uintptr
 	for i := range a.shards {
 		sh := &a.shards[i]
 		sh.mu.Lock()
 		for _, slab := range sh.slabs {
 			for j := 0; j < len(slab); j += touchAhead {
 				group := slab[j:min(j+touchAhead, len(slab))]
-				touchSink += touchHolders(group)
+				touched += touchHolders(group)
 				for k := range group {
 					if h := &group[k]; h.id != "" {
 						g.append(h.stat(v))
@@ -66,6 +67,7 @@ func (a *Aggregator) QueryColumns(q Query, alloc ColumnAlloc) (*Grouped, error) 
 		}
 		sh.mu.Unlock()
 	}
+	touchSink.Add(touched)
 	if !q.Unordered {
 		g.rank(alloc)
 	}
