@@ -50,24 +50,13 @@ func (a *Aggregator) QueryColumns(q Query, alloc ColumnAlloc) (*Grouped, error) 
 	if v.exact {
 		g.Exact = make([]Int, 0, n)
 	}
-	var touched uintptr
-	for i := range a.shards {
-		sh := &a.shards[i]
-		sh.mu.Lock()
-		for _, slab := range sh.slabs {
-			for j := 0; j < len(slab); j += touchAhead {
-				group := slab[j:min(j+touchAhead, len(slab))]
-				touched += touchHolders(group)
-				for k := range group {
-					if h := &group[k]; h.id != "" {
-						g.append(h.stat(v))
-					}
-				}
+	a.eachGroup(func(group []holder) {
+		for k := range group {
+			if h := &group[k]; h.id != "" {
+				g.append(h.stat(v))
 			}
 		}
-		sh.mu.Unlock()
-	}
-	touchSink.Add(touched)
+	})
 	if !q.Unordered {
 		g.rank(alloc)
 	}
