@@ -313,9 +313,8 @@ func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result,
 		}
 		// The rows as columns (core.Grouped: no pointer per row for the
 		// collector to scan, nor a string per row to copy), read out by
-		// poh_result_stats.
-		// The columns are in C memory (results.go), which only the result
-		// keeps: on any way out without one, it is freed here.
+		// poh_result_stats, in C memory (cAlloc) that only the result keeps:
+		// on any way out without one, it is freed here.
 		mem, kept := &cAlloc{}, false
 		defer func() {
 			if !kept {
@@ -338,7 +337,7 @@ func poh_query(h C.poh_handle, qp *C.poh_query_options, out *C.poh_query_result,
 			}
 		}
 		if cq.Holder == "" {
-			res.result = C.poh_handle(newHandle(&statsResult{group: g, bytes: int64(len(g.Holders.Data)), mem: mem}))
+			res.result = C.poh_handle(newHandle(&statsResult{group: g, mem: mem}))
 			kept = true
 		}
 		return writeSized(out, res, "poh_query_result")

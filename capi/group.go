@@ -57,8 +57,8 @@ func poh_score_by_holder(c *C.poh_columns, opts *C.poh_group_options, out *C.poh
 		if err != nil {
 			return err
 		}
-		r := &statsResult{group: rows, bytes: int64(len(rows.Holders.Data))}
-		res := C.poh_group_result{rows: C.int64_t(rows.Len()), id_bytes: C.int64_t(r.bytes),
+		r := &statsResult{group: rows}
+		res := C.poh_group_result{rows: C.int64_t(rows.Len()), id_bytes: C.int64_t(len(rows.Holders.Data)),
 			token_bytes: C.int64_t(len(rows.Tokens.Data))}
 		res.result = C.poh_handle(newHandle(r))
 		return writeSized(out, res, "poh_group_result")

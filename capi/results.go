@@ -25,11 +25,12 @@ type result interface {
 // statsResult is a query's rows, or poh_score_by_holder's, as columns.
 type statsResult struct {
 	group *core.Grouped
-	bytes int64   // total holder-id bytes
 	mem   *cAlloc // where group's columns are, if not on the Go heap
 }
 
-func (r *statsResult) size() (int64, int64) { return int64(r.group.Len()), r.bytes }
+func (r *statsResult) size() (int64, int64) {
+	return int64(r.group.Len()), int64(len(r.group.Holders.Data))
+}
 
 // read runs f on the columns unless the result is being or has been freed
 // (a caller that frees a result while reading it gets an error, never a
